@@ -1,0 +1,2 @@
+"""Video GANs (ImaGINator, G3AN, InMoDeGAN, MoStGAN-V) for synthetic-data augmentation of human
+videos."""

@@ -1,0 +1,192 @@
+"""The one place where every configuration key of the ReID system is defined.
+
+YAML files (``configs/*.yaml``) and command-line ``KEY VALUE`` pairs may only change keys that
+exist here; an unknown key is an error that names the key and the closest valid ones.
+Paper values (thesis chapter 6, GCL) are the defaults unless a comment says otherwise.
+"""
+from yacs.config import CfgNode as CN
+
+_C = CN()
+
+# Everything a run writes goes below OUTPUT_DIR (logs, checkpoints, the resolved config, exports).
+_C.OUTPUT_DIR = "outputs/market"
+# Where downloaded-by-hand weights and built body-model caches live ("" = ~/.cache/gcl_reid,
+# or $GCL_REID_CACHE when set).
+_C.CACHE_DIR = ""
+_C.SEED = 1
+# Make cuDNN deterministic (slower); CPU runs are deterministic for a fixed seed anyway.
+_C.DETERMINISTIC = False
+
+# ---------------------------------------------------------------------------------------------
+# Identity encoder E_id and the GCL generative networks
+# ---------------------------------------------------------------------------------------------
+_C.MODEL = CN()
+# "auto" = cuda when available, else cpu; or "cpu", "cuda", "cuda:1".
+_C.MODEL.DEVICE = "auto"
+# Any timm CNN name that exposes a final feature map (resnet50, resnet101, resnet50_ibn, ...).
+_C.MODEL.BACKBONE = "resnet50"
+# Local file with ImageNet weights for the backbone ("" = random init unless FROM_TIMM).
+_C.MODEL.PRETRAINED_PATH = ""
+# Ask timm to download ImageNet weights (needs network; never done implicitly).
+_C.MODEL.PRETRAINED_FROM_TIMM = False
+_C.MODEL.LAST_STRIDE = 1
+# Horizontal stripes of the part-pooled appearance code (2048 x NUM_PARTS).
+_C.MODEL.NUM_PARTS = 4
+_C.MODEL.EMBED_DIM = 512
+# Full identity-encoder checkpoint to start from (a warm-up model, or the model to evaluate).
+_C.MODEL.WEIGHTS = ""
+# Structure encoder / decoder widths (DESIGN: structure features 128 x 64 x 32).
+_C.MODEL.STRUCTURE_DIM = 128
+_C.MODEL.GEN_RES_BLOCKS = 4
+_C.MODEL.DISC_SCALES = 3
+_C.MODEL.DISC_BASE_CHANNELS = 32
+
+# ---------------------------------------------------------------------------------------------
+# Input pipeline
+# ---------------------------------------------------------------------------------------------
+_C.INPUT = CN()
+# (height, width); tensors are in [-1, 1] everywhere.
+_C.INPUT.SIZE = (256, 128)
+_C.INPUT.FLIP_PROB = 0.5
+_C.INPUT.PADDING = 10
+_C.INPUT.RE_PROB = 0.5
+# Extra colour jitter for the "classic augmentation" ablation.
+_C.INPUT.COLOR_JITTER = False
+
+# ---------------------------------------------------------------------------------------------
+# Datasets
+# ---------------------------------------------------------------------------------------------
+_C.DATASETS = CN()
+# market1501 | dukemtmc | msmt17 | generic | synthetic
+_C.DATASETS.NAME = "market1501"
+# The folder that holds the datasets; each reader finds its own sub-folder below it.
+_C.DATASETS.ROOT = "datasets"
+# Labelled source dataset for the UDA setting ("" = fully unsupervised).
+_C.DATASETS.SOURCE = ""
+_C.DATASETS.SOURCE_ROOT = ""
+# MSMT17: merge the validation list into train (as every published MSMT17 result does).
+_C.DATASETS.MSMT_MERGE_VAL = True
+# Training images that cannot be decoded: skip and count (True) or fail (False).
+_C.DATASETS.SKIP_UNREADABLE = True
+# Synthetic default dataset: created on first use when absent.
+_C.DATASETS.SYNTHETIC = CN()
+_C.DATASETS.SYNTHETIC.IDS = 100
+_C.DATASETS.SYNTHETIC.CAMERAS = 6
+_C.DATASETS.SYNTHETIC.IMAGES_PER_ID_PER_CAMERA = 2
+_C.DATASETS.SYNTHETIC.SEED = 0
+
+_C.DATALOADER = CN()
+_C.DATALOADER.NUM_WORKERS = 2
+# P x K identity sampler: K instances per (pseudo-)identity.
+_C.DATALOADER.NUM_INSTANCES = 4
+
+# ---------------------------------------------------------------------------------------------
+# Mesh subsystem: body model, mesh regression, rendering and the structure-map cache
+# ---------------------------------------------------------------------------------------------
+_C.MESH = CN()
+# anny (open, default) | smpl (needs the user's licensed model files in SMPL_DIR)
+_C.MESH.BODY_MODEL = "anny"
+_C.MESH.SMPL_DIR = ""
+_C.MESH.SMPL_GENDER = "neutral"
+# HMR-style regressor checkpoint used by tools/prepare_meshes.py.
+_C.MESH.HMR_CHECKPOINT = ""
+# auto | torch | pytorch3d
+_C.MESH.RENDERER = "auto"
+# Structure-map cache: <DIR>/{train,test}/render/<file> and render_45/ ... render_315/.
+# "" = <dataset folder>/meshes.
+_C.MESH.DIR = ""
+_C.MESH.ANGLES = (45, 90, 135, 180, 225, 270, 315)
+_C.MESH.BATCH_SIZE = 32
+
+# ---------------------------------------------------------------------------------------------
+# Pseudo-labels: FAISS kNN -> k-reciprocal Jaccard distance -> DBSCAN
+# ---------------------------------------------------------------------------------------------
+_C.CLUSTER = CN()
+_C.CLUSTER.K1 = 30
+_C.CLUSTER.K2 = 6
+_C.CLUSTER.MIN_SAMPLES = 4
+# Fixed DBSCAN eps; 0 = mean of the smallest RHO fraction of pairwise distances.
+_C.CLUSTER.EPS = 0.0
+_C.CLUSTER.RHO = 0.002
+# Use a FAISS GPU index when CUDA and faiss-gpu are present.
+_C.CLUSTER.USE_GPU = True
+
+# ---------------------------------------------------------------------------------------------
+# GCL: stages, losses, memory
+# ---------------------------------------------------------------------------------------------
+_C.GCL = CN()
+# Any ordered subset of baseline, gan_warmup, joint.
+_C.GCL.STAGES = ("baseline", "gan_warmup", "joint")
+# Use the generative module in the joint stage (False = the "L_vi without GAN" ablation).
+_C.GCL.USE_GAN = True
+# Which view-invariant losses are on in the joint stage (L_vi, L'_vi, L''_vi).
+_C.GCL.VI_LOSSES = ("vi", "vi_new", "vi_new_pos")
+_C.GCL.LAMBDA_IMG = 5.0
+_C.GCL.LAMBDA_FEAT = 5.0
+_C.GCL.LAMBDA_ADV = 1.0
+_C.GCL.LAMBDA_VI = 1.0
+_C.GCL.GP_WEIGHT = 1.0
+_C.GCL.MEMORY_MOMENTUM = 0.2
+_C.GCL.TEMPERATURE = 0.04
+_C.GCL.NUM_NEGATIVES = 8192
+# Extra positive view from a video generator conditioned on the person crop ("" = off).
+_C.GCL.VIDEO_VIEW_WEIGHTS = ""
+
+# ---------------------------------------------------------------------------------------------
+# Optimisation, per stage
+# ---------------------------------------------------------------------------------------------
+_C.SOLVER = CN()
+_C.SOLVER.BASELINE = CN()
+_C.SOLVER.BASELINE.EPOCHS = 50
+_C.SOLVER.BASELINE.ITERS_PER_EPOCH = 400
+_C.SOLVER.BASELINE.BATCH_SIZE = 256
+_C.SOLVER.BASELINE.LR = 3.5e-4
+_C.SOLVER.BASELINE.WEIGHT_DECAY = 5e-4
+_C.SOLVER.BASELINE.STEP_SIZE = 20
+_C.SOLVER.BASELINE.MOMENTUM = 0.1
+_C.SOLVER.BASELINE.TEMPERATURE = 0.05
+# Supervised source warm-up for UDA (cross-entropy + triplet).
+_C.SOLVER.SOURCE = CN()
+_C.SOLVER.SOURCE.EPOCHS = 80
+_C.SOLVER.SOURCE.ITERS_PER_EPOCH = 200
+_C.SOLVER.SOURCE.BATCH_SIZE = 64
+_C.SOLVER.SOURCE.LR = 3.5e-4
+_C.SOLVER.SOURCE.TRIPLET_MARGIN = 0.3
+_C.SOLVER.GAN_WARMUP = CN()
+_C.SOLVER.GAN_WARMUP.EPOCHS = 40
+_C.SOLVER.GAN_WARMUP.ITERS_PER_EPOCH = 0  # 0 = one pass over the training set
+_C.SOLVER.JOINT = CN()
+_C.SOLVER.JOINT.EPOCHS = 20
+_C.SOLVER.JOINT.ITERS_PER_EPOCH = 0
+_C.SOLVER.BATCH_SIZE = 16
+_C.SOLVER.ID_LR = 3.5e-4
+_C.SOLVER.ID_MOMENTUM = 0.9
+_C.SOLVER.ID_WEIGHT_DECAY = 5e-4
+_C.SOLVER.GAN_LR = 1e-4
+_C.SOLVER.GAN_BETAS = (0.0, 0.999)
+_C.SOLVER.LR_DECAY_EPOCH = 10
+_C.SOLVER.LR_DECAY_FACTOR = 0.1
+# The paper decays G/D with E_id; the authors' public code never decays them.
+_C.SOLVER.DECAY_GAN_LR = True
+_C.SOLVER.CHECKPOINT_PERIOD = 1
+_C.SOLVER.LOG_PERIOD = 20
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------
+_C.TEST = CN()
+_C.TEST.BATCH_SIZE = 128
+_C.TEST.FLIP = True
+# cosine | euclidean
+_C.TEST.METRIC = "cosine"
+_C.TEST.RERANK = False
+_C.TEST.RERANK_K1 = 20
+_C.TEST.RERANK_K2 = 6
+_C.TEST.RERANK_LAMBDA = 0.3
+# Evaluate every N epochs during training (0 = only at the end). Reported, never used to select.
+_C.TEST.EVAL_PERIOD = 0
+
+
+def get_cfg_defaults() -> CN:
+    """A fresh copy of the defaults, safe to mutate."""
+    return _C.clone()
