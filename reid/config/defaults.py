@@ -115,7 +115,8 @@ _C.CLUSTER.USE_GPU = True
 # GCL: stages, losses, memory
 # ---------------------------------------------------------------------------------------------
 _C.GCL = CN()
-# Any ordered subset of baseline, gan_warmup, joint.
+# Any ordered subset of source (supervised UDA warm-up on DATASETS.SOURCE), baseline,
+# gan_warmup, joint.
 _C.GCL.STAGES = ("baseline", "gan_warmup", "joint")
 # Use the generative module in the joint stage (False = the "L_vi without GAN" ablation).
 _C.GCL.USE_GAN = True
