@@ -1,0 +1,226 @@
+"""The structure-map cache: grey body renders of every dataset image at 8 viewpoints.
+
+Layout (compatible with the authors' released renders, which load as they are)::
+
+    <mesh_dir>/train/render/<image file name>          original viewpoint (0 degrees)
+    <mesh_dir>/train/render_45/<image file name>       rotated by 45 degrees about the vertical axis
+    ...
+    <mesh_dir>/train/render_315/<image file name>
+    <mesh_dir>/test/...                                 query and gallery images
+
+Maps are 1-channel grey, 256 x 128 (H x W), white background. The file name (and so the image
+format) is that of the dataset image, e.g. ``0002_c1s1_000451_03.jpg``. Files in RGB (as some of
+the authors' renders are) are converted to grey when read; other sizes are resized to 256 x 128.
+Writes are atomic (temporary file in the same folder, then rename), so an interrupted run never
+leaves a half-written map behind and a resumed run can trust any file it finds.
+"""
+from __future__ import annotations
+
+import io
+import os
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from reid.utils.io import atomic_write_bytes
+
+__all__ = ["ANGLES", "MAP_SIZE", "SPLITS", "StructureMapCache", "folder_name", "to_uint8_maps"]
+
+ANGLES: tuple[int, ...] = (0, 45, 90, 135, 180, 225, 270, 315)
+SPLITS: tuple[str, ...] = ("train", "test")
+MAP_SIZE: tuple[int, int] = (256, 128)  # (H, W)
+
+# File extension -> PIL format name used when writing.
+_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".tif": "TIFF",
+            ".tiff": "TIFF", ".webp": "WEBP"}
+
+
+def folder_name(angle: int) -> str:
+    """``"render"`` for the original view (0 degrees), else ``"render_<angle>"``."""
+    angle = _check_angle(angle)
+    return "render" if angle == 0 else f"render_{angle}"
+
+
+def _check_angle(angle: int) -> int:
+    try:
+        value = int(angle)
+    except (TypeError, ValueError):
+        raise ValueError(f"structure-map angle must be one of {ANGLES}; got {angle!r}") from None
+    if value != angle or value not in ANGLES:
+        raise ValueError(f"structure-map angle must be one of {ANGLES}; got {angle!r}")
+    return value
+
+
+def _check_split(split: str) -> str:
+    if split not in SPLITS:
+        raise ValueError(f"structure-map split must be one of {SPLITS}; got {split!r}")
+    return split
+
+
+def _check_filename(filename: str) -> str:
+    name = os.path.basename(os.fspath(filename))
+    if not name or name in (".", ".."):
+        raise ValueError(f"structure-map file name is empty or invalid: {filename!r}")
+    return name
+
+
+class StructureMapCache:
+    """Read, write and audit structure maps below ``mesh_dir``.
+
+    ``filename`` arguments may be bare file names or full image paths; only the base name is used.
+    """
+
+    ANGLES = ANGLES
+    SPLITS = SPLITS
+    SIZE = MAP_SIZE
+
+    def __init__(self, mesh_dir: str, size: tuple[int, int] = MAP_SIZE, jpeg_quality: int = 95):
+        if not mesh_dir:
+            raise ValueError("StructureMapCache needs a mesh_dir (MESH.DIR or <dataset>/meshes)")
+        self.mesh_dir = os.fspath(mesh_dir)
+        self.size = (int(size[0]), int(size[1]))
+        self.jpeg_quality = int(jpeg_quality)
+
+    def __repr__(self) -> str:
+        return f"StructureMapCache({self.mesh_dir!r})"
+
+    # -- paths -------------------------------------------------------------------------------
+    @staticmethod
+    def folder_name(angle: int) -> str:
+        return folder_name(angle)
+
+    def path(self, split: str, filename: str, angle: int = 0) -> str:
+        """``<mesh_dir>/<split>/<render folder of angle>/<file name>``."""
+        return os.path.join(self.mesh_dir, _check_split(split), folder_name(angle),
+                            _check_filename(filename))
+
+    def exists(self, split: str, filename: str, angle: int = 0) -> bool:
+        return os.path.isfile(self.path(split, filename, angle))
+
+    def complete(self, split: str, filename: str, angles: Iterable[int] = ANGLES) -> bool:
+        """True when the maps of ``filename`` exist at every angle (the resume test)."""
+        return all(self.exists(split, filename, a) for a in angles)
+
+    # -- writing -----------------------------------------------------------------------------
+    def encode(self, filename: str, array: np.ndarray) -> bytes:
+        """Encode a (H, W) uint8 map in the image format of ``filename``'s extension."""
+        array = _as_grey_uint8(array, filename)
+        ext = os.path.splitext(filename)[1].lower()
+        fmt = _FORMATS.get(ext)
+        if fmt is None:
+            raise ValueError(f"structure map {filename!r}: unsupported image extension {ext!r}; "
+                             f"expected one of {sorted(_FORMATS)}")
+        buffer = io.BytesIO()
+        options = {"quality": self.jpeg_quality} if fmt == "JPEG" else {}
+        Image.fromarray(array, mode="L").save(buffer, format=fmt, **options)
+        return buffer.getvalue()
+
+    def write(self, split: str, filename: str, angle: int, array: np.ndarray) -> str:
+        """Atomically write one (H, W) uint8 grey map; returns its path."""
+        target = self.path(split, filename, angle)
+        return atomic_write_bytes(target, self.encode(target, array))
+
+    def write_views(self, split: str, filename: str, maps: np.ndarray | torch.Tensor,
+                    angles: Sequence[int] = ANGLES) -> list[str]:
+        """Write the maps of one image at several angles.
+
+        ``maps``: (A, H, W) or (A, 1, H, W); uint8, or float in [0, 1] (as the renderers return).
+        """
+        arrays = to_uint8_maps(maps)
+        if arrays.shape[0] != len(angles):
+            raise ValueError(f"structure maps of {filename!r}: got {arrays.shape[0]} maps for "
+                             f"{len(angles)} angles {tuple(angles)}")
+        return [self.write(split, filename, a, m) for a, m in zip(angles, arrays)]
+
+    # -- reading -----------------------------------------------------------------------------
+    def read(self, split: str, filename: str, angle: int = 0) -> np.ndarray:
+        """The map as np.uint8 (H, W), grey; RGB files are converted, other sizes resized."""
+        path = self.path(split, filename, angle)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"structure map missing: {path} (run tools/prepare_meshes.py "
+                                    f"or point MESH.DIR at the renders)")
+        try:
+            with Image.open(path) as image:
+                image = image.convert("L")
+                height, width = self.size
+                if image.size != (width, height):
+                    image = image.resize((width, height), Image.BILINEAR)
+                return np.asarray(image, dtype=np.uint8).copy()
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise OSError(f"structure map unreadable: {path}: {exc}") from exc
+
+    def read_tensor(self, split: str, filename: str, angle: int = 0) -> torch.Tensor:
+        """The map as a (1, H, W) float tensor normalised with mean/std 0.5, i.e. in [-1, 1]."""
+        array = self.read(split, filename, angle)
+        return torch.from_numpy(array).float().div_(127.5).sub_(1.0).unsqueeze(0)
+
+    # -- auditing ----------------------------------------------------------------------------
+    def missing(self, split: str, filenames: Iterable[str],
+                angles: Iterable[int] = ANGLES) -> list[str]:
+        """Paths (relative to ``mesh_dir``) of the maps that do not exist."""
+        angles = tuple(angles)
+        out = []
+        for name in filenames:
+            for angle in angles:
+                path = self.path(split, name, angle)
+                if not os.path.isfile(path):
+                    out.append(os.path.relpath(path, self.mesh_dir))
+        return out
+
+    def check(self, split: str, filenames: Iterable[str], angles: Iterable[int] = ANGLES,
+              verify: bool = True) -> tuple[list[str], list[str]]:
+        """``(missing, unreadable)`` relative paths; ``verify`` decodes every present file."""
+        angles = tuple(angles)
+        missing, unreadable = [], []
+        for name in filenames:
+            for angle in angles:
+                path = self.path(split, name, angle)
+                rel = os.path.relpath(path, self.mesh_dir)
+                if not os.path.isfile(path):
+                    missing.append(rel)
+                elif verify and not _decodes(path):
+                    unreadable.append(rel)
+        return missing, unreadable
+
+
+def _decodes(path: str) -> bool:
+    try:
+        with Image.open(path) as image:
+            image.load()
+        return True
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return False
+
+
+def _as_grey_uint8(array, filename: str) -> np.ndarray:
+    array = np.asarray(array)
+    if array.ndim == 3 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim != 2:
+        raise ValueError(f"structure map {filename!r}: expected a (H, W) grey array, got shape "
+                         f"{array.shape}")
+    if array.dtype != np.uint8:
+        raise ValueError(f"structure map {filename!r}: expected dtype uint8, got {array.dtype} "
+                         f"(use to_uint8_maps for float maps in [0, 1])")
+    return np.ascontiguousarray(array)
+
+
+def to_uint8_maps(maps: np.ndarray | torch.Tensor) -> np.ndarray:
+    """(N, H, W) or (N, 1, H, W) maps, uint8 or float in [0, 1] -> (N, H, W) uint8."""
+    if isinstance(maps, torch.Tensor):
+        maps = maps.detach().cpu()
+        if maps.is_floating_point():
+            maps = (maps.clamp(0, 1) * 255.0).round().to(torch.uint8)
+        maps = maps.numpy()
+    maps = np.asarray(maps)
+    if maps.ndim == 4 and maps.shape[1] == 1:
+        maps = maps[:, 0]
+    if maps.ndim != 3:
+        raise ValueError(f"structure maps: expected (N, H, W) or (N, 1, H, W), got {maps.shape}")
+    if maps.dtype != np.uint8:
+        if not np.issubdtype(maps.dtype, np.floating):
+            raise ValueError(f"structure maps: expected uint8 or float in [0, 1], got {maps.dtype}")
+        maps = (np.clip(maps, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+    return maps
