@@ -1,0 +1,29 @@
+"""ReID data: dataset readers, image reading, transforms, identity samplers, loaders, toy data.
+
+>>> from reid.data import build_dataset, make_toy_reid_folder
+>>> dataset = build_dataset("market1501", make_toy_reid_folder("/tmp/toy"))
+"""
+from .datasets import (DatasetFormatError, DatasetLayoutError, ReIDDataset, available_datasets,
+                       build_dataset, canonical_name, register_dataset)
+from .image_io import ImageDataset, ImageReadError, read_image
+from .toy import make_toy_reid_folder
+from .transforms import (PairedTrainTransform, RandomErasing, build_test_transform,
+                         build_train_transform)
+
+__all__ = [
+    "DatasetFormatError",
+    "DatasetLayoutError",
+    "ImageDataset",
+    "ImageReadError",
+    "PairedTrainTransform",
+    "RandomErasing",
+    "ReIDDataset",
+    "available_datasets",
+    "build_dataset",
+    "build_test_transform",
+    "build_train_transform",
+    "canonical_name",
+    "make_toy_reid_folder",
+    "read_image",
+    "register_dataset",
+]
