@@ -126,7 +126,11 @@ _C.GCL.LAMBDA_IMG = 5.0
 _C.GCL.LAMBDA_FEAT = 5.0
 _C.GCL.LAMBDA_ADV = 1.0
 _C.GCL.LAMBDA_VI = 1.0
-_C.GCL.GP_WEIGHT = 1.0
+# R1 penalty on real images, per generated view (the authors' LAMBDA = 0.01: a small penalty).
+_C.GCL.GP_WEIGHT = 0.01
+# L_feat on the part-pooled appearance codes ("parts", thesis f_id and the authors' code)
+# or on the 512-d embeddings ("embedding").
+_C.GCL.FEAT_LOSS_ON = "parts"
 _C.GCL.MEMORY_MOMENTUM = 0.2
 _C.GCL.TEMPERATURE = 0.04
 _C.GCL.NUM_NEGATIVES = 8192
