@@ -87,7 +87,8 @@ def build_train_loader_from_cfg(cfg, items: Sequence[tuple], batch_size: int,
 
 def build_test_loader_from_cfg(cfg, items: Sequence[tuple],
                                batch_size: int | None = None) -> DataLoader:
-    """``build_test_loader`` with ``INPUT.SIZE``, ``TEST.BATCH_SIZE``, ``DATALOADER.NUM_WORKERS``."""
+    """``build_test_loader`` with ``INPUT.SIZE``, ``TEST.BATCH_SIZE`` and
+    ``DATALOADER.NUM_WORKERS``."""
     return build_test_loader(items, size=tuple(cfg.INPUT.SIZE),
                              batch_size=batch_size or cfg.TEST.BATCH_SIZE,
                              num_workers=cfg.DATALOADER.NUM_WORKERS)

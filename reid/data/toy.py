@@ -74,7 +74,8 @@ def make_toy_reid_folder(root: str, num_ids: int = 12, num_cameras: int = 3,
         raise ValueError("make_toy_reid_folder needs num_ids >= 2, num_cameras >= 2 and "
                          "images_per_id_per_camera >= 1 (queries need a match in another camera)")
     if layout == "market" and num_cameras > 6 or layout == "duke" and num_cameras > 8:
-        raise ValueError(f"The {layout} layout has at most {6 if layout == 'market' else 8} cameras")
+        limit = 6 if layout == "market" else 8
+        raise ValueError(f"The {layout} layout has at most {limit} cameras")
     rng = np.random.default_rng(seed)
     palette = rng.uniform(20, 235, size=(num_ids + 1, 2, 3))
     backgrounds = rng.uniform(60, 200, size=(num_cameras, 3))
