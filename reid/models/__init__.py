@@ -1,0 +1,23 @@
+"""Networks of the ReID system: the identity encoder E_id and its checkpoint formats.
+
+The GCL generative networks live in :mod:`reid.models.gcl`.
+"""
+from .backbone import create_backbone, load_backbone_weights, set_last_stride
+from .checkpoint import (ENCODER_FORMAT, load_identity_encoder, save_identity_encoder,
+                         split_encoder_checkpoint)
+from .identity_encoder import IdentityEncoder, IdentityFeatures, build_identity_encoder
+from .key_mapping import remap_state_keys
+
+__all__ = [
+    "ENCODER_FORMAT",
+    "IdentityEncoder",
+    "IdentityFeatures",
+    "build_identity_encoder",
+    "create_backbone",
+    "load_backbone_weights",
+    "load_identity_encoder",
+    "remap_state_keys",
+    "save_identity_encoder",
+    "set_last_stride",
+    "split_encoder_checkpoint",
+]
