@@ -71,8 +71,17 @@ def test_len_matches_iteration():
 def test_invalid_arguments():
     with pytest.raises(ValueError, match="multiple"):
         RandomIdentitySampler([0, 1], 6, 4)
-    with pytest.raises(ValueError, match="at least P = 4"):
-        RandomIdentitySampler([0, 0, 1, 1, -1], 16, 4)
+    with pytest.raises(ValueError, match="no item has a label"):
+        RandomIdentitySampler([-1, -1], 8, 4)
+
+
+def test_fewer_identities_than_p_repeats_identities():
+    labels = np.array([0, 0, 1, 1, 1, 1, 1, -1])
+    sampler = RandomIdentitySampler(labels, 16, 4, num_iters=3, seed=0)
+    batches = _batches(sampler, 16)
+    assert batches.shape == (3, 16)
+    blocks = labels[batches].reshape(3, 4, 4)
+    assert (blocks >= 0).all() and (blocks == blocks[:, :, :1]).all()
 
 
 def test_market_size_is_quick():

@@ -5,10 +5,13 @@ warm-up. Labels < 0 (DBSCAN outliers, junk) are never sampled.
 """
 from __future__ import annotations
 
+import logging
 from typing import Iterator, Sequence
 
 import numpy as np
 from torch.utils.data import Sampler
+
+logger = logging.getLogger(__name__)
 
 
 class RandomIdentitySampler(Sampler[int]):
@@ -50,18 +53,33 @@ class RandomIdentitySampler(Sampler[int]):
                                                    return_counts=True)
         self._members = order  # item indices grouped by identity, groups start at ``starts``
         self._starts = starts
+        if len(self.pids) == 0:
+            raise ValueError("RandomIdentitySampler: no item has a label >= 0 (all outliers)")
         if len(self.pids) < self.num_ids_per_batch:
-            raise ValueError(f"RandomIdentitySampler needs at least P = {self.num_ids_per_batch} "
-                             f"identities with label >= 0, got {len(self.pids)}")
+            logger.warning("RandomIdentitySampler: only %d identities for P = %d per batch; "
+                           "identities repeat within a batch", len(self.pids),
+                           self.num_ids_per_batch)
         self._cache: tuple[int, np.ndarray] | None = None
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch whose order the next ``__iter__`` yields."""
         self.epoch = int(epoch)
 
+    def _few_identities_pass(self, rng: np.random.Generator) -> np.ndarray:
+        """Fewer identities than P: each batch draws P identities with replacement."""
+        k, p = self.num_instances, self.num_ids_per_batch
+        num_batches = max(1, int(np.maximum(self.counts // k, 1).sum()) // p)
+        chosen = rng.integers(0, len(self.pids), size=(num_batches, p))
+        # K members of each chosen identity, drawn with replacement.
+        draws = rng.random((num_batches, p, k))
+        offsets = (draws * self.counts[chosen][..., None]).astype(np.int64)
+        return self._members[self._starts[chosen][..., None] + offsets].reshape(num_batches, -1)
+
     def _one_pass(self, rng: np.random.Generator) -> np.ndarray:
         """One pass over all identities, as a (num_batches, batch_size) index array."""
         k, p = self.num_instances, self.num_ids_per_batch
+        if len(self.pids) < p:
+            return self._few_identities_pass(rng)
         # Random rank of each item inside its identity group -> shuffled groups without loops.
         keys = rng.random(len(self._members))
         group_of = np.repeat(np.arange(len(self.pids)), self.counts)
