@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from sklearn.cluster import DBSCAN
 
+from .dbscan import ZERO_DISTANCE_TOL
 from .jaccard import KnnResult, half_k
 from .knn import ArrayLike, knn_search, l2_normalize
 
@@ -72,9 +73,12 @@ def reference_jaccard_distance(features: ArrayLike, k1: int = 30, k2: int = 6,
 
 
 def reference_select_eps(dist: np.ndarray, rho: float) -> float:
-    """Mean of the smallest rho fraction of the non-zero upper-triangle distances (full sort)."""
+    """Mean of the smallest rho fraction of the non-zero upper-triangle distances (full sort).
+
+    "Non-zero" is taken with the same float32-rounding tolerance as :func:`select_eps`.
+    """
     tri = np.triu(dist, 1)
-    tri = tri[np.nonzero(tri)]
+    tri = tri[tri > ZERO_DISTANCE_TOL]
     tri = np.sort(tri, axis=None)
     top = max(int(np.round(rho * tri.size)), 1)
     return float(tri[:top].mean())
