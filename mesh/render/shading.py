@@ -1,0 +1,123 @@
+"""Shading of rasterised fragments: smooth vertex normals, Lambertian grey and vertex colours.
+
+Shared by every rasteriser backend: a backend only has to produce :class:`Fragments`.
+Lighting happens in camera space of :mod:`mesh.camera` (x right, y up, +z towards the camera).
+"""
+from __future__ import annotations
+
+import torch
+
+from .rasterizer import Fragments
+
+# Light of the structure maps: roughly from the camera, a little from above and the right.
+STRUCTURE_LIGHT = (0.2, 0.35, 1.0)
+STRUCTURE_AMBIENT = 0.2
+STRUCTURE_DIFFUSE = 0.7
+
+
+def face_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """(B, V, 3), (F, 3) -> (B, F, 3) area-weighted (unnormalised) face normals."""
+    batch, num_faces = vertices.shape[0], faces.shape[0]
+    tri = vertices.index_select(1, faces.reshape(-1)).view(batch, num_faces, 3, 3)
+    return torch.cross(tri[:, :, 1] - tri[:, :, 0], tri[:, :, 2] - tri[:, :, 0], dim=-1)
+
+
+def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """(B, V, 3) unit vertex normals: the area-weighted mean of the adjacent face normals."""
+    fn = face_normals(vertices, faces)
+    normals = torch.zeros_like(vertices)
+    for corner in range(3):
+        normals.index_add_(1, faces[:, corner], fn)
+    return torch.nn.functional.normalize(normals, dim=-1, eps=1e-12)
+
+
+def interpolate_visible(frags: Fragments, attributes: torch.Tensor, faces: torch.Tensor
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Interpolate per-vertex ``attributes`` (B, V, C) at the covered pixels.
+
+    Returns ``(pixels, values)``: the flat indices (into B*H*W) of the covered pixels and their
+    (P, C) interpolated values.
+    """
+    batch, height, width = frags.face_index.shape
+    flat_face = frags.face_index.reshape(-1)
+    pix = torch.nonzero(flat_face >= 0).flatten()
+    item = pix // (height * width)
+    num_vertices, channels = attributes.shape[1], attributes.shape[2]
+    corner_vertices = faces.index_select(0, flat_face[pix]) + (item * num_vertices)[:, None]
+    values = attributes.reshape(-1, channels).index_select(0, corner_vertices.reshape(-1))
+    values = values.view(-1, 3, channels)  # (P, 3, C)
+    bary = frags.bary.reshape(-1, 3)[pix]
+    return pix, (values * bary[:, :, None]).sum(dim=1)
+
+
+def _facing_sign(vertices: torch.Tensor, faces: torch.Tensor, frags: Fragments,
+                 pix: torch.Tensor) -> torch.Tensor:
+    """+1 where the visible face's geometric normal points towards the camera, else -1.
+
+    Makes shading independent of the mesh's winding order (a back face seen through a hole, or
+    an inward-wound mesh, is lit like a front face).
+    """
+    batch, height, width = frags.face_index.shape
+    fn_z = face_normals(vertices, faces)[..., 2]  # (B, F)
+    item = pix // (height * width)
+    z = fn_z[item, frags.face_index.reshape(-1)[pix]]
+    return torch.where(z >= 0, torch.ones_like(z), -torch.ones_like(z))
+
+
+def _lambert(normals: torch.Tensor, light_dir: torch.Tensor, item: torch.Tensor) -> torch.Tensor:
+    """max(0, n . l) per pixel; ``light_dir`` (B, 3) unit vectors, ``item`` the pixel's batch item."""
+    return (normals * light_dir[item]).sum(dim=-1).clamp_min(0.0)
+
+
+def _per_item(value, batch: int, width: int, device, name: str) -> torch.Tensor:
+    """Broadcast a scalar / (C,) / (B, C) light parameter to (B, C)."""
+    t = torch.as_tensor(value, dtype=torch.float32, device=device)
+    if t.dim() == 0:
+        t = t.expand(width) if width > 1 else t.reshape(1)
+    if t.dim() == 1:
+        if t.shape[0] != width:
+            raise ValueError(f"{name}: expected {width} values (or one per batch item as "
+                             f"({batch}, {width})), got shape {tuple(t.shape)}")
+        t = t.expand(batch, width)
+    if t.shape != (batch, width):
+        raise ValueError(f"{name}: expected shape ({batch}, {width}), got {tuple(t.shape)}")
+    return t
+
+
+def shade_structure(vertices: torch.Tensor, faces: torch.Tensor, frags: Fragments,
+                    light_dir=STRUCTURE_LIGHT, ambient: float = STRUCTURE_AMBIENT,
+                    diffuse: float = STRUCTURE_DIFFUSE) -> torch.Tensor:
+    """Grey Lambertian body on a white background: (B, 1, H, W) in [0, 1], background == 1."""
+    batch, height, width = frags.face_index.shape
+    light = torch.nn.functional.normalize(
+        _per_item(light_dir, batch, 3, vertices.device, "light_dir"), dim=-1)
+    pix, normals = interpolate_visible(frags, vertex_normals(vertices, faces), faces)
+    normals = torch.nn.functional.normalize(normals, dim=-1, eps=1e-12)
+    normals = normals * _facing_sign(vertices, faces, frags, pix)[:, None]
+    item = pix // (height * width)
+    grey = (ambient + diffuse * _lambert(normals, light, item)).clamp(0.0, 1.0)
+    image = torch.ones(batch * height * width, device=vertices.device, dtype=torch.float32)
+    image[pix] = grey
+    return image.view(batch, 1, height, width)
+
+
+def shade_colored(vertices: torch.Tensor, faces: torch.Tensor, frags: Fragments,
+                  vertex_colors: torch.Tensor, background: torch.Tensor,
+                  light_dir, ambient, diffuse=None) -> torch.Tensor:
+    """Vertex colours x (ambient + diffuse * Lambert) over ``background`` (B, 3, H, W)."""
+    batch, height, width = frags.face_index.shape
+    device = vertices.device
+    light = torch.nn.functional.normalize(_per_item(light_dir, batch, 3, device, "light_dir"),
+                                          dim=-1)
+    amb = _per_item(ambient, batch, 1, device, "ambient")[:, 0]
+    dif = (1.0 - amb) if diffuse is None else _per_item(diffuse, batch, 1, device, "diffuse")[:, 0]
+    attrs = torch.cat((vertex_normals(vertices, faces), vertex_colors.float()), dim=-1)
+    pix, values = interpolate_visible(frags, attrs, faces)
+    normals = torch.nn.functional.normalize(values[:, :3], dim=-1, eps=1e-12)
+    normals = normals * _facing_sign(vertices, faces, frags, pix)[:, None]
+    item = pix // (height * width)
+    light_amount = amb[item] + dif[item] * _lambert(normals, light, item)
+    rgb = (values[:, 3:] * light_amount[:, None]).clamp(0.0, 1.0)
+    image = background.permute(0, 2, 3, 1).reshape(-1, 3).clone()
+    image[pix] = rgb
+    return image.view(batch, height, width, 3).permute(0, 3, 1, 2).contiguous()
