@@ -2,5 +2,7 @@
 from .distance import compute_distance_matrix
 from .metrics import evaluate
 from .reference import evaluate_reference
+from .rerank import re_ranking, re_ranking_reference
 
-__all__ = ["compute_distance_matrix", "evaluate", "evaluate_reference"]
+__all__ = ["compute_distance_matrix", "evaluate", "evaluate_reference", "re_ranking",
+           "re_ranking_reference"]

@@ -13,12 +13,23 @@ valid items with a smaller gallery index. mAP, CMC and mINP follow from those po
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
-# Distance-matrix entries handled per chunk (keeps the temporary arrays near 100 MB).
-_CHUNK_ELEMENTS = 1 << 23
+
+def torch_threads() -> int:
+    """Worker threads to use: torch's setting (follows OMP_NUM_THREADS), 1 without torch."""
+    try:
+        import torch
+
+        return max(1, torch.get_num_threads())
+    except ImportError:  # pragma: no cover
+        return 1
+
+# Distance-matrix entries handled per chunk (keeps the temporary arrays near 50 MB per worker).
+_CHUNK_ELEMENTS = 1 << 22
 
 
 def _to_numpy(value: Any, name: str) -> np.ndarray:
@@ -114,6 +125,32 @@ def _match_positions(dist: np.ndarray, match_rows: np.ndarray, match_cols: np.nd
     return below
 
 
+def _score_chunk(dist: np.ndarray, rows: np.ndarray, cols: np.ndarray, junk: np.ndarray,
+                 max_rank: int):
+    """(sum of AP, sum of INP, histogram of first-match positions, number of valid queries)
+    for a block of query rows, given their same-identity pairs (rows relative to the block)."""
+    empty = (0.0, 0.0, np.zeros(max_rank + 1, dtype=np.int64), 0)
+    if junk.all():
+        return empty
+    positions = _match_positions(dist, rows[~junk], cols[~junk], rows[junk], cols[junk])
+    rows = rows[~junk]
+    # Within each row, order the matches by their position in the ranked list.
+    order = np.lexsort((positions, rows))
+    rows, positions = rows[order], positions[order]
+    counts = np.bincount(rows, minlength=dist.shape[0])
+    valid_rows = np.nonzero(counts)[0]
+    group_start = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rank_in_row = np.arange(len(rows)) - group_start[rows]
+    precision = (rank_in_row + 1.0) / (positions + 1.0)
+    ap = np.bincount(rows, weights=precision, minlength=dist.shape[0])[valid_rows]
+    first = positions[group_start[valid_rows]]
+    last = positions[group_start[valid_rows] + counts[valid_rows] - 1]
+    return (float(np.sum(ap / counts[valid_rows])),
+            float(np.sum(counts[valid_rows] / (last + 1.0))),
+            np.bincount(np.minimum(first, max_rank), minlength=max_rank + 1),
+            len(valid_rows))
+
+
 def evaluate(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50) -> dict:
     """mAP, CMC and mINP under the Market-1501 protocol.
 
@@ -138,36 +175,25 @@ def evaluate(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50) ->
 
     pair_rows, pair_cols = _same_identity_pairs(q_pids, g_pids)
     pair_junk = g_camids[pair_cols] == q_camids[pair_rows]
-    chunk_bounds = np.searchsorted(pair_rows, np.arange(0, num_q + step, step))
+    starts = list(range(0, num_q, step))
+    bounds = np.searchsorted(pair_rows, starts + [num_q])
 
-    ap_sum = 0.0
-    inp_sum = 0.0
-    first_hist = np.zeros(max_rank + 1, dtype=np.int64)
-    num_valid = 0
-    for chunk, start in enumerate(range(0, num_q, step)):
-        stop = min(num_q, start + step)
-        sl = slice(chunk_bounds[chunk], chunk_bounds[chunk + 1])
-        rows, cols, junk = pair_rows[sl] - start, pair_cols[sl], pair_junk[sl]
-        if junk.all():
-            continue
-        positions = _match_positions(distmat[start:stop], rows[~junk], cols[~junk],
-                                     rows[junk], cols[junk])
-        rows = rows[~junk]
-        # Within each row, order the matches by position (rows come grouped from np.nonzero).
-        order = np.lexsort((positions, rows))
-        rows, positions = rows[order], positions[order]
-        counts = np.bincount(rows, minlength=stop - start)
-        valid_rows = np.nonzero(counts)[0]
-        group_start = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        rank_in_row = np.arange(len(rows)) - group_start[rows]
-        precision = (rank_in_row + 1.0) / (positions + 1.0)
-        ap = np.bincount(rows, weights=precision, minlength=stop - start)[valid_rows]
-        ap_sum += float(np.sum(ap / counts[valid_rows]))
-        first = positions[group_start[valid_rows]]
-        last = positions[group_start[valid_rows] + counts[valid_rows] - 1]
-        inp_sum += float(np.sum(counts[valid_rows] / (last + 1.0)))
-        first_hist += np.bincount(np.minimum(first, max_rank), minlength=max_rank + 1)
-        num_valid += len(valid_rows)
+    def score(chunk: int):
+        start, stop = starts[chunk], min(num_q, starts[chunk] + step)
+        sl = slice(bounds[chunk], bounds[chunk + 1])
+        return _score_chunk(distmat[start:stop], pair_rows[sl] - start, pair_cols[sl],
+                            pair_junk[sl], max_rank)
+
+    workers = max(1, min(len(starts), torch_threads()))
+    if workers > 1:  # numpy's sort releases the GIL: chunks run side by side
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            parts = list(pool.map(score, range(len(starts))))
+    else:
+        parts = [score(i) for i in range(len(starts))]
+    ap_sum = sum(p[0] for p in parts)
+    inp_sum = sum(p[1] for p in parts)
+    first_hist = np.sum([p[2] for p in parts], axis=0)
+    num_valid = sum(p[3] for p in parts)
 
     if num_valid == 0:
         raise ValueError("no query has a correct match in the gallery (after removing "

@@ -1,0 +1,277 @@
+"""k-reciprocal re-ranking (Zhong et al., CVPR 2017) that fits Market-1501 size in memory.
+
+Definition (the same as the authors' code, and as :func:`re_ranking_reference`), over all
+N = num_q + num_g probe-and-gallery features x:
+
+* d(i, j) = ||x_i - x_j||^2, normalised per row: dn(i, j) = d(i, j) / max_j d(i, j);
+* R(i, k) = the k nearest items of i (i itself first), k-reciprocal set
+  R*(i) = {j in R(i, k1 + 1) : i in R(j, k1 + 1)};
+* expansion: for every c in R*(i) with half set H(c) = k-reciprocal set of c with
+  round(k1 / 2) + 1 neighbours, add H(c) when |H(c) & R*(i)| > 2/3 |H(c)|;
+* V(i, j) = exp(-dn(i, j)) / sum over the expanded set (0 outside it); then query expansion
+  V(i) <- mean of V(r) over the k2 nearest r of i;
+* Jaccard(q, g) = 1 - m / (2 - m) with m = sum_k min(V(q, k), V(g, k));
+* final(q, g) = (1 - lambda) Jaccard(q, g) + lambda dn(q, g).
+
+Nothing here is N x N: the distances are streamed in row chunks (torch, CPU or GPU) keeping only
+the top-(k1 + 1) neighbour lists and row maxima; V is a sparse matrix; the Jaccard numerator is
+accumulated per query chunk from the sparse non-zeros through an inverted (column) index.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+# (query rows x nonzeros) triples handled at once in the Jaccard step.
+_TRIPLE_CHUNK = 1 << 22
+
+
+def _features(qf, gf) -> torch.Tensor:
+    qf = qf if isinstance(qf, torch.Tensor) else torch.as_tensor(np.asarray(qf))
+    gf = gf if isinstance(gf, torch.Tensor) else torch.as_tensor(np.asarray(gf))
+    if qf.ndim != 2 or gf.ndim != 2 or qf.shape[1] != gf.shape[1]:
+        raise ValueError(f"re_ranking expects (num_q, D) and (num_g, D) features, got "
+                         f"{tuple(qf.shape)} and {tuple(gf.shape)}")
+    return torch.cat([qf.detach().float(), gf.detach().float().to(qf.device)], dim=0)
+
+
+def half_k1(k1: int) -> int:
+    """round(k1 / 2) as the authors' code computes it (numpy rounds half to even)."""
+    return int(np.around(k1 / 2.0))
+
+
+def _merge_topk(vals: torch.Tensor, idx: torch.Tensor, new_vals: torch.Tensor,
+                new_idx: torch.Tensor, k: int):
+    """Keep the k smallest of two candidate lists per row."""
+    both_vals = torch.cat([vals, new_vals], dim=1)
+    both_idx = torch.cat([idx, new_idx], dim=1)
+    top = torch.topk(both_vals, k, dim=1, largest=False, sorted=True)
+    return top.values, torch.gather(both_idx, 1, top.indices)
+
+
+def _neighbour_pass(x: torch.Tensor, num_q: int, num_keep: int, block: int):
+    """Stream the N x N squared distances once, block by block over the upper triangle (the
+    matrix is symmetric, so each block serves its rows and, transposed, its columns).
+
+    Returns the top-``num_keep`` neighbour lists (indices and distances, nearest first), the
+    row maxima and the query-to-gallery block of the distances.
+    """
+    n = x.shape[0]
+    k = min(num_keep, n)
+    sq = x.pow(2).sum(dim=1)
+    top_vals = torch.full((n, k), float("inf"), device=x.device)
+    top_idx = torch.zeros((n, k), dtype=torch.long, device=x.device)
+    row_max = torch.zeros(n, device=x.device)
+    q_to_g = np.empty((num_q, n - num_q), dtype=np.float32)
+    starts = list(range(0, n, block))
+    with torch.no_grad():
+        for bi, r0 in enumerate(starts):
+            r1 = min(n, r0 + block)
+            for c0 in starts[bi:]:
+                c1 = min(n, c0 + block)
+                dist = torch.addmm(sq[None, c0:c1], x[r0:r1], x[c0:c1].t(), alpha=-2.0)
+                dist.add_(sq[r0:r1, None]).clamp_min_(0.0)
+                if r0 < num_q and c1 > num_q:
+                    g0 = max(c0, num_q)
+                    q_to_g[r0:min(r1, num_q), g0 - num_q:c1 - num_q] = \
+                        dist[: min(r1, num_q) - r0, g0 - c0:].cpu().numpy()
+                cols = torch.arange(c0, c1, device=x.device)
+                kk = min(k, c1 - c0)
+                row_top = torch.topk(dist, kk, dim=1, largest=False, sorted=False)
+                top_vals[r0:r1], top_idx[r0:r1] = _merge_topk(
+                    top_vals[r0:r1], top_idx[r0:r1], row_top.values, cols[row_top.indices], k)
+                row_max[r0:r1] = torch.maximum(row_max[r0:r1], dist.amax(dim=1))
+                if c0 != r0:  # the transposed block: rows c0:c1 against columns r0:r1
+                    rows = torch.arange(r0, r1, device=x.device)
+                    kk = min(k, r1 - r0)
+                    dist_t = dist.t().contiguous()  # topk along rows is the fast path
+                    col_top = torch.topk(dist_t, kk, dim=1, largest=False, sorted=False)
+                    top_vals[c0:c1], top_idx[c0:c1] = _merge_topk(
+                        top_vals[c0:c1], top_idx[c0:c1], col_top.values,
+                        rows[col_top.indices], k)
+                    row_max[c0:c1] = torch.maximum(row_max[c0:c1], dist_t.amax(dim=1))
+                    del dist_t
+                del dist
+    row_max = row_max.cpu().numpy()
+    row_max[row_max <= 0] = 1.0  # all items identical: leave the distances unscaled
+    return top_idx.cpu().numpy(), top_vals.cpu().numpy(), row_max, q_to_g
+
+
+def _reciprocal_mask(ranks: np.ndarray, width: int, chunk: int = 8192) -> np.ndarray:
+    """mask[i, a] = i is among the first ``width`` neighbours of its neighbour ranks[i, a]."""
+    n = ranks.shape[0]
+    head = ranks[:, :width]
+    mask = np.empty((n, width), dtype=bool)
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        back = head[head[start:stop]]  # (c, width, width)
+        mask[start:stop] = (back == np.arange(start, stop)[:, None, None]).any(axis=2)
+    return mask
+
+
+def _expanded_sets(ranks: np.ndarray, k1: int, chunk: int = 2048):
+    """Row / column indices of every (i, j) with j in the expanded k-reciprocal set of i."""
+    n = ranks.shape[0]
+    width = k1 + 1
+    hw = half_k1(k1) + 1
+    recip = _reciprocal_mask(ranks, width)
+    half = _reciprocal_mask(ranks, hw)
+    half_idx = ranks[:, :hw]
+    half_size = half.sum(axis=1)
+    rows_out, cols_out = [], []
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        own = ranks[start:stop]                               # (c, W)
+        own_recip = recip[start:stop]                         # (c, W)
+        cand = own                                            # candidates c = own[i, a]
+        cand_half = half_idx[cand]                            # (c, W, hw) members of H(c)
+        cand_half_mask = half[cand]                           # (c, W, hw)
+        in_recip = ((cand_half[..., None] == own[:, None, None, :])
+                    & own_recip[:, None, None, :]).any(axis=3)  # (c, W, hw)
+        inter = (in_recip & cand_half_mask).sum(axis=2)
+        accept = own_recip & (inter > (2.0 / 3.0) * half_size[cand])
+        members = np.concatenate([
+            np.where(own_recip, own, n),
+            np.where(accept[..., None] & cand_half_mask, cand_half, n).reshape(len(own), -1),
+        ], axis=1)
+        members.sort(axis=1)
+        keep = members < n
+        keep[:, 1:] &= members[:, 1:] != members[:, :-1]
+        r, c = np.nonzero(keep)
+        rows_out.append(r + start)
+        cols_out.append(members[r, c])
+    return np.concatenate(rows_out), np.concatenate(cols_out)
+
+
+def _pair_distances(x: torch.Tensor, ranks: np.ndarray, rank_dist: np.ndarray,
+                    rows: np.ndarray, cols: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
+    """d(rows, cols): read from the neighbour lists where the pair is in them (almost always),
+    computed from the features otherwise."""
+    hit = ranks[rows] == cols[:, None]                        # (nnz, k1 + 1)
+    found = hit.any(axis=1)
+    out = rank_dist[rows, hit.argmax(axis=1)]
+    missing = np.nonzero(~found)[0]
+    with torch.no_grad():
+        for start in range(0, len(missing), chunk):
+            sel = missing[start:start + chunk]
+            r = torch.as_tensor(rows[sel], device=x.device)
+            c = torch.as_tensor(cols[sel], device=x.device)
+            out[sel] = (x[r] - x[c]).pow(2).sum(dim=1).cpu().numpy()
+    return out
+
+
+def _encoding_matrix(x: torch.Tensor, ranks: np.ndarray, rank_dist: np.ndarray,
+                     row_max: np.ndarray, k1: int, k2: int) -> sp.csr_matrix:
+    """The sparse V of the paper (after query expansion with k2 neighbours)."""
+    n = x.shape[0]
+    rows, cols = _expanded_sets(ranks, k1)
+    weight = np.exp(-_pair_distances(x, ranks, rank_dist, rows, cols) / row_max[rows]).astype(np.float64)
+    weight /= np.bincount(rows, weights=weight, minlength=n)[rows]
+    v = sp.csr_matrix((weight, (rows, cols)), shape=(n, n))
+    if k2 > 1:
+        expand = sp.csr_matrix((np.full(n * k2, 1.0 / k2),
+                                (np.repeat(np.arange(n), k2), ranks[:, :k2].reshape(-1))),
+                               shape=(n, n))
+        v = expand @ v
+    v.sort_indices()
+    return v
+
+
+def _chunk_bounds(per_row: np.ndarray, budget: int, max_rows: int) -> np.ndarray:
+    """Row boundaries so that each chunk holds about ``budget`` work items and <= max_rows rows."""
+    cum = np.cumsum(per_row)
+    total = int(cum[-1]) if len(cum) else 0
+    by_work = np.searchsorted(cum, np.arange(1, total // budget + 1) * budget, side="right")
+    by_rows = np.arange(0, len(per_row), max_rows)
+    bounds = np.unique(np.concatenate([[0, len(per_row)], by_work, by_rows]))
+    return bounds[(bounds >= 0) & (bounds <= len(per_row))]
+
+
+def _jaccard_numerator(v: sp.csr_matrix, num_q: int):
+    """Yield (start, stop, m) with m[q, g] = sum_k min(V[q, k], V[num_q + g, k]) per chunk.
+
+    For every non-zero V[q, k] the gallery items with a non-zero in column k come from an
+    inverted (CSC) index; their minima are summed into a dense chunk with one bincount.
+    """
+    gallery = v[num_q:].tocsc()
+    g_ptr, g_rows, g_vals = gallery.indptr, gallery.indices, gallery.data
+    num_g = gallery.shape[0]
+    col_len = np.diff(g_ptr)
+    query = v[:num_q].tocsr()
+    nnz_rows = np.repeat(np.arange(num_q), np.diff(query.indptr))
+    per_row = np.bincount(nnz_rows, weights=col_len[query.indices], minlength=num_q)
+    bounds = _chunk_bounds(per_row, _TRIPLE_CHUNK, max(1, _TRIPLE_CHUNK // max(num_g, 1)))
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        lo, hi = query.indptr[start], query.indptr[stop]
+        q_rows = nnz_rows[lo:hi] - start
+        q_cols, q_vals = query.indices[lo:hi], query.data[lo:hi]
+        lengths = col_len[q_cols]
+        owner = np.repeat(np.arange(len(q_cols)), lengths)
+        offset = np.arange(len(owner)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        pos = g_ptr[q_cols][owner] + offset
+        contrib = np.minimum(q_vals[owner], g_vals[pos])
+        flat = q_rows[owner].astype(np.int64) * num_g + g_rows[pos]
+        m = np.bincount(flat, weights=contrib, minlength=(stop - start) * num_g)
+        yield start, stop, m.reshape(stop - start, num_g)
+
+
+def re_ranking(qf, gf, k1: int = 20, k2: int = 6, lambda_value: float = 0.3,
+               block_size: int = 2048) -> np.ndarray:
+    """Re-ranked (num_q, num_g) float32 distances from query and gallery features.
+
+    Features are used as given (pass L2-normalised features for the usual cosine setting);
+    tensors may live on a GPU, where the distance pass runs.
+    """
+    if k1 < 1 or k2 < 1:
+        raise ValueError(f"re_ranking needs k1 >= 1 and k2 >= 1, got k1={k1}, k2={k2}")
+    if not 0.0 <= lambda_value <= 1.0:
+        raise ValueError(f"lambda_value must be in [0, 1], got {lambda_value}")
+    x = _features(qf, gf)
+    num_q, n = int(qf.shape[0]), x.shape[0]
+    if n < k1 + 1 or k2 > k1 + 1:
+        raise ValueError(f"re_ranking needs at least k1 + 1 = {k1 + 1} items and k2 <= k1 + 1; "
+                         f"got {n} items, k1={k1}, k2={k2}")
+    ranks, rank_dist, row_max, out = _neighbour_pass(x, num_q, k1 + 1, block_size)
+    v = _encoding_matrix(x, ranks, rank_dist, row_max, k1, k2)
+    out /= row_max[:num_q, None]
+    out *= lambda_value
+    for start, stop, m in _jaccard_numerator(v, num_q):
+        out[start:stop] += ((1.0 - lambda_value) * (1.0 - m / (2.0 - m))).astype(np.float32)
+    return out
+
+
+def re_ranking_reference(qf, gf, k1: int = 20, k2: int = 6,
+                         lambda_value: float = 0.3) -> np.ndarray:
+    """Dense, loop-per-item re-ranking written directly from the paper (small inputs only)."""
+    x = _features(qf, gf).double().cpu().numpy()
+    num_q, n = int(qf.shape[0]), x.shape[0]
+    dist = ((x[:, None, :] - x[None, :, :]) ** 2).sum(axis=2)
+    dist = dist / np.where(dist.max(axis=1, keepdims=True) > 0, dist.max(axis=1, keepdims=True), 1)
+    rank = np.argsort(dist, axis=1, kind="stable")
+    kh = half_k1(k1)
+
+    def reciprocal(i: int, k: int) -> np.ndarray:
+        forward = rank[i, : k + 1]
+        return np.array([j for j in forward if i in rank[j, : k + 1]], dtype=np.int64)
+
+    v = np.zeros((n, n))
+    for i in range(n):
+        r_star = reciprocal(i, k1)
+        expanded = set(r_star.tolist())
+        for c in r_star:
+            h = reciprocal(int(c), kh)
+            if len(np.intersect1d(h, r_star)) > 2.0 / 3.0 * len(h):
+                expanded.update(h.tolist())
+        idx = np.array(sorted(expanded))
+        w = np.exp(-dist[i, idx])
+        v[i, idx] = w / w.sum()
+    if k2 > 1:
+        v = np.stack([v[rank[i, :k2]].mean(axis=0) for i in range(n)])
+    final = np.zeros((num_q, n - num_q))
+    for q in range(num_q):
+        for g in range(num_q, n):
+            m = np.minimum(v[q], v[g]).sum()
+            final[q, g - num_q] = (1 - lambda_value) * (1 - m / (2 - m)) \
+                + lambda_value * dist[q, g]
+    return final.astype(np.float32)
