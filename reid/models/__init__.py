@@ -3,8 +3,8 @@
 The GCL generative networks live in :mod:`reid.models.gcl`.
 """
 from .backbone import create_backbone, load_backbone_weights, set_last_stride
-from .checkpoint import (ENCODER_FORMAT, load_identity_encoder, save_identity_encoder,
-                         split_encoder_checkpoint)
+from .checkpoint import (ENCODER_FORMAT, identity_encoder_from_checkpoint, load_identity_encoder,
+                         save_identity_encoder, split_encoder_checkpoint)
 from .identity_encoder import IdentityEncoder, IdentityFeatures, build_identity_encoder
 from .key_mapping import remap_state_keys
 
@@ -14,6 +14,7 @@ __all__ = [
     "IdentityFeatures",
     "build_identity_encoder",
     "create_backbone",
+    "identity_encoder_from_checkpoint",
     "load_backbone_weights",
     "load_identity_encoder",
     "remap_state_keys",

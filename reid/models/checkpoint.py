@@ -90,7 +90,14 @@ def load_identity_encoder(path: str, cfg=None, device: str | torch.device = "cpu
     (default config when ``cfg`` is None). ``strict=True`` raises on any key mismatch.
     The model is returned in eval mode on ``device``.
     """
-    config, state = split_encoder_checkpoint(read_encoder_file(path), path)
+    return identity_encoder_from_checkpoint(read_encoder_file(path), path, cfg, device, strict)
+
+
+def identity_encoder_from_checkpoint(obj: Any, source: str, cfg=None,
+                                     device: str | torch.device = "cpu",
+                                     strict: bool = False) -> tuple[IdentityEncoder, KeyReport]:
+    """:func:`load_identity_encoder` for a checkpoint object already read from ``source``."""
+    config, state = split_encoder_checkpoint(obj, source)
     if config is not None:
         model = IdentityEncoder(**config)
     else:
@@ -100,5 +107,5 @@ def load_identity_encoder(path: str, cfg=None, device: str | torch.device = "cpu
             cfg = get_cfg_defaults()
         model = build_identity_encoder(cfg, pretrained=False)
     state = remap_state_keys(state, model.state_dict().keys())
-    report = load_state_dict_with_report(model, state, strict=strict, source=path)
+    report = load_state_dict_with_report(model, state, strict=strict, source=source)
     return model.to(device).eval(), report
