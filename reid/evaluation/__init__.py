@@ -1,8 +1,25 @@
-"""Evaluation: features, distances, Market-1501 metrics, re-ranking, ranked-list pictures."""
+"""Evaluation: features, distances, Market-1501 metrics, re-ranking, ranked-list pictures.
+
+>>> from reid.evaluation import evaluate
+>>> scores = evaluate(distmat, q_pids, g_pids, q_camids, g_camids)   # fractions in [0, 1]
+"""
 from .distance import compute_distance_matrix
+from .features import extract_features
 from .metrics import evaluate
 from .reference import evaluate_reference
 from .rerank import re_ranking, re_ranking_reference
+from .runner import format_results_table, results_in_percent, run_evaluation
+from .visualize import save_ranked_lists
 
-__all__ = ["compute_distance_matrix", "evaluate", "evaluate_reference", "re_ranking",
-           "re_ranking_reference"]
+__all__ = [
+    "compute_distance_matrix",
+    "evaluate",
+    "evaluate_reference",
+    "extract_features",
+    "format_results_table",
+    "re_ranking",
+    "re_ranking_reference",
+    "results_in_percent",
+    "run_evaluation",
+    "save_ranked_lists",
+]
