@@ -60,6 +60,17 @@ def select_eps(dist: Distance, rho: float) -> float:
     return float((positive.sum() + (top - positive.size) * 1.0) / top)
 
 
+def prune_graph(dist: sp.spmatrix, max_distance: float) -> sp.csr_matrix:
+    """Copy of a sparse distance graph keeping the diagonal and the entries <= max_distance.
+
+    DBSCAN only ever looks at pairs within eps, so pruning first gives the same labels on a much
+    smaller graph.
+    """
+    coo = dist.tocoo()
+    keep = (coo.data <= max_distance) | (coo.row == coo.col)
+    return sp.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=dist.shape)
+
+
 def run_dbscan(dist: Distance, eps: float, min_samples: int = 4, n_jobs: int = -1) -> np.ndarray:
     """DBSCAN labels (int64, outliers -1) on a precomputed distance matrix.
 
@@ -78,7 +89,8 @@ def run_dbscan(dist: Distance, eps: float, min_samples: int = 4, n_jobs: int = -
         label = 0 if n >= min_samples else -1
         return np.full(n, label, dtype=np.int64)
     if sp.issparse(dist):
-        dist = sort_graph_by_row_values(sp.csr_matrix(dist), copy=True, warn_when_not_sorted=False)
+        dist = prune_graph(dist, eps)
+        dist = sort_graph_by_row_values(dist, copy=False, warn_when_not_sorted=False)
     model = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed", n_jobs=n_jobs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=sp.SparseEfficiencyWarning)

@@ -98,7 +98,7 @@ def expanded_neighbours(rank: np.ndarray, k1: int) -> Tuple[np.ndarray, np.ndarr
 
 
 def gaussian_weights(x: torch.Tensor, rows: np.ndarray, cols: np.ndarray, n: int,
-                     chunk: int = 1 << 16) -> sp.csr_matrix:
+                     chunk: int = 8192) -> sp.csr_matrix:
     """Sparse V: per row, softmax of -(2 - 2 <f_i, f_j>) over its (row-sorted) entries."""
     sims = np.empty(rows.size, dtype=np.float32)
     r_t, c_t = torch.from_numpy(rows), torch.from_numpy(cols)
