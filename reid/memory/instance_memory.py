@@ -111,7 +111,7 @@ class InstanceMemory(nn.Module):
         indices = self._check_indices(indices)
         labels = self._labels_or_stored(labels)
         anchor_labels = labels[indices]
-        same = labels.unsqueeze(0) == anchor_labels.unsqueeze(1)
+        same = (labels.unsqueeze(0) == anchor_labels.unsqueeze(1)) & (anchor_labels >= 0).unsqueeze(1)
         same[torch.arange(indices.numel(), device=indices.device), indices] = False
         keys = torch.rand(same.shape, device=same.device, generator=generator).masked_fill_(~same, -1.0)
         best, choice = keys.max(dim=1)

@@ -47,9 +47,9 @@ class GCLGenerativeModule(nn.Module):
 
     def __init__(self, structure_dim: int = 128, code_dim: int = 2048, num_parts: int = 4,
                  num_res_blocks: int = 4, mlp_dim: int = 512, disc_channels: int = 32,
-                 disc_scales: int = 3):
+                 disc_scales: int = 3, aspp_dilations: tuple[int, ...] = (3, 6, 9)):
         super().__init__()
-        self.structure_encoder = StructureEncoder(1, structure_dim, num_res_blocks)
+        self.structure_encoder = StructureEncoder(1, structure_dim, num_res_blocks, aspp_dilations)
         self.generator = AppearanceDecoder(structure_dim, code_dim, num_parts, mlp_dim, num_res_blocks)
         self.discriminator = MultiScaleDiscriminator(3, disc_channels, disc_scales)
 

@@ -1,0 +1,248 @@
+"""One GCL training iteration (gan_warmup or joint): generator/encoder step, then discriminator step.
+
+The step is shared by the trainer and by the training benchmark. ``efficient=True`` (default)
+applies the savings below; ``efficient=False`` is the straightforward formulation (every pass
+separate, D step first while the generator graph is alive, D re-scored on the real batch for
+each generated view with its own penalty, D weight gradients built in the G step) kept as the
+benchmark reference. Both optimise the same objective.
+
+Savings of the efficient path:
+  * E_str(s_ori) and E_str(s_new) in one pass; x'_new and x'_ori decoded in one G pass;
+    E_str(s_ori) shared by x'_ori and x''_ori;
+  * E_id(x) without a graph when E_id is frozen (gan_warmup);
+  * the G/E_id step runs first, so its graph is freed before the D step; D's parameters do not
+    require grad during the G step (only input gradients are built);
+  * D scores the three generated batches in one pass on detached images, the real batch once,
+    one R1 penalty;
+  * gradients are released with ``zero_grad(set_to_none=True)``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...losses.gan import lsgan_discriminator_loss, lsgan_generator_loss, r1_gradient_penalty
+from ...losses.reconstruction import (GANLossWeights, feature_reconstruction_loss, gan_objective,
+                                      image_reconstruction_loss)
+from ...losses.view_invariant import VI_TERMS, view_invariant_losses
+from ...memory.instance_memory import InstanceMemory
+from .generative_module import GCLGenerativeModule
+from .grad import set_requires_grad
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss term is NaN or infinite; ``terms`` holds every term of the step."""
+
+    def __init__(self, terms: dict):
+        self.terms = terms
+        bad = {k: v for k, v in terms.items() if not math.isfinite(v)}
+        super().__init__(f"non-finite loss terms {bad}; all terms: {terms}")
+
+
+@dataclass
+class GCLStepConfig:
+    """Weights and switches of one step (defaults = thesis chapter 6)."""
+
+    gan_weights: GANLossWeights = field(default_factory=GANLossWeights)
+    gp_weight: float = 0.01
+    vi_weight: float = 1.0
+    vi_terms: Sequence[str] = VI_TERMS
+    temperature: float = 0.04
+    num_negatives: int = 8192
+    # "parts": L_feat on the 2048 x P appearance codes (thesis f_id, authors' code);
+    # "embedding": on the 512-d features f.
+    feat_loss_on: str = "parts"
+
+    @classmethod
+    def from_cfg(cls, cfg) -> "GCLStepConfig":
+        g = cfg.GCL
+        return cls(gan_weights=GANLossWeights.from_cfg(cfg), gp_weight=g.GP_WEIGHT,
+                   vi_weight=g.LAMBDA_VI, vi_terms=tuple(g.VI_LOSSES), temperature=g.TEMPERATURE,
+                   num_negatives=g.NUM_NEGATIVES, feat_loss_on=g.FEAT_LOSS_ON)
+
+    def __post_init__(self):
+        if self.feat_loss_on not in ("parts", "embedding"):
+            raise ValueError(f"feat_loss_on must be 'parts' or 'embedding', got {self.feat_loss_on!r}")
+
+
+def _zero_grad(optimizer: Optional[torch.optim.Optimizer]) -> None:
+    if optimizer is not None:
+        optimizer.zero_grad(set_to_none=True)
+
+
+def _step(optimizer: Optional[torch.optim.Optimizer]) -> None:
+    if optimizer is not None:
+        optimizer.step()
+
+
+class GCLTrainStep:
+    """Callable that runs one iteration and returns the loss terms as floats.
+
+    ``train_encoder=False`` is gan_warmup (E_id frozen, in eval mode, no contrast);
+    ``train_encoder=True`` with a memory and pseudo-labels is the joint stage;
+    ``use_gan=False`` is the "L_vi without GAN" ablation (E_id and the memory loss only, negatives
+    scored against f).
+    """
+
+    def __init__(self, identity_encoder: nn.Module, generative: Optional[GCLGenerativeModule],
+                 id_optimizer: Optional[torch.optim.Optimizer] = None,
+                 gen_optimizer: Optional[torch.optim.Optimizer] = None,
+                 dis_optimizer: Optional[torch.optim.Optimizer] = None,
+                 memory: Optional[InstanceMemory] = None, config: Optional[GCLStepConfig] = None,
+                 train_encoder: bool = True, use_gan: bool = True, efficient: bool = True):
+        if use_gan and generative is None:
+            raise ValueError("GCLTrainStep: use_gan=True needs the generative module")
+        if not use_gan and (memory is None or not train_encoder):
+            raise ValueError("GCLTrainStep: the without-GAN variant trains E_id with the memory loss; "
+                             "give a memory and train_encoder=True")
+        self.encoder = identity_encoder
+        self.generative = generative
+        self.id_optimizer = id_optimizer
+        self.gen_optimizer = gen_optimizer
+        self.dis_optimizer = dis_optimizer
+        self.memory = memory
+        self.config = config or GCLStepConfig()
+        self.train_encoder = train_encoder
+        self.use_gan = use_gan
+        self.efficient = efficient
+
+    # ------------------------------------------------------------------ helpers
+    def _prepare_modes(self) -> None:
+        self.encoder.train(self.train_encoder)
+        set_requires_grad(self.encoder, self.train_encoder)
+        if self.generative is not None:
+            self.generative.train()
+
+    def _contrast(self, f, f_new, indices, labels, terms, negative_anchor):
+        if self.memory is None or indices is None or not self.train_encoder or not terms:
+            return None
+        return view_invariant_losses(f, f_new, self.memory, indices, labels,
+                                     self.config.num_negatives, self.config.temperature,
+                                     terms, negative_anchor)
+
+    @staticmethod
+    def _check_finite(terms: dict) -> None:
+        if not all(math.isfinite(v) for v in terms.values()):
+            raise NonFiniteLossError(terms)
+
+    # ------------------------------------------------------------------ entry point
+    def __call__(self, x: torch.Tensor, s_ori: Optional[torch.Tensor] = None,
+                 s_new: Optional[torch.Tensor] = None, indices: Optional[torch.Tensor] = None,
+                 labels: Optional[torch.Tensor] = None) -> dict:
+        self._prepare_modes()
+        if not self.use_gan:
+            return self._step_without_gan(x, indices, labels)
+        if s_ori is None or s_new is None:
+            raise ValueError("GCLTrainStep: the generative step needs s_ori and s_new structure maps")
+        if self.efficient:
+            return self._step_efficient(x, s_ori, s_new, indices, labels)
+        return self._step_reference(x, s_ori, s_new, indices, labels)
+
+    def _step_without_gan(self, x, indices, labels) -> dict:
+        f = self.encoder(x)
+        vi = self._contrast(f, None, indices, labels, ("vi",), "original")
+        loss = self.config.vi_weight * vi.loss
+        terms = {"vi_wogan": float(loss.detach())}
+        self._check_finite(terms)
+        _zero_grad(self.id_optimizer)
+        loss.backward()
+        _step(self.id_optimizer)
+        self.memory.update(indices, f.detach())
+        if vi.skipped:
+            terms["vi_skipped"] = vi.skipped
+        return terms
+
+    def _generator_losses(self, x, views, indices, labels, d_fake_outputs):
+        cfg = self.config
+        l_img = image_reconstruction_loss(x, views.x_ori, views.x_cycle)
+        if cfg.feat_loss_on == "parts":
+            l_feat = feature_reconstruction_loss(views.parts, views.parts_new, views.parts_cycle)
+        else:
+            l_feat = feature_reconstruction_loss(views.embedding, views.embedding_new, views.embedding_cycle)
+        l_adv = d_fake_outputs
+        total = gan_objective(l_img, l_feat, l_adv, cfg.gan_weights)
+        terms = {"img": float(l_img.detach()), "feat": float(l_feat.detach()), "adv": float(l_adv.detach())}
+        vi = self._contrast(views.embedding, views.embedding_new, indices, labels, tuple(cfg.vi_terms), "generated")
+        if vi is not None:
+            total = total + cfg.vi_weight * vi.loss
+            terms.update({f"L_{k}": float(v.detach()) for k, v in vi.terms.items()})
+            if vi.skipped:
+                terms["vi_skipped"] = vi.skipped
+        terms["gen_total"] = float(total.detach())
+        return total, terms
+
+    def _update_memory(self, views, indices) -> None:
+        if self.memory is not None and indices is not None and self.train_encoder:
+            self.memory.update(indices, views.embedding.detach())
+
+    def _step_efficient(self, x, s_ori, s_new, indices, labels) -> dict:
+        gen = self.generative
+        disc = gen.discriminator
+        views = gen.generate_views(self.encoder, x, s_ori, s_new, self.train_encoder, batched=True)
+        fakes = views.fakes()
+        # G / E_id step: D is a fixed critic here, only input gradients are needed.
+        set_requires_grad(disc, False)
+        l_adv = lsgan_generator_loss(disc(fakes), groups=3)
+        total, terms = self._generator_losses(x, views, indices, labels, l_adv)
+        numeric = {k: v for k, v in terms.items() if isinstance(v, float)}
+        self._check_finite(numeric)
+        _zero_grad(self.gen_optimizer)
+        _zero_grad(self.id_optimizer if self.train_encoder else None)
+        total.backward()
+        _step(self.gen_optimizer)
+        if self.train_encoder:
+            _step(self.id_optimizer)
+        self._update_memory(views, indices)
+        fakes = fakes.detach()
+        del total, views, l_adv
+        # D step on the detached generated images and the real batch.
+        set_requires_grad(disc, True)
+        real = x.detach().requires_grad_(True)
+        real_out = disc(real)
+        fake_out = disc(fakes)
+        d_adv = lsgan_discriminator_loss(real_out, fake_out, groups=3)
+        gp = r1_gradient_penalty(real_out, real)
+        d_total = d_adv + 3 * self.config.gp_weight * gp
+        terms.update({"dis_adv": float(d_adv.detach()), "gp": float(gp.detach())})
+        self._check_finite({k: v for k, v in terms.items() if isinstance(v, float)})
+        _zero_grad(self.dis_optimizer)
+        d_total.backward()
+        _step(self.dis_optimizer)
+        return terms
+
+    def _step_reference(self, x, s_ori, s_new, indices, labels) -> dict:
+        """Straightforward formulation: same objective, no memory or compute savings."""
+        gen = self.generative
+        disc = gen.discriminator
+        views = gen.generate_views(self.encoder, x, s_ori, s_new, self.train_encoder, batched=False)
+        # D step first, one real pass and penalty per generated view.
+        d_total = 0.0
+        gp_total = 0.0
+        for fake in (views.x_ori, views.x_new, views.x_cycle):
+            real = x.detach().clone().requires_grad_(True)
+            real_out = disc(real)
+            gp = r1_gradient_penalty(real_out, real)
+            d_total = d_total + lsgan_discriminator_loss(real_out, disc(fake.detach())) + self.config.gp_weight * gp
+            gp_total = gp_total + gp.detach()
+        if self.dis_optimizer is not None:
+            self.dis_optimizer.zero_grad(set_to_none=False)
+        d_total.backward()
+        _step(self.dis_optimizer)
+        # G / E_id step with D's weight gradients built and thrown away.
+        l_adv = sum(lsgan_generator_loss(disc(fake)) for fake in (views.x_ori, views.x_new, views.x_cycle))
+        total, terms = self._generator_losses(x, views, indices, labels, l_adv)
+        for opt in (self.gen_optimizer, self.id_optimizer if self.train_encoder else None):
+            if opt is not None:
+                opt.zero_grad(set_to_none=False)
+        total.backward()
+        _step(self.gen_optimizer)
+        if self.train_encoder:
+            _step(self.id_optimizer)
+        self._update_memory(views, indices)
+        terms.update({"dis_adv": float(d_total.detach()), "gp": float(gp_total / 3)})
+        return terms
