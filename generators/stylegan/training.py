@@ -1,0 +1,142 @@
+"""One adversarial training iteration of a style-based video GAN: D step, lazy R1, G step, EMA.
+
+Models plug in by subclassing :class:`AdversarialTrainer` and defining what the discriminator
+sees from a real batch (:meth:`real_inputs`), how fakes are made for the same batch
+(:meth:`fake_inputs`, which may also return extra generator losses such as a regulariser) and how
+the discriminator scores an input (:meth:`discriminate`, a list of ``(logits, weight)`` pairs so
+that several discriminators, e.g. an image D and a temporal pyramid, combine with their weights).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from .ema import GeneratorEMA
+from .losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
+
+Inputs = dict[str, torch.Tensor]
+Scored = list[tuple[torch.Tensor, float]]
+
+
+def _requires_grad(module: nn.Module, flag: bool) -> None:
+    for p in module.parameters():
+        p.requires_grad_(flag)
+
+
+class AdversarialTrainer:
+    """Non-saturating logistic loss with lazy R1 (weight ``r1_gamma / 2``, applied every
+    ``r1_interval`` iterations and scaled by the interval) and an optional generator EMA.
+
+    ``step(real)`` runs one iteration on a real batch and returns the losses as floats.
+    """
+
+    r1_key = "video"
+
+    def __init__(self, generator: nn.Module, discriminator: nn.Module,
+                 g_optimizer: torch.optim.Optimizer, d_optimizer: torch.optim.Optimizer,
+                 r1_gamma: float = 10.0, r1_interval: int = 16,
+                 ema_decay: Optional[float] = 0.999):
+        if r1_interval < 1:
+            raise ValueError(f"r1_interval must be >= 1; got {r1_interval}")
+        self.generator, self.discriminator = generator, discriminator
+        self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
+        self.r1_gamma, self.r1_interval = r1_gamma, r1_interval
+        self.ema = GeneratorEMA(generator, ema_decay) if ema_decay is not None else None
+        self.iteration = 0
+
+    # ----------------------------------------------------------------- hooks for the models
+    def real_inputs(self, real: torch.Tensor) -> Inputs:
+        return {"video": real}
+
+    def fake_inputs(self, batch_size: int, real: Inputs) -> tuple[Inputs, dict[str, torch.Tensor]]:
+        raise NotImplementedError
+
+    def discriminate(self, inputs: Inputs) -> Scored:
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- the iteration
+    @staticmethod
+    def _batch_size(inputs: Inputs) -> int:
+        return next(iter(inputs.values())).shape[0]
+
+    def d_step(self, real: Inputs) -> dict[str, float]:
+        _requires_grad(self.generator, False)
+        _requires_grad(self.discriminator, True)
+        with torch.no_grad():
+            fake, _ = self.fake_inputs(self._batch_size(real), real)
+        real_scores = self.discriminate(real)
+        fake_scores = self.discriminate(fake)
+        loss = sum(w * d_logistic_loss(r, f) for (r, w), (f, _) in zip(real_scores, fake_scores))
+        self.d_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.d_optimizer.step()
+        stats = {"loss_d": float(loss.detach()),
+                 "real_score": float(sum(r.detach().mean() for r, _ in real_scores)
+                                     / len(real_scores)),
+                 "fake_score": float(sum(f.detach().mean() for f, _ in fake_scores)
+                                     / len(fake_scores))}
+        if self.r1_gamma > 0 and self.iteration % self.r1_interval == 0:
+            stats["r1"] = self.r1_step(real)
+        return stats
+
+    def r1_step(self, real: Inputs) -> float:
+        real = dict(real)
+        real[self.r1_key] = real[self.r1_key].detach().requires_grad_(True)
+        scores = self.discriminate(real)
+        penalty = sum(w * r1_penalty(logits, real[self.r1_key]) for logits, w in scores)
+        loss = 0.5 * self.r1_gamma * self.r1_interval * penalty
+        self.d_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.d_optimizer.step()
+        return float(penalty.detach())
+
+    def g_step(self, real: Inputs) -> dict[str, float]:
+        _requires_grad(self.generator, True)
+        _requires_grad(self.discriminator, False)
+        fake, extra = self.fake_inputs(self._batch_size(real), real)
+        adversarial = sum(w * g_nonsaturating_loss(f) for f, w in self.discriminate(fake))
+        loss = adversarial + sum(extra.values()) if extra else adversarial
+        self.g_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.g_optimizer.step()
+        _requires_grad(self.discriminator, True)
+        stats = {"loss_g": float(loss.detach()), "loss_g_adv": float(adversarial.detach())}
+        stats.update({k: float(v.detach()) for k, v in extra.items()})
+        return stats
+
+    def step(self, real: torch.Tensor) -> dict[str, float]:
+        """One iteration: D step (+ lazy R1), G step, EMA update. Returns float losses."""
+        self.iteration += 1
+        self.generator.train()
+        self.discriminator.train()
+        inputs = self.real_inputs(real)
+        stats = self.d_step(inputs)
+        stats.update(self.g_step(inputs))
+        if self.ema is not None:
+            self.ema.update(self.generator)
+        return stats
+
+    def state_dict(self) -> dict:
+        """Everything needed to resume exactly (networks, optimisers, EMA, iteration)."""
+        return {"generator": self.generator.state_dict(),
+                "discriminator": self.discriminator.state_dict(),
+                "g_optimizer": self.g_optimizer.state_dict(),
+                "d_optimizer": self.d_optimizer.state_dict(),
+                "ema": self.ema.state_dict() if self.ema is not None else None,
+                "iteration": self.iteration}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.g_optimizer.load_state_dict(state["g_optimizer"])
+        self.d_optimizer.load_state_dict(state["d_optimizer"])
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.iteration = int(state["iteration"])
+
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """The EMA copy when kept, else the trained generator."""
+        return self.ema.shadow if self.ema is not None else self.generator
