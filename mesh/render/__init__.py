@@ -40,8 +40,9 @@ class AutoRenderer(MeshRenderer):
         return self._torch
 
     def rasterize(self, screen: torch.Tensor, faces: torch.Tensor,
-                  image_size: tuple[int, int]) -> Fragments:
-        return self.backend_for(screen.device).rasterize(screen, faces, image_size)
+                  image_size: tuple[int, int],
+                  front_sign: torch.Tensor | None = None) -> Fragments:
+        return self.backend_for(screen.device).rasterize(screen, faces, image_size, front_sign)
 
 
 def build_renderer(name: str = "auto") -> MeshRenderer:

@@ -42,7 +42,10 @@ class PyTorch3DRenderer(MeshRenderer):
         self.max_faces_per_bin = max_faces_per_bin
 
     def rasterize(self, screen: torch.Tensor, faces: torch.Tensor,
-                  image_size: tuple[int, int]) -> Fragments:
+                  image_size: tuple[int, int],
+                  front_sign: torch.Tensor | None = None) -> Fragments:
+        # front_sign is ignored: PyTorch3D's culling flag is per call, not per mesh, and its
+        # CUDA rasteriser is fast enough without it.
         from pytorch3d.renderer.mesh.rasterize_meshes import rasterize_meshes
         from pytorch3d.structures import Meshes
 

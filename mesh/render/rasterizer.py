@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 import torch
 
-# Depth is quantised to 31 bits per batch item; faces are indexed by the low 32 bits.
-_DEPTH_LEVELS = (1 << 31) - 1
+# Depth is quantised to 2**30 levels per batch item (a power of two, exact in float32, so the
+# shifted key stays positive); faces are indexed by the low 32 bits.
+_DEPTH_LEVELS = 1 << 30
 _FACE_BITS = 32
 _FACE_MASK = (1 << _FACE_BITS) - 1
 # Barycentric tolerance: pixel centres exactly on an edge belong to the face.
@@ -43,30 +44,32 @@ class Fragments:
         return (self.face_index >= 0).unsqueeze(1).to(self.bary.dtype)
 
 
-def _face_planes(tri: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per face, the plane coefficients of (w0, w1, w2, depth) as functions of (x, y, 1).
+def _face_planes(tri: torch.Tensor) -> torch.Tensor:
+    """Per face, the (x, y, 1) coefficients of w0, w1, w2 and depth.
 
-    ``tri`` (N, 3, 3) screen-space vertices. Returns ``planes`` (N, 4, 3) and the signed doubled
-    area (N,). Degenerate faces get zero planes (callers drop them by area).
+    ``tri`` (N, 9) screen-space vertices ``x0 y0 z0 x1 y1 z1 x2 y2 z2`` of non-degenerate faces.
+    Returns (N, 12): ``w_k = c[3k] x + c[3k+1] y + c[3k+2]`` for k = 0, 1, 2 (barycentrics) and
+    k = 3 (depth).
     """
-    a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
-    area = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
-    safe = torch.where(area.abs() > 1e-12, area, torch.ones_like(area))
-
-    def edge(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-        # signed doubled area of (p, q, x) = A x + B y + C
-        coef_x = -(q[:, 1] - p[:, 1])
-        coef_y = q[:, 0] - p[:, 0]
-        const = (q[:, 1] - p[:, 1]) * p[:, 0] - (q[:, 0] - p[:, 0]) * p[:, 1]
-        return torch.stack((coef_x, coef_y, const), dim=-1)
-
-    w = torch.stack((edge(b, c), edge(c, a), edge(a, b)), dim=1) / safe[:, None, None]  # (N,3,3)
-    depth = (tri[:, :, 2:3] * w).sum(dim=1, keepdim=True)  # (N,1,3): z = sum_i z_i w_i
-    return torch.cat((w, depth), dim=1), area
+    ax, ay, az, bx, by, bz, cx, cy, cz = tri.unbind(dim=1)
+    area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+    inv = 1.0 / torch.where(area.abs() > 1e-12, area, torch.ones_like(area))
+    out = torch.empty(tri.shape[0], 12, dtype=tri.dtype, device=tri.device)
+    # w of the vertex opposite the edge (p, q): signed doubled area of (p, q, x) / area
+    for k, (px, py, qx, qy) in enumerate(((bx, by, cx, cy), (cx, cy, ax, ay),
+                                           (ax, ay, bx, by))):
+        out[:, 3 * k] = (py - qy) * inv
+        out[:, 3 * k + 1] = (qx - px) * inv
+        out[:, 3 * k + 2] = ((qy - py) * px - (qx - px) * py) * inv
+    out[:, 9] = az * out[:, 0] + bz * out[:, 3] + cz * out[:, 6]
+    out[:, 10] = az * out[:, 1] + bz * out[:, 4] + cz * out[:, 7]
+    out[:, 11] = az * out[:, 2] + bz * out[:, 5] + cz * out[:, 8]
+    return out
 
 
 def rasterize(screen: torch.Tensor, faces: torch.Tensor, image_size: tuple[int, int],
-              max_fragments: int = 1 << 23) -> Fragments:
+              max_fragments: int = 1 << 23, front_sign: torch.Tensor | None = None
+              ) -> Fragments:
     """Rasterise a batch of meshes that share one face list.
 
     Args:
@@ -74,45 +77,57 @@ def rasterize(screen: torch.Tensor, faces: torch.Tensor, image_size: tuple[int, 
         faces: (F, 3) long vertex indices.
         image_size: (H, W).
         max_fragments: candidate pixels processed at once (bounds the memory: ~60 bytes each).
+        front_sign: optional (B,) +1 / -1: back-face culling for closed meshes. +1 keeps the
+            faces wound counter-clockwise as seen from the camera (outward normals towards it),
+            -1 the clockwise ones (inward-wound meshes); None keeps every face.
     """
     height, width = int(image_size[0]), int(image_size[1])
     batch, _, _ = screen.shape
     device = screen.device
     screen = screen.float()
     num_faces = faces.shape[0]
-    flat_tri = screen.index_select(1, faces.reshape(-1)).reshape(batch * num_faces, 3, 3)
-    planes, area = _face_planes(flat_tri)
+    tri = screen.index_select(1, faces.reshape(-1)).reshape(batch * num_faces, 9)
+    xs, ys = tri[:, 0::3], tri[:, 1::3]
+    # Doubled signed area in pixel space (y down): < 0 for faces wound counter-clockwise as
+    # seen from the camera.
+    area = ((xs[:, 1] - xs[:, 0]) * (ys[:, 2] - ys[:, 0])
+            - (ys[:, 1] - ys[:, 0]) * (xs[:, 2] - xs[:, 0]))
 
     # Pixel-index bounding boxes of the pixel centres each face can cover.
-    lo = flat_tri[:, :, :2].amin(dim=1).clamp(-2.0, max(height, width) + 2.0)
-    hi = flat_tri[:, :, :2].amax(dim=1).clamp(-2.0, max(height, width) + 2.0)
-    x0 = torch.ceil(lo[:, 0] - 0.5).clamp_min(0).long()
-    y0 = torch.ceil(lo[:, 1] - 0.5).clamp_min(0).long()
-    x1 = torch.floor(hi[:, 0] - 0.5).clamp_max(width - 1).long()
-    y1 = torch.floor(hi[:, 1] - 0.5).clamp_max(height - 1).long()
-    box_w = (x1 - x0 + 1).clamp_min(0)
-    box_h = (y1 - y0 + 1).clamp_min(0)
-    counts = box_w * box_h
-    counts = torch.where(area.abs() > 1e-12, counts, torch.zeros_like(counts))
+    limit = float(max(height, width) + 2)
+    x0 = torch.ceil(xs.amin(dim=1).clamp(-2.0, limit) - 0.5).clamp_min(0).long()
+    y0 = torch.ceil(ys.amin(dim=1).clamp(-2.0, limit) - 0.5).clamp_min(0).long()
+    box_w = (torch.floor(xs.amax(dim=1).clamp(-2.0, limit) - 0.5).clamp_max(width - 1).long()
+             - x0 + 1).clamp_min(0)
+    box_h = (torch.floor(ys.amax(dim=1).clamp(-2.0, limit) - 0.5).clamp_max(height - 1).long()
+             - y0 + 1).clamp_min(0)
+    live = (box_w > 0) & (box_h > 0) & (area.abs() > 1e-12)
+    if front_sign is not None:
+        sign = front_sign.to(device=device, dtype=area.dtype).repeat_interleave(num_faces)
+        live &= area * sign < 0
+
+    # Everything below works on the live faces only.
+    live_ids = torch.nonzero(live).flatten()
+    coef = _face_planes(tri.index_select(0, live_ids))
+    x0, y0 = x0.index_select(0, live_ids), y0.index_select(0, live_ids)
+    box_w, box_h = box_w.index_select(0, live_ids), box_h.index_select(0, live_ids)
+    item_of_face = torch.div(live_ids, num_faces, rounding_mode="floor")
+    face_of_item = live_ids - item_of_face * num_faces
 
     # Per-item depth normalisation so batched and one-by-one renders quantise identically.
     z = screen[..., 2]
     z_min = z.amin(dim=1)
     z_scale = _DEPTH_LEVELS / (z.amax(dim=1) - z_min).clamp_min(1e-12)
-
     zbuf = torch.full((batch * height * width,), -1, dtype=torch.int64, device=device)
-    coef = planes.reshape(-1, 12)
-    item_of_face = torch.arange(batch, device=device).repeat_interleave(num_faces)
-    context = (z_min, z_scale, num_faces, height, width, zbuf)
+    context = (z_min, z_scale, height, width, zbuf)
 
-    # Small faces (pixel-centre box within 2 x 2 or 3 x 3, nearly all faces of a body at
-    # 256 x 128): a dense (faces, K*K) candidate grid, no per-candidate gathers.
+    # Small faces (pixel-centre box within 2 x 2 or 3 x 3, most faces of a body at 256 x 128):
+    # a dense (faces, K*K) candidate grid, no per-candidate gathers.
     extent = torch.maximum(box_w, box_h)
-    live = counts > 0
-    boxes = torch.stack((x0, y0, box_w, box_h, item_of_face), dim=1)
-    done = torch.zeros_like(live)
+    boxes = torch.stack((x0, y0, box_w, box_h, item_of_face, face_of_item), dim=1)
+    done = torch.zeros_like(extent, dtype=torch.bool)
     for side in _DENSE_SIDES:
-        chosen = live & ~done & (extent <= side)
+        chosen = ~done & (extent <= side)
         done |= chosen
         idx = torch.nonzero(chosen).flatten()
         if idx.numel() == 0:
@@ -121,15 +136,14 @@ def rasterize(screen: torch.Tensor, faces: torch.Tensor, image_size: tuple[int, 
         dx = off.repeat(side)  # e.g. 0 1 0 1
         dy = off.repeat_interleave(side)  # e.g. 0 0 1 1
         box = boxes.index_select(0, idx)
-        px = box[:, 0:1] + dx
-        py = box[:, 1:2] + dy
         valid = (dx < box[:, 2:3]) & (dy < box[:, 3:4])
-        _fold_candidates(px, py, valid, coef.index_select(0, idx), idx, box[:, 4], context)
+        _fold_candidates(box[:, 0:1] + dx, box[:, 1:2] + dy, valid, coef.index_select(0, idx),
+                         box[:, 5], box[:, 4], context)
 
     # Larger faces: ragged lists of the pixel centres in their boxes, in bounded chunks.
-    large = torch.nonzero(live & ~done).flatten()
+    large = torch.nonzero(~done).flatten()
     if large.numel():
-        large_counts = counts[large]
+        large_counts = (box_w * box_h).index_select(0, large)
         ends = torch.cumsum(large_counts, dim=0)
         total = int(ends[-1])
         num_chunks = max(1, -(-total // max_fragments))
@@ -137,41 +151,44 @@ def rasterize(screen: torch.Tensor, faces: torch.Tensor, image_size: tuple[int, 
         bounds = [0] + cuts.tolist() + [large.numel()]
         for start, stop in zip(bounds[:-1], bounds[1:]):
             if stop > start:
-                _fold_ragged(large[start:stop], large_counts[start:stop], x0, y0, box_w, coef,
-                             item_of_face, context)
+                _fold_ragged(large[start:stop], large_counts[start:stop], boxes, coef, context)
 
     covered = zbuf >= 0
-    face_global = torch.where(covered, zbuf & _FACE_MASK, torch.zeros_like(zbuf))
-    # Barycentrics of the winning faces at the covered pixel centres.
     pix = torch.nonzero(covered).flatten()
-    bary = torch.zeros(batch * height * width, 3, device=device, dtype=screen.dtype)
-    if pix.numel():
-        item = pix // (height * width)
-        rem = pix % (height * width)
-        centre = torch.stack(((rem % width).float() + 0.5, (rem // width).float() + 0.5,
-                              torch.ones_like(rem, dtype=torch.float32)), dim=-1)
-        w = (planes[item * num_faces + face_global[pix], :3] * centre[:, None, :]).sum(-1)
-        w = w.clamp_min(0.0)
-        bary[pix] = w / w.sum(dim=-1, keepdim=True).clamp_min(1e-12)
-    face_index = torch.where(covered, face_global, torch.full_like(zbuf, -1))
+    face = zbuf.index_select(0, pix) & _FACE_MASK
+    item = torch.div(pix, height * width, rounding_mode="floor")
+    rem = pix - item * (height * width)
+    # Barycentrics of the winning faces at the covered pixel centres.
+    win_coef = _face_planes(tri.index_select(0, item * num_faces + face))
+    cx = (rem % width).to(tri.dtype) + 0.5
+    cy = torch.div(rem, width, rounding_mode="floor").to(tri.dtype) + 0.5
+    w = torch.stack([win_coef[:, 3 * k] * cx + win_coef[:, 3 * k + 1] * cy + win_coef[:, 3 * k + 2]
+                     for k in range(3)], dim=1).clamp_min(0.0)
+    bary = torch.zeros(batch * height * width, 3, device=device, dtype=tri.dtype)
+    bary[pix] = w / w.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+    face_index = torch.full_like(zbuf, -1)
+    face_index[pix] = face
     return Fragments(face_index=face_index.view(batch, height, width),
                      bary=bary.view(batch, height, width, 3))
 
 
-def _fold_ragged(face_ids: torch.Tensor, counts: torch.Tensor, x0: torch.Tensor,
-                y0: torch.Tensor, box_w: torch.Tensor, coef: torch.Tensor,
-                item_of_face: torch.Tensor, context: tuple) -> None:
-    """Expand each face into the pixel centres of its box (index arithmetic) and fold them in."""
+def _fold_ragged(face_ids: torch.Tensor, counts: torch.Tensor, boxes: torch.Tensor,
+                coef: torch.Tensor, context: tuple) -> None:
+    """Expand each face into the pixel centres of its box (index arithmetic) and fold them in.
+
+    ``boxes`` (N, 6) per live face: x0, y0, box width, box height, batch item, face index.
+    """
     device = face_ids.device
     owner = torch.repeat_interleave(torch.arange(face_ids.numel(), device=device), counts)
     starts = torch.cumsum(counts, dim=0) - counts
-    local = torch.arange(owner.numel(), device=device) - starts[owner]
+    local = torch.arange(owner.numel(), device=device) - starts.index_select(0, owner)
     face = face_ids.index_select(0, owner)
-    bw = box_w.index_select(0, face)
-    px = (x0.index_select(0, face) + local % bw)[:, None]
-    py = (y0.index_select(0, face) + local // bw)[:, None]
-    _fold_candidates(px, py, None, coef.index_select(0, face), face,
-                     item_of_face.index_select(0, face), context)
+    box = boxes.index_select(0, face)
+    bw = box[:, 2]
+    row = torch.div(local, bw, rounding_mode="floor")
+    px = (box[:, 0] + local - row * bw)[:, None]
+    py = (box[:, 1] + row)[:, None]
+    _fold_candidates(px, py, None, coef.index_select(0, face), box[:, 5], box[:, 4], context)
 
 
 def _fold_candidates(px: torch.Tensor, py: torch.Tensor, valid: torch.Tensor | None,
@@ -180,9 +197,9 @@ def _fold_candidates(px: torch.Tensor, py: torch.Tensor, valid: torch.Tensor | N
     """Barycentric inside test of (L, K) candidate pixels of L faces; nearest wins in ``zbuf``.
 
     ``coef`` (L, 12): the (x, y, 1) coefficients of w0, w1, w2 and depth of each face;
-    ``face`` (L,) flat (batch * F) face index; ``item`` (L,) its batch item.
+    ``face`` (L,) index into the face list; ``item`` (L,) the batch item.
     """
-    z_min, z_scale, num_faces, height, width, zbuf = context
+    z_min, z_scale, height, width, zbuf = context
     cx = px.float() + 0.5
     cy = py.float() + 0.5
 
@@ -199,6 +216,6 @@ def _fold_candidates(px: torch.Tensor, py: torch.Tensor, valid: torch.Tensor | N
     depth = plane(3)[row, col]
     owner_item = item[row]
     quant = ((depth - z_min[owner_item]) * z_scale[owner_item]).clamp(0, _DEPTH_LEVELS).long()
-    key = (quant << _FACE_BITS) | (face[row] % num_faces)
+    key = (quant << _FACE_BITS) | face[row]
     pixel = (owner_item * height + py[row, col]) * width + px[row, col]
     zbuf.scatter_reduce_(0, pixel, key, reduce="amax", include_self=True)

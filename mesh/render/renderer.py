@@ -13,8 +13,9 @@ import torch
 
 from ..camera import normalised_to_pixels, project_weak_perspective
 from .rasterizer import Fragments, rasterize
-from .shading import STRUCTURE_AMBIENT, STRUCTURE_DIFFUSE, STRUCTURE_LIGHT, shade_colored, \
-    shade_structure
+from .topology import front_face_sign
+from .shading import STRUCTURE_AMBIENT, STRUCTURE_DIFFUSE, STRUCTURE_LIGHT, face_normals, \
+    shade_colored, shade_structure
 
 DEFAULT_IMAGE_SIZE = (256, 128)
 # Light of the coloured renders: from the camera side, above and a little to the right.
@@ -91,14 +92,28 @@ class MeshRenderer:
     name = "base"
 
     def rasterize(self, screen: torch.Tensor, faces: torch.Tensor,
-                  image_size: tuple[int, int]) -> Fragments:  # pragma: no cover - abstract
+                  image_size: tuple[int, int],
+                  front_sign: torch.Tensor | None = None) -> Fragments:  # pragma: no cover
+        """Backend hook: screen-space vertices -> :class:`Fragments`. ``front_sign`` (B,) asks
+        for back-face culling (see :func:`mesh.render.rasterizer.rasterize`); may be ignored."""
         raise NotImplementedError
 
     def fragments(self, vertices: torch.Tensor, faces: torch.Tensor, camera: torch.Tensor,
                   image_size: Sequence[int] = DEFAULT_IMAGE_SIZE) -> Fragments:
         """Visible face and barycentrics per pixel (after input checks and projection)."""
         vertices, faces, camera, size = check_mesh_inputs(vertices, faces, camera, image_size)
-        return self.rasterize(to_screen(vertices, camera, size), faces, size)
+        return self._rasterize_world(vertices, faces, camera, size)[0]
+
+    def _rasterize_world(self, vertices: torch.Tensor, faces: torch.Tensor,
+                         camera: torch.Tensor, size: tuple[int, int]
+                         ) -> tuple[Fragments, torch.Tensor]:
+        """Fragments and the (B, F, 3) face normals (shared with shading)."""
+        normals = face_normals(vertices, faces)
+        # Closed, consistently wound meshes (bodies) show only front faces: culling the back
+        # half is exact and halves the work. Open meshes keep every face.
+        sign = front_face_sign(vertices, faces, normals)
+        frags = self.rasterize(to_screen(vertices, camera, size), faces, size, front_sign=sign)
+        return frags, normals
 
     def render_structure_maps(self, vertices: torch.Tensor, faces: torch.Tensor,
                               camera: torch.Tensor,
@@ -107,8 +122,8 @@ class MeshRenderer:
                               diffuse: float = STRUCTURE_DIFFUSE) -> torch.Tensor:
         """Grey Lambertian bodies on white: (B, 1, H, W) float in [0, 1], background exactly 1."""
         vertices, faces, camera, size = check_mesh_inputs(vertices, faces, camera, image_size)
-        frags = self.rasterize(to_screen(vertices, camera, size), faces, size)
-        return shade_structure(vertices, faces, frags, light_dir, ambient, diffuse)
+        frags, normals = self._rasterize_world(vertices, faces, camera, size)
+        return shade_structure(vertices, faces, frags, light_dir, ambient, diffuse, normals)
 
     def render_colored(self, vertices: torch.Tensor, faces: torch.Tensor,
                        vertex_colors: torch.Tensor, camera: torch.Tensor,
@@ -131,10 +146,10 @@ class MeshRenderer:
             raise ValueError(f"vertex_colors: expected ({batch}, {num_vertices}, 3) or "
                              f"({num_vertices}, 3), got {tuple(colors.shape)}")
         bg = _background_tensor(background, batch, size, vertices.device)
-        frags = self.rasterize(to_screen(vertices, camera, size), faces, size)
+        frags, normals = self._rasterize_world(vertices, faces, camera, size)
         amb = ambient if not isinstance(ambient, torch.Tensor) else ambient.reshape(-1, 1)
         dif = diffuse if not isinstance(diffuse, torch.Tensor) else diffuse.reshape(-1, 1)
-        images = shade_colored(vertices, faces, frags, colors, bg, light_dir, amb, dif)
+        images = shade_colored(vertices, faces, frags, colors, bg, light_dir, amb, dif, normals)
         return images, frags.mask
 
 
@@ -147,5 +162,7 @@ class TorchRenderer(MeshRenderer):
         self.max_fragments = max_fragments
 
     def rasterize(self, screen: torch.Tensor, faces: torch.Tensor,
-                  image_size: tuple[int, int]) -> Fragments:
-        return rasterize(screen, faces, image_size, max_fragments=self.max_fragments)
+                  image_size: tuple[int, int],
+                  front_sign: torch.Tensor | None = None) -> Fragments:
+        return rasterize(screen, faces, image_size, max_fragments=self.max_fragments,
+                         front_sign=front_sign)

@@ -22,9 +22,10 @@ def face_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     return torch.cross(tri[:, :, 1] - tri[:, :, 0], tri[:, :, 2] - tri[:, :, 0], dim=-1)
 
 
-def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor,
+                   face_normal: torch.Tensor | None = None) -> torch.Tensor:
     """(B, V, 3) unit vertex normals: the area-weighted mean of the adjacent face normals."""
-    fn = face_normals(vertices, faces)
+    fn = face_normals(vertices, faces) if face_normal is None else face_normal
     normals = torch.zeros_like(vertices)
     for corner in range(3):
         normals.index_add_(1, faces[:, corner], fn)
@@ -50,17 +51,16 @@ def interpolate_visible(frags: Fragments, attributes: torch.Tensor, faces: torch
     return pix, (values * bary[:, :, None]).sum(dim=1)
 
 
-def _facing_sign(vertices: torch.Tensor, faces: torch.Tensor, frags: Fragments,
-                 pix: torch.Tensor) -> torch.Tensor:
+def _facing_sign(face_normal: torch.Tensor, frags: Fragments, pix: torch.Tensor) -> torch.Tensor:
     """+1 where the visible face's geometric normal points towards the camera, else -1.
 
     Makes shading independent of the mesh's winding order (a back face seen through a hole, or
     an inward-wound mesh, is lit like a front face).
     """
     batch, height, width = frags.face_index.shape
-    fn_z = face_normals(vertices, faces)[..., 2]  # (B, F)
+    fn_z = face_normal[..., 2].reshape(-1)  # (B * F,)
     item = pix // (height * width)
-    z = fn_z[item, frags.face_index.reshape(-1)[pix]]
+    z = fn_z.index_select(0, item * face_normal.shape[1] + frags.face_index.reshape(-1)[pix])
     return torch.where(z >= 0, torch.ones_like(z), -torch.ones_like(z))
 
 
@@ -86,14 +86,16 @@ def _per_item(value, batch: int, width: int, device, name: str) -> torch.Tensor:
 
 def shade_structure(vertices: torch.Tensor, faces: torch.Tensor, frags: Fragments,
                     light_dir=STRUCTURE_LIGHT, ambient: float = STRUCTURE_AMBIENT,
-                    diffuse: float = STRUCTURE_DIFFUSE) -> torch.Tensor:
+                    diffuse: float = STRUCTURE_DIFFUSE,
+                    face_normal: torch.Tensor | None = None) -> torch.Tensor:
     """Grey Lambertian body on a white background: (B, 1, H, W) in [0, 1], background == 1."""
     batch, height, width = frags.face_index.shape
     light = torch.nn.functional.normalize(
         _per_item(light_dir, batch, 3, vertices.device, "light_dir"), dim=-1)
-    pix, normals = interpolate_visible(frags, vertex_normals(vertices, faces), faces)
+    fn = face_normals(vertices, faces) if face_normal is None else face_normal
+    pix, normals = interpolate_visible(frags, vertex_normals(vertices, faces, fn), faces)
     normals = torch.nn.functional.normalize(normals, dim=-1, eps=1e-12)
-    normals = normals * _facing_sign(vertices, faces, frags, pix)[:, None]
+    normals = normals * _facing_sign(fn, frags, pix)[:, None]
     item = pix // (height * width)
     grey = (ambient + diffuse * _lambert(normals, light, item)).clamp(0.0, 1.0)
     image = torch.ones(batch * height * width, device=vertices.device, dtype=torch.float32)
@@ -103,7 +105,8 @@ def shade_structure(vertices: torch.Tensor, faces: torch.Tensor, frags: Fragment
 
 def shade_colored(vertices: torch.Tensor, faces: torch.Tensor, frags: Fragments,
                   vertex_colors: torch.Tensor, background: torch.Tensor,
-                  light_dir, ambient, diffuse=None) -> torch.Tensor:
+                  light_dir, ambient, diffuse=None,
+                  face_normal: torch.Tensor | None = None) -> torch.Tensor:
     """Vertex colours x (ambient + diffuse * Lambert) over ``background`` (B, 3, H, W)."""
     batch, height, width = frags.face_index.shape
     device = vertices.device
@@ -111,10 +114,11 @@ def shade_colored(vertices: torch.Tensor, faces: torch.Tensor, frags: Fragments,
                                           dim=-1)
     amb = _per_item(ambient, batch, 1, device, "ambient")[:, 0]
     dif = (1.0 - amb) if diffuse is None else _per_item(diffuse, batch, 1, device, "diffuse")[:, 0]
-    attrs = torch.cat((vertex_normals(vertices, faces), vertex_colors.float()), dim=-1)
+    fn = face_normals(vertices, faces) if face_normal is None else face_normal
+    attrs = torch.cat((vertex_normals(vertices, faces, fn), vertex_colors.float()), dim=-1)
     pix, values = interpolate_visible(frags, attrs, faces)
     normals = torch.nn.functional.normalize(values[:, :3], dim=-1, eps=1e-12)
-    normals = normals * _facing_sign(vertices, faces, frags, pix)[:, None]
+    normals = normals * _facing_sign(fn, frags, pix)[:, None]
     item = pix // (height * width)
     light_amount = amb[item] + dif[item] * _lambert(normals, light, item)
     rgb = (values[:, 3:] * light_amount[:, None]).clamp(0.0, 1.0)

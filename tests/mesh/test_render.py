@@ -206,3 +206,27 @@ def test_pytorch3d_silhouettes_agree(shape):
     rb, cb = torch.nonzero(b, as_tuple=True)
     assert abs(ra.float().mean() - rb.float().mean()) < 1.0
     assert abs(ca.float().mean() - cb.float().mean()) < 1.0
+
+
+def test_backface_culling_of_closed_meshes_is_exact():
+    from mesh.render.rasterizer import rasterize
+    from mesh.render.renderer import to_screen
+    from mesh.render.topology import front_face_sign, is_closed_oriented
+
+    verts, faces = icosphere(3, radius=0.5)
+    verts = verts * torch.tensor([0.6, 1.0, 0.8])
+    assert is_closed_oriented(faces)
+    assert not is_closed_oriented(faces[:-1])  # a hole
+    cam = torch.tensor([[0.9, 0.0, 0.0]])
+    screen = to_screen(verts[None], cam, SIZE)
+    culled = rasterize(screen, faces, SIZE, front_sign=front_face_sign(verts[None], faces))
+    full = rasterize(screen, faces, SIZE)
+    assert torch.equal(culled.face_index >= 0, full.face_index >= 0)
+    assert (culled.face_index == full.face_index).float().mean() > 0.999
+    # inward-wound copy: same silhouette and the same shading
+    flipped = faces.flip(1)
+    assert front_face_sign(verts[None], flipped).item() == -1
+    out = render_structure_maps(verts[None], faces, cam, SIZE)
+    inv = render_structure_maps(verts[None], flipped, cam, SIZE)
+    assert torch.equal(out < 1, inv < 1)
+    assert (out - inv).abs().max() < 1e-4
