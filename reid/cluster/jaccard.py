@@ -134,14 +134,28 @@ def query_expansion(v: sp.csr_matrix, rank: np.ndarray, k2: int) -> sp.csr_matri
     return out
 
 
-def jaccard_from_weights(v: sp.csr_matrix, row_block: int = 1024) -> sp.csr_matrix:
-    """Sparse Jaccard distance 1 - m / (2 - m) for all pairs with shared support, plus the diagonal."""
+def jaccard_from_weights(v: sp.csr_matrix, row_block: int = 1024,
+                         max_distance: float = 1.0) -> sp.csr_matrix:
+    """Sparse Jaccard distance 1 - m / (2 - m) for all pairs with shared support, plus the diagonal.
+
+    m(i, j) = sum_l min(V[i, l], V[j, l]) is accumulated for j >= i only (walking, for every
+    entry (i, l), the part of column l at and after row i) and mirrored, which halves the work.
+    Pairs farther than ``max_distance`` are not stored (the diagonal always is).
+    """
     n = v.shape[0]
     v = v.tocsr()
     v.sort_indices()
-    vc = v.tocsc()
-    vc.sort_indices()
-    col_len = np.diff(vc.indptr)
+    nnz = v.nnz
+    # CSC view whose data are CSR entry ids: gives, for every CSR entry, its slot in its column.
+    entry_rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(v.indptr))
+    order = sp.csc_matrix((np.arange(1, nnz + 1, dtype=np.int64), (entry_rows, v.indices)),
+                          shape=(n, n))
+    order.sort_indices()
+    col_ptr = order.indptr.astype(np.int64)
+    col_rows = order.indices.astype(np.int64)
+    col_vals = v.data[order.data - 1]
+    slot = np.empty(nnz, dtype=np.int64)
+    slot[order.data - 1] = np.arange(nnz, dtype=np.int64)
     out_rows, out_cols, out_vals = [], [], []
     for r0 in range(0, n, row_block):
         r1 = min(r0 + row_block, n)
@@ -150,31 +164,36 @@ def jaccard_from_weights(v: sp.csr_matrix, row_block: int = 1024) -> sp.csr_matr
             continue
         l = v.indices[p0:p1]
         a = v.data[p0:p1]
-        row = np.repeat(np.arange(r0, r1, dtype=np.int64), np.diff(v.indptr[r0:r1 + 1]))
-        cnt = col_len[l]
+        row = entry_rows[p0:p1]
+        first = slot[p0:p1]                                 # this entry's own slot in column l
+        cnt = col_ptr[l + 1] - first                        # rows j >= i sharing column l
         rep = np.repeat(np.arange(l.size, dtype=np.int64), cnt)
-        q = np.repeat(vc.indptr[l].astype(np.int64), cnt) + ragged_arange(cnt)
-        j = vc.indices[q].astype(np.int64)
-        mins = np.minimum(a[rep], vc.data[q]).astype(np.float64)
-        acc = np.bincount((row[rep] - r0) * n + j, weights=mins, minlength=(r1 - r0) * n)
+        q = np.repeat(first, cnt) + ragged_arange(cnt)
+        mins = np.minimum(a[rep], col_vals[q]).astype(np.float64)
+        acc = np.bincount((row[rep] - r0) * n + col_rows[q], weights=mins,
+                          minlength=(r1 - r0) * n)
         flat = np.flatnonzero(acc)
         m = acc[flat]
-        out_rows.append(flat // n + r0)
-        out_cols.append(flat % n)
-        out_vals.append(1.0 - m / (2.0 - m))
+        d = np.clip(1.0 - m / (2.0 - m), 0.0, None)
+        i, j = flat // n + r0, flat % n
+        keep = (d <= max_distance) | (i == j)
+        out_rows.append(i[keep])
+        out_cols.append(j[keep])
+        out_vals.append(d[keep])
     rows = np.concatenate(out_rows) if out_rows else np.zeros(0, np.int64)
     cols = np.concatenate(out_cols) if out_cols else np.zeros(0, np.int64)
-    vals = np.clip(np.concatenate(out_vals) if out_vals else np.zeros(0), 0.0, None)
+    vals = np.concatenate(out_vals) if out_vals else np.zeros(0)
+    upper = rows != cols
     # Rows without any weight (no reciprocal neighbour at all) are at distance 1 from
     # everything, themselves included; store that diagonal explicitly so that DBSCAN on the
     # sparse graph sees the same self-distance as on the dense matrix.
     has_diag = np.zeros(n, dtype=bool)
-    has_diag[rows[rows == cols]] = True
+    has_diag[rows[~upper]] = True
     missing = np.flatnonzero(~has_diag)
-    rows = np.concatenate([rows, missing])
-    cols = np.concatenate([cols, missing])
-    vals = np.concatenate([vals, np.ones(missing.size)])
-    dist = sp.csr_matrix((vals.astype(np.float32), (rows, cols)), shape=(n, n))
+    all_rows = np.concatenate([rows, cols[upper], missing])
+    all_cols = np.concatenate([cols, rows[upper], missing])
+    all_vals = np.concatenate([vals, vals[upper], np.ones(missing.size)])
+    dist = sp.csr_matrix((all_vals.astype(np.float32), (all_rows, all_cols)), shape=(n, n))
     dist.sort_indices()
     return dist
 
@@ -182,6 +201,7 @@ def jaccard_from_weights(v: sp.csr_matrix, row_block: int = 1024) -> sp.csr_matr
 def compute_jaccard_distance(features: ArrayLike, k1: int = 30, k2: int = 6,
                              search_option: str = "auto", use_gpu: bool = True,
                              knn: Optional[KnnResult] = None, dense: bool = False,
+                             max_distance: float = 1.0,
                              timings: Optional[Dict[str, float]] = None
                              ) -> Union[sp.csr_matrix, np.ndarray]:
     """k-reciprocal Jaccard distance between all rows of ``features``.
@@ -193,6 +213,7 @@ def compute_jaccard_distance(features: ArrayLike, k1: int = 30, k2: int = 6,
         use_gpu: allow a GPU for the kNN search.
         knn: a precomputed ``knn_search`` result with at least min(k1, N) columns (reuse/tests).
         dense: return a dense float32 (N, N) array instead of the sparse graph.
+        max_distance: sparse graph keeps only pairs at or below it (e.g. a known DBSCAN eps).
         timings: when given, filled with seconds for "knn" and "jaccard".
 
     Returns:
@@ -218,7 +239,7 @@ def compute_jaccard_distance(features: ArrayLike, k1: int = 30, k2: int = 6,
     v = gaussian_weights(x, rows, cols, n)
     if k2 != 1:
         v = query_expansion(v, rank, k2)
-    dist = jaccard_from_weights(v)
+    dist = jaccard_from_weights(v, max_distance=1.0 if dense else max_distance)
     t2 = time.perf_counter()
     if timings is not None:
         timings["knn"] = t1 - t0

@@ -154,7 +154,10 @@ class PseudoLabeler:
         knn = knn_search(x, knn_k, use_gpu=self.use_gpu, backend=self.search_option)
         timings["knn"] = time.perf_counter() - t0
         parts: Dict[str, float] = {}
-        dist = compute_jaccard_distance(x, self.k1, self.k2, knn=knn, timings=parts)
+        # Once eps is known only pairs within it matter to DBSCAN, so the graph is pruned early.
+        cutoff = 1.0 if self.eps is None else min(float(self.eps), 1.0)
+        dist = compute_jaccard_distance(x, self.k1, self.k2, knn=knn, max_distance=cutoff,
+                                        timings=parts)
         timings["jaccard"] = parts["jaccard"]
         t0 = time.perf_counter()
         if self.eps is None:
