@@ -1,0 +1,104 @@
+"""prepare_meshes end to end on a toy Market folder: random HMR weights, tiny SMPL file."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from mesh.body.smpl_format import write_tiny_smpl_file
+from mesh.hmr import HMRRegressor
+from mesh.structure_cache import ANGLES, StructureMapCache
+from mesh.prepare import prepare_structure_maps
+from reid.config import load_config
+from reid.data import build_dataset, make_toy_reid_folder
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TOOL = os.path.join(ROOT, "tools", "prepare_meshes.py")
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    base = tmp_path_factory.mktemp("prep")
+    data = make_toy_reid_folder(str(base / "data"), num_ids=4, num_cameras=2, layout="market",
+                                num_distractors=0, num_junk=0)
+    write_tiny_smpl_file(str(base / "smpl" / "SMPL_NEUTRAL.pkl"), num_vertices=120)
+    torch.manual_seed(0)
+    heads = {k: v for k, v in HMRRegressor().state_dict().items()
+             if not k.startswith("backbone.")}       # a small checkpoint: the heads only
+    torch.save({"format": "gcl_reid.hmr", "state_dict": heads}, base / "hmr.pt")
+    config = base / "toy.yaml"
+    config.write_text(f"DATASETS:\n  NAME: market1501\n  ROOT: {data}\n"
+                      f"MESH:\n  DIR: {base / 'meshes'}\n  RENDERER: torch\n  BATCH_SIZE: 8\n"
+                      f"MODEL:\n  DEVICE: cpu\n")
+    return base, data, config
+
+
+def _prepare(config, base, **kwargs):
+    cfg = load_config(str(config))
+    return prepare_structure_maps(cfg, checkpoint=str(base / "hmr.pt"),
+                                  smpl_dir=str(base / "smpl"), progress=False, **kwargs)
+
+
+def _run(config, *extra, base=None):
+    args = [sys.executable, TOOL, "--config", str(config), "--no-progress", *extra]
+    if base is not None:
+        args += ["--checkpoint", str(base / "hmr.pt"), "--smpl-dir", str(base / "smpl")]
+    return subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": os.environ.get(
+                              "OMP_NUM_THREADS", "2")})
+
+
+def test_end_to_end_resume_and_check(setup, caplog):
+    base, data, config = setup
+    dataset = build_dataset("market1501", data)
+    names_train = [os.path.basename(p) for p, *_ in dataset.train]
+    names_test = sorted({os.path.basename(p) for p, *_ in dataset.query + dataset.gallery})
+
+    # before: --check reports everything missing, by name, and fails
+    before = _run(config, "--check")
+    assert before.returncode == 1
+    assert "missing structure maps" in before.stdout + before.stderr
+    assert names_train[0] in before.stdout + before.stderr
+
+    caplog.set_level("INFO", logger="mesh")
+    assert _prepare(config, base) == 0
+    log = caplog.text
+    assert "missing" in log and "backbone.conv1.weight" in log    # the key report names keys
+    cache = StructureMapCache(str(base / "meshes"))
+    for split, names in (("train", names_train), ("test", names_test)):
+        assert cache.missing(split, names) == []
+    grey = cache.read("train", names_train[0], 0)
+    assert grey.shape == (256, 128) and grey.dtype == np.uint8
+    assert grey.max() >= 250 and grey.min() < 200                # white background, a body
+
+    # resume: a deleted map is re-rendered, the rest are skipped
+    os.remove(cache.path("test", names_test[0], 90))
+    stamp = os.path.getmtime(cache.path("train", names_train[0], 0))
+    caplog.clear()
+    assert _prepare(config, base) == 0
+    assert cache.exists("test", names_test[0], 90)
+    assert os.path.getmtime(cache.path("train", names_train[0], 0)) == stamp
+    assert "skipped" in caplog.text
+
+    # --check: a corrupt file is named; exit code non-zero
+    with open(cache.path("train", names_train[1], 45), "wb") as handle:
+        handle.write(b"broken")
+    caplog.clear()
+    assert _prepare(config, base, check_only=True) == 1
+    assert os.path.join("train", "render_45", names_train[1]) in caplog.text
+    os.remove(cache.path("train", names_train[1], 45))
+    assert _prepare(config, base, splits=["train"]) == 0
+    assert _run(config, "--check").returncode == 0
+
+
+def test_missing_inputs_are_named(setup):
+    base, _, config = setup
+    cfg = load_config(str(config))
+    with pytest.raises(FileNotFoundError, match="HMR checkpoint not found"):
+        prepare_structure_maps(cfg, checkpoint=str(base / "nope.pt"), smpl_dir=str(base / "smpl"))
+    empty = base / "empty"
+    empty.mkdir(exist_ok=True)
+    with pytest.raises(FileNotFoundError, match="smpl.is.tue.mpg.de"):
+        prepare_structure_maps(cfg, checkpoint=str(base / "hmr.pt"), smpl_dir=str(empty))
