@@ -205,3 +205,19 @@ def test_shape_mismatch_and_strict(tmp_path, small_encoder):
         load_identity_encoder(path, cfg, strict=True)
     with pytest.raises(FileNotFoundError, match="not found"):
         load_identity_encoder(str(tmp_path / "absent.pth"), cfg)
+
+
+def test_timm_weights_only_on_request(monkeypatch):
+    calls = []
+    real_create = timm.create_model
+
+    def recording_create(name, **kwargs):
+        calls.append(kwargs.get("pretrained"))
+        return real_create(name, **{**kwargs, "pretrained": False})  # no network in tests
+
+    monkeypatch.setattr(timm, "create_model", recording_create)
+    IdentityEncoder("resnet18")
+    IdentityEncoder("resnet18", pretrained_from_timm=True)
+    assert calls == [False, True]
+    with pytest.raises(ValueError, match="not both"):
+        IdentityEncoder("resnet18", pretrained_path="x.pth", pretrained_from_timm=True)

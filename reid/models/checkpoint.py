@@ -12,7 +12,6 @@ Missing, unexpected and shape-mismatched keys are always reported by name.
 """
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any, Mapping
 
@@ -27,7 +26,6 @@ from .key_mapping import remap_state_keys
 ENCODER_FORMAT = "gcl-reid-identity-encoder"
 ENCODER_FORMAT_VERSION = 1
 _RESERVED = ("format", "version", "encoder_config", "state_dict")
-_logger = logging.getLogger("reid")
 
 
 def save_identity_encoder(model: IdentityEncoder, path: str,
@@ -63,7 +61,8 @@ def read_encoder_file(path: str) -> Any:
         raise RuntimeError(f"cannot read checkpoint '{path}': {exc}") from exc
 
 
-def split_encoder_checkpoint(obj: Any, source: str) -> tuple[dict | None, Mapping[str, torch.Tensor]]:
+def split_encoder_checkpoint(obj: Any, source: str
+                             ) -> tuple[dict | None, Mapping[str, torch.Tensor]]:
     """(encoder_config or None, the E_id state dict) of any accepted checkpoint object."""
     if isinstance(obj, Mapping) and obj.get("format") == ENCODER_FORMAT:
         version = obj.get("version", 0)

@@ -128,6 +128,10 @@ def build_identity_encoder(cfg, pretrained: bool = True) -> IdentityEncoder:
     callers that load a full checkpoint right after).
     """
     model_cfg = cfg.MODEL
+    if pretrained and not model_cfg.PRETRAINED_PATH and not model_cfg.PRETRAINED_FROM_TIMM:
+        _logger.warning("E_id backbone '%s' starts from random weights: set "
+                        "MODEL.PRETRAINED_PATH to a local ImageNet weights file (or "
+                        "MODEL.PRETRAINED_FROM_TIMM True with a network)", model_cfg.BACKBONE)
     return IdentityEncoder(
         backbone=model_cfg.BACKBONE,
         last_stride=model_cfg.LAST_STRIDE,
