@@ -1,0 +1,38 @@
+"""Benchmark the structure-map renderer: 16 bodies at 256x128.
+
+    python tools/bench_render.py [--batch 16] [--repeats 3] [--reference-images 1] [--device cpu]
+
+Prints images/s of the built-in rasteriser (and of PyTorch3D when importable) and of a per-face
+loop reference; the last line is one JSON object with the figures (``images_per_s`` included).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from mesh.render.benchmark import run_render_benchmark  # noqa: E402
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--height", type=int, default=256)
+    parser.add_argument("--width", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--reference-images", type=int, default=1,
+                        help="images rendered by the per-face loop reference (0 = skip)")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    result = run_render_benchmark(batch=args.batch, image_size=(args.height, args.width),
+                                  repeats=args.repeats, reference_images=args.reference_images,
+                                  device=args.device)
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
