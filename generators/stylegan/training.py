@@ -108,10 +108,10 @@ class AdversarialTrainer:
 
     def step(self, real: torch.Tensor) -> dict[str, float]:
         """One iteration: D step (+ lazy R1), G step, EMA update. Returns float losses."""
+        inputs = self.real_inputs(real)
         self.iteration += 1
         self.generator.train()
         self.discriminator.train()
-        inputs = self.real_inputs(real)
         stats = self.d_step(inputs)
         stats.update(self.g_step(inputs))
         if self.ema is not None:
