@@ -31,7 +31,8 @@ class RetrievalProblem:
 
 
 def make_market_like_problem(num_query: int = 3368, num_gallery: int = 15913, dim: int = 512,
-                             num_ids: int = 751, num_cameras: int = 6, num_distractors: int | None = None,
+                             num_ids: int = 751, num_cameras: int = 6,
+                             num_distractors: int | None = None,
                              noise: float = 2.4, camera_shift: float = 1.0,
                              seed: int = 0) -> RetrievalProblem:
     """Features = identity centre + camera offset + noise, L2-normalised (Market-1501 sizes).
@@ -105,10 +106,18 @@ class PeakMemorySampler:
         return self.peak_rss - self.start_rss
 
 
-def _timed(fn, *args, **kwargs):
-    start = time.perf_counter()
-    result = fn(*args, **kwargs)
-    return result, time.perf_counter() - start
+class StageTimes:
+    """Wall-clock and process CPU seconds of each stage (CPU time counts all threads; on a
+    shared machine it is the steadier of the two figures)."""
+
+    def __init__(self) -> None:
+        self.cpu: dict[str, float] = {}
+
+    def run(self, name: str, fn, *args, **kwargs):
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = fn(*args, **kwargs)
+        self.cpu[name] = time.process_time() - cpu
+        return result, time.perf_counter() - wall
 
 
 def run_benchmark(num_query: int = 3368, num_gallery: int = 15913, dim: int = 512,
@@ -117,13 +126,15 @@ def run_benchmark(num_query: int = 3368, num_gallery: int = 15913, dim: int = 51
     """Time every evaluation stage on one generated problem; returns the figures as a dict."""
     problem = make_market_like_problem(num_query, num_gallery, dim, seed=seed)
     labels = (problem.q_pids, problem.g_pids, problem.q_camids, problem.g_camids)
+    times = StageTimes()
     log(f"problem: {num_query} queries x {num_gallery} gallery, {dim}-d, "
         f"{len(np.unique(problem.g_pids[problem.g_pids > 0]))} ids, "
         f"{len(np.unique(problem.g_camids))} cameras, torch threads {torch.get_num_threads()}")
-    distmat, distance_s = _timed(compute_distance_matrix, problem.qf, problem.gf, "cosine")
+    distmat, distance_s = times.run("distance", compute_distance_matrix, problem.qf,
+                                     problem.gf, "cosine")
     evaluate(distmat[:64], problem.q_pids[:64], problem.g_pids, problem.q_camids[:64],
              problem.g_camids)  # warm-up of the numpy code paths
-    fast, metrics_s = _timed(evaluate, distmat, *labels)
+    fast, metrics_s = times.run("metrics", evaluate, distmat, *labels)
     figures = {
         "num_query": num_query, "num_gallery": num_gallery, "dim": dim,
         "distance_s": round(distance_s, 4), "metrics_s": round(metrics_s, 4),
@@ -133,7 +144,7 @@ def run_benchmark(num_query: int = 3368, num_gallery: int = 15913, dim: int = 51
     log(f"distance matrix: {distance_s:.3f} s; metrics (vectorised): {metrics_s:.3f} s  "
         f"mAP {fast['mAP']:.4%} rank-1 {fast['cmc'][0]:.4%} mINP {fast['mINP']:.4%}")
     if reference:
-        slow, reference_s = _timed(evaluate_reference, distmat, *labels)
+        slow, reference_s = times.run("reference", evaluate_reference, distmat, *labels)
         diff = max(abs(fast["mAP"] - slow["mAP"]), abs(fast["mINP"] - slow["mINP"]),
                    float(np.abs(fast["cmc"] - slow["cmc"]).max()))
         figures.update(reference_s=round(reference_s, 4),
@@ -144,7 +155,8 @@ def run_benchmark(num_query: int = 3368, num_gallery: int = 15913, dim: int = 51
     if rerank:
         del distmat
         with PeakMemorySampler() as memory:
-            reranked, rerank_s = _timed(re_ranking, problem.qf, problem.gf, 20, 6, 0.3)
+            reranked, rerank_s = times.run("rerank", re_ranking, problem.qf, problem.gf, 20, 6,
+                                                 0.3)
         rr = evaluate(reranked, *labels)
         figures.update(rerank_s=round(rerank_s, 3),
                        rerank_peak_gb=round(memory.peak_delta_bytes / 2 ** 30, 3),
@@ -152,4 +164,8 @@ def run_benchmark(num_query: int = 3368, num_gallery: int = 15913, dim: int = 51
         log(f"re-ranking (k1=20, k2=6, lambda=0.3): {rerank_s:.2f} s, peak memory above start "
             f"{memory.peak_delta_bytes / 2 ** 30:.2f} GB; mAP {rr['mAP']:.4%} "
             f"rank-1 {rr['cmc'][0]:.4%}")
+    figures.update({f"{name}_cpu_s": round(value, 3) for name, value in times.cpu.items()})
+    figures["torch_threads"] = torch.get_num_threads()
+    if hasattr(os, "getloadavg"):  # how busy the machine was (the CPU may be shared)
+        figures["load_avg_1min"] = round(os.getloadavg()[0], 2)
     return figures

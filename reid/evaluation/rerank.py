@@ -71,11 +71,11 @@ def _neighbour_pass(x: torch.Tensor, num_q: int, num_keep: int, block: int):
             for c0 in starts[bi:]:
                 c1 = min(n, c0 + block)
                 dist = torch.addmm(sq[None, c0:c1], x[r0:r1], x[c0:c1].t(), alpha=-2.0)
-                dist.add_(sq[r0:r1, None]).clamp_min_(0.0)
+                dist.add_(sq[r0:r1, None])  # may dip below 0 by rounding: clamped on output
                 if r0 < num_q and c1 > num_q:
                     g0 = max(c0, num_q)
                     q_to_g[r0:min(r1, num_q), g0 - num_q:c1 - num_q] = \
-                        dist[: min(r1, num_q) - r0, g0 - c0:].cpu().numpy()
+                        dist[: min(r1, num_q) - r0, g0 - c0:].clamp_min(0.0).cpu().numpy()
                 cols = torch.arange(c0, c1, device=x.device)
                 kk = min(k, c1 - c0)
                 row_top = torch.topk(dist, kk, dim=1, largest=False, sorted=False)
@@ -95,7 +95,7 @@ def _neighbour_pass(x: torch.Tensor, num_q: int, num_keep: int, block: int):
                 del dist
     row_max = row_max.cpu().numpy()
     row_max[row_max <= 0] = 1.0  # all items identical: leave the distances unscaled
-    return top_idx.cpu().numpy(), top_vals.cpu().numpy(), row_max, q_to_g
+    return top_idx.cpu().numpy(), top_vals.clamp_min_(0.0).cpu().numpy(), row_max, q_to_g
 
 
 def _reciprocal_mask(ranks: np.ndarray, width: int, chunk: int = 8192) -> np.ndarray:
@@ -166,7 +166,8 @@ def _encoding_matrix(x: torch.Tensor, ranks: np.ndarray, rank_dist: np.ndarray,
     """The sparse V of the paper (after query expansion with k2 neighbours)."""
     n = x.shape[0]
     rows, cols = _expanded_sets(ranks, k1)
-    weight = np.exp(-_pair_distances(x, ranks, rank_dist, rows, cols) / row_max[rows]).astype(np.float64)
+    dist = _pair_distances(x, ranks, rank_dist, rows, cols)
+    weight = np.exp(-dist / row_max[rows]).astype(np.float64)
     weight /= np.bincount(rows, weights=weight, minlength=n)[rows]
     v = sp.csr_matrix((weight, (rows, cols)), shape=(n, n))
     if k2 > 1:
@@ -237,7 +238,12 @@ def re_ranking(qf, gf, k1: int = 20, k2: int = 6, lambda_value: float = 0.3,
     out /= row_max[:num_q, None]
     out *= lambda_value
     for start, stop, m in _jaccard_numerator(v, num_q):
-        out[start:stop] += ((1.0 - lambda_value) * (1.0 - m / (2.0 - m))).astype(np.float32)
+        # out += (1 - lambda) * (1 - m / (2 - m)), in place and in float32
+        m = m.astype(np.float32)
+        m /= 2.0 - m
+        m *= -(1.0 - lambda_value)
+        m += 1.0 - lambda_value
+        out[start:stop] += m
     return out
 
 
