@@ -61,6 +61,7 @@ def tiny_smpl_arrays(num_vertices: int = 240, seed: int = 0) -> dict:
     faces = np.stack((np.arange(count), np.arange(count) + 1, np.arange(count) + 2), 1)
     # each vertex follows the joint nearest in height (joint heights spread over the column)
     joint_rank = np.linspace(0, 1, joints)
+    joint_rank[[0, joints // 2]] = joint_rank[[joints // 2, 0]]  # the root (pelvis) mid-body
     nearest = np.abs(t[:, None] - joint_rank[None]).argmin(1)
     weights = np.zeros((num_vertices, joints))
     weights[np.arange(num_vertices), nearest] = 1.0

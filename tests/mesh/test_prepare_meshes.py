@@ -50,6 +50,42 @@ def _run(config, *extra, base=None):
                               "OMP_NUM_THREADS", "2")})
 
 
+class _MeanRegressor(torch.nn.Module):
+    """Stands in for HMR in the fast test: the mean parameters plus a small per-image pose."""
+
+    def forward(self, images):
+        batch = images.shape[0]
+        pose = torch.zeros(batch, 72)
+        pose[:, 0] = 3.1416                                # upright in HMR's y-down image space
+        pose[:, 3:] = 0.1 * images.mean(dim=(1, 2, 3))[:, None]
+        camera = torch.tensor([[0.9, 0.0, 0.0]]).expand(batch, 3)
+        return {"camera": camera, "pose": pose, "betas": torch.zeros(batch, 10)}
+
+
+def test_pipeline_resume_and_audit_fast(setup, tmp_path):
+    base, data, _ = setup
+    from mesh.body import build_body_model
+    from mesh.prepare import StructureMapPreparer, check_structure_maps, dataset_splits
+
+    splits = dataset_splits(build_dataset("market1501", data))
+    body = build_body_model("smpl", smpl_dir=str(base / "smpl"))
+    cache = StructureMapCache(str(tmp_path / "meshes"))
+    preparer = StructureMapPreparer(_MeanRegressor(), body, cache, renderer="torch",
+                                    batch_size=5)
+    assert preparer.run("train", splits["train"], progress=False) == {
+        "done": len(splits["train"]), "skipped": 0}
+    assert preparer.run("train", splits["train"], progress=False)["skipped"] == len(
+        splits["train"])
+    missing, unreadable = check_structure_maps(cache, splits)
+    assert len(missing) == len(splits["test"]) * len(ANGLES) and unreadable == []
+    front = cache.read("train", splits["train"][0], 0).astype(int)
+    side = cache.read("train", splits["train"][0], 90).astype(int)
+    rows = np.nonzero((front < 250).any(1))[0]
+    assert rows.size and (front < 250).sum() != (side < 250).sum()  # a different view
+    assert rows.min() < 128 < rows.max()                         # the body spans the middle
+
+
+@pytest.mark.slow
 def test_end_to_end_resume_and_check(setup, caplog):
     base, data, config = setup
     dataset = build_dataset("market1501", data)
