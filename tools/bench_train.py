@@ -1,0 +1,51 @@
+"""Time one GCL joint iteration (E_id, E_str, G twice + cycle, D step, G step, memory loss).
+
+Prints the figures and ends with one JSON object on the last line. ``--reference`` also runs the
+straightforward formulation in the same process and reports the ratios.
+"""
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from reid.models.gcl.benchmark import run_train_benchmark  # noqa: E402
+from reid.utils import resolve_device  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--iters", type=int, default=2, help="timed iterations")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed iterations first")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    parser.add_argument("--height", type=int, default=256)
+    parser.add_argument("--width", type=int, default=128)
+    parser.add_argument("--num-negatives", type=int, default=8192)
+    parser.add_argument("--reference", action="store_true",
+                        help="also time the straightforward step for a ratio")
+    args = parser.parse_args()
+    if args.batch_size < 1 or args.iters < 1 or args.warmup < 0:
+        parser.error("--batch-size and --iters must be >= 1, --warmup >= 0")
+    device = str(resolve_device(args.device))
+    report = run_train_benchmark(args.batch_size, args.iters, args.warmup, device, args.reference,
+                                 (args.height, args.width), args.num_negatives)
+    for name in ("gcl", "reference"):
+        if name in report:
+            r = report[name]
+            line = f"{name:9s}: {r['seconds_per_iter']:.2f} s/iter ({r['iters_per_second']:.3f} it/s)"
+            if "peak_rss_gb" in r:
+                line += f", peak RSS {r['peak_rss_gb']:.2f} GB"
+            if "peak_gpu_memory_gb" in r:
+                line += f", peak GPU {r['peak_gpu_memory_gb']:.2f} GB"
+            print(line)
+    print(f"parameters (M): {report['gcl']['params_M']}")
+    if "speedup_vs_reference" in report:
+        print(f"speed-up vs reference: {report['speedup_vs_reference']}x, "
+              f"memory ratio: {report.get('memory_ratio_vs_reference')}")
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
