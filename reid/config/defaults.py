@@ -192,6 +192,14 @@ _C.TEST.RERANK_LAMBDA = 0.3
 _C.TEST.EVAL_PERIOD = 0
 
 
+# ---------------------------------------------------------------------------------------------
+# Export of the identity encoder at the end of training
+# ---------------------------------------------------------------------------------------------
+_C.EXPORT = CN()
+_C.EXPORT.ENABLED = True
+_C.EXPORT.FORMATS = ("state_dict", "torchscript", "onnx")
+
+
 def get_cfg_defaults() -> CN:
     """A fresh copy of the defaults, safe to mutate."""
     return _C.clone()

@@ -1,0 +1,88 @@
+"""What every training stage shares: config, device, data, models, memory, pseudo-labeller, logs."""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from reid.data import build_test_loader
+from reid.engine import distributed as dist_utils
+
+
+@dataclass
+class TrainingContext:
+    cfg: Any
+    device: torch.device
+    logger: logging.Logger
+    output_dir: str
+    dataset: Any
+    train_items: list
+    # Ground-truth training ids: for monitoring cluster purity / NMI only, never for training.
+    monitor_ids: np.ndarray
+    encoder: torch.nn.Module
+    generative: Optional[torch.nn.Module] = None
+    memory: Optional[torch.nn.Module] = None
+    pseudo_labeler: Any = None
+    pseudo_labels: Optional[np.ndarray] = None
+    writer: Any = None
+    global_step: int = 0
+    history: list = field(default_factory=list)
+
+    def epoch_seed(self, stage: str, epoch: int) -> int:
+        """Every epoch draws its randomness from (SEED, stage, epoch): resuming is exact."""
+        offsets = {"source": 1, "baseline": 2, "gan_warmup": 3, "joint": 4}
+        return int(self.cfg.SEED) * 100_003 + offsets.get(stage, 9) * 1_009 + epoch
+
+    def log_scalars(self, prefix: str, values: dict, step: Optional[int] = None) -> None:
+        if self.writer is None:
+            return
+        step = self.global_step if step is None else step
+        for key, value in values.items():
+            if isinstance(value, (int, float)) and np.isfinite(value):
+                self.writer.add_scalar(f"{prefix}/{key}", value, step)
+
+    @torch.no_grad()
+    def extract_train_features(self, items: Optional[list] = None) -> torch.Tensor:
+        """L2-normalised E_id features of the training images (no flip), gathered across ranks."""
+        from reid.evaluation.features import extract_features
+
+        items = self.train_items if items is None else items
+        world, rank = dist_utils.world_size(), dist_utils.rank()
+        shard = list(range(rank, len(items), world))
+        loader = build_test_loader([items[i] for i in shard], size=tuple(self.cfg.INPUT.SIZE),
+                                   batch_size=self.cfg.TEST.BATCH_SIZE,
+                                   num_workers=self.cfg.DATALOADER.NUM_WORKERS)
+        was_training = self.encoder.training
+        feats, _, _ = extract_features(self.encoder, loader, self.device, flip=False)
+        self.encoder.train(was_training)
+        feats = feats.to(self.device)
+        if world == 1:
+            return feats
+        order = torch.as_tensor(shard, device=self.device)
+        all_feats = dist_utils.all_gather_cat(feats)
+        all_order = dist_utils.all_gather_cat(order)
+        out = torch.empty_like(all_feats)
+        out[all_order] = all_feats
+        return out
+
+    def compute_pseudo_labels(self, features: torch.Tensor, stage: str, epoch: int):
+        """DBSCAN pseudo-labels on rank 0, broadcast to every rank; logged with purity / NMI."""
+        result = None
+        if dist_utils.is_main_process():
+            result = self.pseudo_labeler(features.cpu().numpy(), gt_labels=self.monitor_ids)
+        result = dist_utils.broadcast_object(result)
+        self.pseudo_labels = result.labels
+        values = {"clusters": result.num_clusters, "outliers": result.num_outliers,
+                  "eps": result.eps}
+        for key in ("purity", "nmi", "ari"):
+            if getattr(result, key, None) is not None:
+                values[key] = float(getattr(result, key))
+        self.log_scalars(f"{stage}/pseudo_labels", values, step=epoch)
+        return result
+
+    def path(self, *parts: str) -> str:
+        return os.path.join(self.output_dir, *parts)

@@ -1,0 +1,123 @@
+"""The interface of a training stage and the helpers stages share."""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Iterable
+
+import torch
+from tqdm import tqdm
+
+from reid.engine import distributed as dist_utils
+from reid.engine.context import TrainingContext
+
+
+class TrainingDivergedError(FloatingPointError):
+    """A non-finite loss: training stops, the last good checkpoint is kept."""
+
+
+class Stage:
+    """One stage of the staged trainer (``source``, ``baseline``, ``gan_warmup``, ``joint``)."""
+
+    name = "stage"
+
+    def __init__(self, ctx: TrainingContext):
+        self.ctx = ctx
+        self.cfg = ctx.cfg
+
+    @property
+    def num_epochs(self) -> int:
+        raise NotImplementedError
+
+    def setup(self) -> None:
+        """Build optimisers and schedulers (called once, before the first or resumed epoch)."""
+
+    def begin(self) -> None:
+        """Work done once when the stage starts fresh (not on resume), e.g. memory init."""
+
+    def train_epoch(self, epoch: int) -> dict:
+        raise NotImplementedError
+
+    def end_epoch(self, epoch: int) -> None:
+        for scheduler in self.schedulers():
+            scheduler.step()
+
+    def optimizers(self) -> dict:
+        return {}
+
+    def schedulers(self) -> list:
+        return list(self._schedulers.values()) if hasattr(self, "_schedulers") else []
+
+    def state_dict(self) -> dict:
+        state = {"optimizers": {k: o.state_dict() for k, o in self.optimizers().items()}}
+        if hasattr(self, "_schedulers"):
+            state["schedulers"] = {k: s.state_dict() for k, s in self._schedulers.items()}
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        for key, opt in self.optimizers().items():
+            opt.load_state_dict(state["optimizers"][key])
+        for key, sched in getattr(self, "_schedulers", {}).items():
+            sched.load_state_dict(state["schedulers"][key])
+
+    # ------------------------------------------------------------------ shared helpers
+    def progress(self, iterable: Iterable, total: int, epoch: int):
+        return tqdm(iterable, total=total, desc=f"{self.name} {epoch + 1}/{self.num_epochs}",
+                    leave=False, dynamic_ncols=True, disable=not dist_utils.is_main_process())
+
+    def check_finite(self, terms: dict, step: int) -> None:
+        bad = {k: v for k, v in terms.items() if isinstance(v, float) and not math.isfinite(v)}
+        if bad:
+            raise TrainingDivergedError(
+                f"{self.name}: non-finite loss at step {step} ({bad}); all terms: {terms}. "
+                f"The last good checkpoint is kept in {self.ctx.path('checkpoints')}.")
+
+
+class RunningMeans:
+    """Averages of the loss terms over an epoch."""
+
+    def __init__(self):
+        self.sums = defaultdict(float)
+        self.counts = defaultdict(int)
+
+    def add(self, terms: dict) -> None:
+        for key, value in terms.items():
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                self.sums[key] += float(value)
+                self.counts[key] += 1
+
+    def means(self) -> dict:
+        return {k: self.sums[k] / self.counts[k] for k in self.sums}
+
+
+class GradientAveragingOptimizer:
+    """Wraps an optimiser so that ``step()`` first averages gradients across ranks.
+
+    Only used in distributed jobs for the multi-pass GAN steps (see
+    :func:`reid.engine.distributed.average_gradients`); a no-op wrapper otherwise.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer):
+        self.optimizer = optimizer
+
+    @property
+    def param_groups(self):
+        return self.optimizer.param_groups
+
+    def step(self, closure=None):
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        dist_utils.average_gradients(params)
+        return self.optimizer.step(closure)
+
+    def zero_grad(self, set_to_none: bool = True):
+        return self.optimizer.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self):
+        return self.optimizer.state_dict()
+
+    def load_state_dict(self, state):
+        return self.optimizer.load_state_dict(state)
+
+
+def maybe_distributed(optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+    return GradientAveragingOptimizer(optimizer) if dist_utils.is_distributed() else optimizer

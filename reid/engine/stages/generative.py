@@ -1,0 +1,206 @@
+"""Stages ``gan_warmup`` and ``joint`` of GCL (thesis chapter 6.3.3).
+
+``gan_warmup``: E_id frozen; E_str, G and D trained with L_gan only.
+``joint``: the instance memory is filled with E_id features; every epoch the pseudo-labels are
+rebuilt from the memory (Jaccard distance on the kNN graph, then DBSCAN) and E_id, E_str, G, D
+are trained with L_gan + the selected view-invariant losses. With ``GCL.USE_GAN False`` the joint
+stage is the "L_vi without GAN" ablation: E_id alone with classic augmentation and the memory loss.
+
+Policy for degenerate pseudo-labels (no cluster, or a single one): the contrastive losses are
+skipped for that epoch (the GAN losses still train), and a warning says so.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from mesh.structure_cache import StructureMapCache
+from reid.data import ImageDataset, build_train_transform
+from reid.engine import distributed as dist_utils
+from reid.engine.stages.base import RunningMeans, Stage, TrainingDivergedError, maybe_distributed
+from reid.engine.view_data import build_view_loader
+from reid.engine.visualize import save_view_grid
+from reid.memory import InstanceMemory
+from reid.models.gcl import GCLStepConfig, GCLTrainStep, NonFiniteLossError
+
+
+def structure_cache_from_cfg(cfg) -> StructureMapCache:
+    import os
+
+    mesh_dir = cfg.MESH.DIR or os.path.join(cfg.DATASETS.ROOT, "meshes")
+    return StructureMapCache(mesh_dir)
+
+
+class _GenerativeStage(Stage):
+    train_encoder = False
+
+    def _gan_optimizers(self):
+        s = self.cfg.SOLVER
+        gen = self.ctx.generative
+        betas = tuple(s.GAN_BETAS)
+        self.gen_optimizer = torch.optim.Adam(gen.generator_parameters(), lr=s.GAN_LR, betas=betas)
+        self.dis_optimizer = torch.optim.Adam(gen.discriminator_parameters(), lr=s.GAN_LR,
+                                              betas=betas)
+
+    def _loader(self, epoch: int):
+        cfg = self.cfg
+        iters = int(self._iters_per_epoch())
+        loader = build_view_loader(
+            self.ctx.train_items, structure_cache_from_cfg(cfg), batch_size=int(cfg.SOLVER.BATCH_SIZE),
+            size=tuple(cfg.INPUT.SIZE), num_workers=cfg.DATALOADER.NUM_WORKERS,
+            seed=self.ctx.epoch_seed(self.name, epoch) + dist_utils.rank(),
+            flip_prob=cfg.INPUT.FLIP_PROB, padding=cfg.INPUT.PADDING)
+        return loader, (min(iters, len(loader)) if iters else len(loader))
+
+    def _iters_per_epoch(self) -> int:
+        raise NotImplementedError
+
+    def _run(self, step: GCLTrainStep, epoch: int, with_labels: bool) -> dict:
+        ctx = self.ctx
+        loader, total = self._loader(epoch)
+        means = RunningMeans()
+        last = None
+        for i, data in enumerate(self.progress(loader, total, epoch)):
+            if i >= total:
+                break
+            x = data["img"].to(ctx.device, non_blocking=True)
+            s_ori = data["s_ori"].to(ctx.device, non_blocking=True)
+            s_new = data["s_new"].to(ctx.device, non_blocking=True)
+            indices = data["index"].to(ctx.device) if with_labels else None
+            try:
+                terms = step(x, s_ori, s_new, indices=indices)
+            except NonFiniteLossError as exc:
+                raise TrainingDivergedError(
+                    f"{self.name}: non-finite loss at epoch {epoch + 1}, step {i}: {exc.terms}. "
+                    f"The last good checkpoint is kept in {ctx.path('checkpoints')}.") from exc
+            means.add(terms)
+            ctx.global_step += 1
+            if ctx.global_step % self.cfg.SOLVER.LOG_PERIOD == 0:
+                ctx.log_scalars(self.name, terms)
+            last = data
+        if last is not None and dist_utils.is_main_process():
+            save_view_grid(ctx, last, self.name, epoch)
+        return means.means()
+
+
+class GanWarmupStage(_GenerativeStage):
+    name = "gan_warmup"
+
+    @property
+    def num_epochs(self) -> int:
+        return int(self.cfg.SOLVER.GAN_WARMUP.EPOCHS)
+
+    def _iters_per_epoch(self) -> int:
+        return int(self.cfg.SOLVER.GAN_WARMUP.ITERS_PER_EPOCH)
+
+    def setup(self) -> None:
+        self._gan_optimizers()
+        self.step = GCLTrainStep(self.ctx.encoder, self.ctx.generative,
+                                 gen_optimizer=maybe_distributed(self.gen_optimizer),
+                                 dis_optimizer=maybe_distributed(self.dis_optimizer),
+                                 config=GCLStepConfig.from_cfg(self.cfg), train_encoder=False)
+
+    def optimizers(self) -> dict:
+        return {"generator": self.gen_optimizer, "discriminator": self.dis_optimizer}
+
+    def train_epoch(self, epoch: int) -> dict:
+        return self._run(self.step, epoch, with_labels=False)
+
+
+class JointStage(_GenerativeStage):
+    name = "joint"
+
+    @property
+    def num_epochs(self) -> int:
+        return int(self.cfg.SOLVER.JOINT.EPOCHS)
+
+    def _iters_per_epoch(self) -> int:
+        return int(self.cfg.SOLVER.JOINT.ITERS_PER_EPOCH)
+
+    @property
+    def use_gan(self) -> bool:
+        return bool(self.cfg.GCL.USE_GAN)
+
+    def setup(self) -> None:
+        cfg, ctx = self.cfg, self.ctx
+        s = cfg.SOLVER
+        self.id_optimizer = torch.optim.SGD(ctx.encoder.parameters(), lr=s.ID_LR,
+                                            momentum=s.ID_MOMENTUM, nesterov=True,
+                                            weight_decay=s.ID_WEIGHT_DECAY)
+        decay = lambda opt: torch.optim.lr_scheduler.MultiStepLR(  # noqa: E731
+            opt, [int(s.LR_DECAY_EPOCH)], float(s.LR_DECAY_FACTOR))
+        self._schedulers = {"encoder": decay(self.id_optimizer)}
+        if self.use_gan:
+            self._gan_optimizers()
+            if s.DECAY_GAN_LR:
+                self._schedulers["generator"] = decay(self.gen_optimizer)
+                self._schedulers["discriminator"] = decay(self.dis_optimizer)
+        if ctx.memory is None:
+            ctx.memory = InstanceMemory(len(ctx.train_items), cfg.MODEL.EMBED_DIM,
+                                        cfg.GCL.MEMORY_MOMENTUM).to(ctx.device)
+        self.step_config = GCLStepConfig.from_cfg(cfg)
+        self.step = GCLTrainStep(
+            ctx.encoder, ctx.generative if self.use_gan else None,
+            id_optimizer=maybe_distributed(self.id_optimizer),
+            gen_optimizer=maybe_distributed(self.gen_optimizer) if self.use_gan else None,
+            dis_optimizer=maybe_distributed(self.dis_optimizer) if self.use_gan else None,
+            memory=ctx.memory, config=self.step_config, train_encoder=True, use_gan=self.use_gan)
+
+    def optimizers(self) -> dict:
+        opts = {"encoder": self.id_optimizer}
+        if self.use_gan:
+            opts.update(generator=self.gen_optimizer, discriminator=self.dis_optimizer)
+        return opts
+
+    def begin(self) -> None:
+        """Memory initialised from E_id features of every training image."""
+        self.ctx.memory.initialize(self.ctx.extract_train_features())
+        self.ctx.logger.info("joint: memory initialised with %d E_id features",
+                             self.ctx.memory.num_samples)
+
+    def train_epoch(self, epoch: int) -> dict:
+        ctx = self.ctx
+        result = ctx.compute_pseudo_labels(ctx.memory.features, self.name, epoch)
+        ctx.memory.set_labels(torch.as_tensor(result.labels))
+        terms = tuple(self.cfg.GCL.VI_LOSSES)
+        if result.num_clusters < 2:
+            ctx.logger.warning("joint epoch %d: %d cluster(s) - view-invariant losses skipped this "
+                               "epoch (documented policy)", epoch + 1, result.num_clusters)
+            terms = ()
+        self.step.config = dataclasses.replace(self.step_config, vi_terms=terms)
+        stats = {"clusters": result.num_clusters, "outliers": result.num_outliers}
+        if not self.use_gan:
+            if not terms:
+                return dict(stats, skipped=1)
+            return dict(stats, **self._run_without_gan(epoch))
+        return dict(stats, **self._run(self.step, epoch, with_labels=True),
+                    lr=self.id_optimizer.param_groups[0]["lr"])
+
+    def _run_without_gan(self, epoch: int) -> dict:
+        """L_vi without GAN: classic augmentation, E_id and the memory loss only."""
+        cfg, ctx = self.cfg, self.ctx
+        transform = build_train_transform(tuple(cfg.INPUT.SIZE), cfg.INPUT.FLIP_PROB,
+                                          cfg.INPUT.PADDING, cfg.INPUT.RE_PROB,
+                                          cfg.INPUT.COLOR_JITTER)
+        dataset = ImageDataset(ctx.train_items, transform,
+                               skip_unreadable=cfg.DATASETS.SKIP_UNREADABLE)
+        generator = torch.Generator().manual_seed(ctx.epoch_seed(self.name, epoch) + dist_utils.rank())
+        loader = torch.utils.data.DataLoader(dataset, batch_size=int(cfg.SOLVER.BATCH_SIZE),
+                                             shuffle=True, drop_last=True, generator=generator,
+                                             num_workers=cfg.DATALOADER.NUM_WORKERS)
+        iters = int(self._iters_per_epoch())
+        total = min(iters, len(loader)) if iters else len(loader)
+        means = RunningMeans()
+        for i, data in enumerate(self.progress(loader, total, epoch)):
+            if i >= total:
+                break
+            x = data["img"].to(ctx.device, non_blocking=True)
+            try:
+                terms = self.step(x, indices=data["index"].to(ctx.device))
+            except NonFiniteLossError as exc:
+                raise TrainingDivergedError(f"joint (without GAN): non-finite loss at epoch "
+                                            f"{epoch + 1}, step {i}: {exc.terms}") from exc
+            means.add(terms)
+            ctx.global_step += 1
+        return means.means()

@@ -1,0 +1,97 @@
+"""Training data of the GCL stages: an image, its structure map and a rotated structure map.
+
+Each sample is ``{"img", "s_ori", "s_new", "angle", "index", "path"}``: the RGB image and its
+original-view structure map go through the same random geometry (flip, pad + crop), and
+``s_new`` is the map of one random rotation (45, ..., 315 degrees) drawn per sample per
+iteration, transformed with the same flip so that left and right stay consistent.
+"""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+
+from mesh.structure_cache import StructureMapCache
+from reid.data import PairedTrainTransform, read_image
+
+NEW_VIEW_ANGLES = (45, 90, 135, 180, 225, 270, 315)
+
+
+class MissingStructureMapsError(FileNotFoundError):
+    """Training images whose structure maps are not in the cache."""
+
+
+def check_structure_maps(cache: StructureMapCache, items: Sequence[tuple], split: str = "train",
+                         angles: Sequence[int] = (0,) + NEW_VIEW_ANGLES, show: int = 10) -> None:
+    """Fail before training starts when any image lacks a structure map (names + count)."""
+    names = [os.path.basename(item[0]) for item in items]
+    missing = cache.missing(split, names, angles)
+    if missing:
+        raise MissingStructureMapsError(
+            f"{len(missing)} structure maps are missing from {cache.mesh_dir}/{split} "
+            f"(first: {', '.join(missing[:show])}). Create them with "
+            f"`python tools/prepare_meshes.py --config CFG --checkpoint HMR.pth --smpl-dir DIR`, "
+            f"or set MESH.DIR to the folder of the released renders.")
+
+
+class ViewPairDataset(Dataset):
+    def __init__(self, items: Sequence[tuple], cache: StructureMapCache, split: str = "train",
+                 size: Sequence[int] = (256, 128), flip_prob: float = 0.5, padding: int = 10,
+                 angles: Sequence[int] = NEW_VIEW_ANGLES):
+        self.items = list(items)
+        self.cache = cache
+        self.split = split
+        self.angles = tuple(angles)
+        self.paired = PairedTrainTransform(size, flip_prob=flip_prob, padding=padding, re_prob=0.0)
+        self.size = tuple(size)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict:
+        path = self.items[index][0]
+        name = os.path.basename(path)
+        image = read_image(path)
+        s_ori = Image.fromarray(self.cache.read(self.split, name, 0))
+        angle = self.angles[int(torch.randint(len(self.angles), ()))]
+        s_new = Image.fromarray(self.cache.read(self.split, name, angle))
+        # One random geometry for the image and both maps: stack the maps as two channels of an
+        # RGB image so the paired transform moves them together.
+        both = Image.merge("RGB", (s_ori, s_new, s_ori))
+        img_t, maps_t = _paired_with_rgb_map(self.paired, image, both)
+        return {"img": img_t, "s_ori": maps_t[0:1], "s_new": maps_t[1:2], "angle": angle,
+                "index": index, "path": path}
+
+
+def _paired_with_rgb_map(paired: PairedTrainTransform, image, maps_rgb):
+    """Apply the paired transform to an image and a 3-channel stack of maps."""
+    channels = maps_rgb.split()
+    state = torch.get_rng_state()
+    img_t, first = paired(image, channels[0])
+    torch.set_rng_state(state)
+    _, second = paired(image, channels[1])
+    return img_t, torch.cat([first, second], dim=0)
+
+
+def build_view_loader(items: Sequence[tuple], cache: StructureMapCache, batch_size: int,
+                      size: Sequence[int], num_workers: int, seed: int, split: str = "train",
+                      flip_prob: float = 0.5, padding: int = 10, drop_last: bool = True,
+                      sampler=None) -> DataLoader:
+    dataset = ViewPairDataset(items, cache, split, size, flip_prob, padding)
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=sampler is None, sampler=sampler,
+                      num_workers=num_workers, drop_last=drop_last and len(dataset) >= batch_size,
+                      generator=generator, persistent_workers=False,
+                      worker_init_fn=_seed_worker, pin_memory=torch.cuda.is_available())
+
+
+def _seed_worker(worker_id: int) -> None:
+    seed = torch.initial_seed() % 2 ** 32
+    np.random.seed(seed)
+    import random
+
+    random.seed(seed)

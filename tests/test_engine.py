@@ -1,0 +1,133 @@
+"""The staged GCL trainer on a tiny toy dataset: resume equivalence, policies, bad input."""
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from mesh.structure_cache import StructureMapCache
+from reid.config import load_config
+from reid.data import build_dataset, make_toy_reid_folder
+from reid.engine import GCLTrainer
+from reid.engine.stages import TrainingDivergedError
+from reid.engine.view_data import MissingStructureMapsError
+
+
+def _write_toy_maps(root: str, items, split: str = "train") -> None:
+    """Simple structure maps: a grey ellipse whose width changes with the angle."""
+    cache = StructureMapCache(os.path.join(root, "meshes"))
+    h, w = 256, 128
+    yy, xx = np.mgrid[0:h, 0:w]
+    for path, pid, _ in items:
+        maps = []
+        for angle in cache.ANGLES:
+            half_width = 20 + 14 * abs(np.cos(np.deg2rad(angle))) + pid % 3
+            inside = ((xx - w / 2) / half_width) ** 2 + ((yy - h / 2) / 110) ** 2 <= 1
+            m = np.full((h, w), 255, np.uint8)
+            m[inside] = 90 + (yy[inside] * 100 // h)
+            maps.append(m)
+        cache.write_views(split, os.path.basename(path), np.stack(maps))
+
+
+@pytest.fixture(scope="module")
+def toy_root(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("toy"))
+    make_toy_reid_folder(root, num_ids=16, num_cameras=3, images_per_id_per_camera=2,
+                         size=(64, 32), layout="generic", seed=3)
+    _write_toy_maps(root, build_dataset("generic", root, verbose=False).train)
+    return root
+
+
+def _cfg(root, out, *opts):
+    base = ["DATASETS.NAME", "generic", "DATASETS.ROOT", root, "OUTPUT_DIR", out,
+            "MODEL.DEVICE", "cpu", "MODEL.BACKBONE", "resnet18", "INPUT.SIZE", "(128, 64)",
+            "INPUT.PADDING", "2", "MODEL.STRUCTURE_DIM", "16", "MODEL.DISC_BASE_CHANNELS", "8",
+            "DATALOADER.NUM_WORKERS", "0", "DATALOADER.NUM_INSTANCES", "2",
+            "SOLVER.BASELINE.EPOCHS", "1", "SOLVER.BASELINE.ITERS_PER_EPOCH", "2",
+            "SOLVER.BASELINE.BATCH_SIZE", "8", "SOLVER.GAN_WARMUP.EPOCHS", "1",
+            "SOLVER.GAN_WARMUP.ITERS_PER_EPOCH", "2", "SOLVER.JOINT.EPOCHS", "2",
+            "SOLVER.JOINT.ITERS_PER_EPOCH", "2", "SOLVER.BATCH_SIZE", "4",
+            "CLUSTER.K1", "6", "CLUSTER.K2", "2", "CLUSTER.MIN_SAMPLES", "2", "CLUSTER.EPS", "0.6",
+            "GCL.NUM_NEGATIVES", "16", "TEST.BATCH_SIZE", "32", "TEST.FLIP", "False",
+            "EXPORT.ENABLED", "False", "SEED", "5"]
+    return load_config(None, base + list(opts))
+
+
+def _encoder_state(out):
+    state = torch.load(os.path.join(out, "checkpoints", "last.pth"), weights_only=False)
+    return state["models"]["E_id"], state
+
+
+def test_full_run_writes_summary_grid_and_checkpoint(toy_root, tmp_path):
+    out = str(tmp_path / "run")
+    summary = GCLTrainer(_cfg(toy_root, out)).run()
+    assert summary["stages"] == ["baseline", "gan_warmup", "joint"]
+    for key in ("baseline", "final"):
+        assert 0.0 <= summary[key]["mAP"] <= 100.0
+    assert os.path.isfile(os.path.join(out, "summary.json"))
+    assert os.path.isfile(os.path.join(out, "config.yaml"))
+    assert os.path.isfile(os.path.join(out, "baseline_encoder.pth"))
+    assert os.path.isfile(os.path.join(out, "images", "joint_epoch002.png"))
+    _, state = _encoder_state(out)
+    assert state["stage"] == "joint" and state["epoch"] == 1
+    assert state["memory"]["features"].shape == (len(build_dataset("generic", toy_root,
+                                                                   verbose=False).train), 512)
+    assert state["pseudo_labels"] is not None
+
+
+def test_resume_is_exact(toy_root, tmp_path):
+    straight = str(tmp_path / "straight")
+    GCLTrainer(_cfg(toy_root, straight, "TEST.EVAL_PERIOD", "0")).run()
+    split = str(tmp_path / "split")
+    GCLTrainer(_cfg(toy_root, split, "SOLVER.JOINT.EPOCHS", "1")).run()
+    # Same config as the straight run, continued from the one-epoch checkpoint.
+    cfg = _cfg(toy_root, split)
+    trainer = GCLTrainer(cfg, resume=True)
+    trainer.run()
+    a, state_a = _encoder_state(straight)
+    b, state_b = _encoder_state(split)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert torch.equal(state_a["memory"]["features"], state_b["memory"]["features"])
+
+
+def test_degenerate_clusters_skip_contrast(toy_root, tmp_path):
+    out = str(tmp_path / "degenerate")
+    # A tiny fixed eps and a large min_samples leave every image an outlier.
+    summary = GCLTrainer(_cfg(toy_root, out, "CLUSTER.EPS", "1e-6", "CLUSTER.MIN_SAMPLES", "50",
+                              "GCL.STAGES", "('baseline', 'joint')", "GCL.USE_GAN", "False")).run()
+    skipped = [h for h in summary["history"] if h.get("skipped")]
+    assert len(skipped) == len(summary["history"]) == 3
+
+
+def test_missing_structure_maps_are_listed_before_training(tmp_path):
+    root = str(tmp_path / "nomaps")
+    make_toy_reid_folder(root, num_ids=4, num_cameras=2, layout="generic")
+    with pytest.raises(MissingStructureMapsError) as err:
+        GCLTrainer(_cfg(root, str(tmp_path / "o")))
+    assert "structure maps are missing" in str(err.value) and ".jpg" in str(err.value)
+
+
+def test_non_finite_loss_stops_and_keeps_last_checkpoint(toy_root, tmp_path, monkeypatch):
+    out = str(tmp_path / "nan")
+    cfg = _cfg(toy_root, out, "GCL.STAGES", "('baseline', 'gan_warmup')",
+               "SOLVER.GAN_WARMUP.EPOCHS", "2")
+    trainer = GCLTrainer(cfg)
+    from reid.models.gcl import GCLTrainStep
+
+    calls = {"n": 0}
+    original = GCLTrainStep._generator_losses
+
+    def poisoned(self, *args, **kwargs):
+        calls["n"] += 1
+        total, terms = original(self, *args, **kwargs)
+        if calls["n"] > 2:  # the second gan_warmup epoch diverges
+            return total * float("nan"), dict(terms, img=float("nan"))
+        return total, terms
+
+    monkeypatch.setattr(GCLTrainStep, "_generator_losses", poisoned)
+    with pytest.raises(TrainingDivergedError) as err:
+        trainer.run()
+    assert "step" in str(err.value) and "img" in str(err.value)
+    _, state = _encoder_state(out)
+    assert state["stage"] == "gan_warmup" and state["epoch"] == 0
