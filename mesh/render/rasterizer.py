@@ -23,7 +23,7 @@ _FACE_MASK = (1 << _FACE_BITS) - 1
 # Barycentric tolerance: pixel centres exactly on an edge belong to the face.
 _INSIDE_EPS = 1e-6
 # Faces whose pixel-centre box is at most this many pixels wide and high take the dense path.
-_DENSE_SIDES = (2, 3)
+_DENSE_SIDES = (2, 3, 4, 6, 8)
 
 
 @dataclass
@@ -121,7 +121,8 @@ def rasterize(screen: torch.Tensor, faces: torch.Tensor, image_size: tuple[int, 
     zbuf = torch.full((batch * height * width,), -1, dtype=torch.int64, device=device)
     context = (z_min, z_scale, height, width, zbuf)
 
-    # Small faces (pixel-centre box within 2 x 2 or 3 x 3, most faces of a body at 256 x 128):
+    # Small faces (pixel-centre box within K x K for K in _DENSE_SIDES, nearly all faces of a
+    # body at 256 x 128):
     # a dense (faces, K*K) candidate grid, no per-candidate gathers.
     extent = torch.maximum(box_w, box_h)
     boxes = torch.stack((x0, y0, box_w, box_h, item_of_face, face_of_item), dim=1)

@@ -1,0 +1,301 @@
+"""The synthetic multi-camera person dataset, written in the Market-1501 layout.
+
+    DIR/bounding_box_train/0001_c1s1_000120_01.jpg   training identities (half of them)
+    DIR/query/...  DIR/bounding_box_test/...          test identities: one query per identity and
+                                                      camera (when it has several images there),
+                                                      the rest in the gallery
+    DIR/meshes/{train,test}/render[_ANGLE]/<name>     structure maps at 0, 45, ..., 315 degrees
+    DIR/annotations.npz                                per image: pid, camera, body shape and pose,
+                                                      yaw, weak-perspective camera, scale
+    DIR/annotations.json                               identity attributes and camera profiles
+    DIR/preview.png                                    contact sheet (with ``preview=True``)
+    DIR/SYNTHETIC_COMPLETE.json                        written last: the dataset is complete
+
+Every identity appears in at least two cameras. The same seed gives identical files.
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from reid.utils.io import atomic_write_bytes, atomic_write_json
+
+from ..render import build_renderer
+from ..structure_cache import StructureMapCache
+from .appearance import sample_identities
+from .people import STRUCTURE_ANGLES, SyntheticPersonRenderer
+from .scene import apply_camera_effects, crop_backgrounds, sample_camera_profiles, sample_yaws
+
+_logger = logging.getLogger("mesh")
+
+MARKER = "SYNTHETIC_COMPLETE.json"
+SUBSET_FOLDERS = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
+MESH_SPLIT = {"train": "train", "query": "test", "gallery": "test"}
+MAX_CAMERAS = 9  # Market-1501 file names hold a one-digit camera number
+JPEG_QUALITY = 90
+# Anny mesh resolution of the synthetic people ("low" = ~2.5k faces keeps the 9 renders per
+# image fast on a CPU; "full" = ~27k faces for close-ups).
+DEFAULT_BODY_RESOLUTION = "low"
+
+
+@dataclass
+class ImagePlan:
+    """Which images to make: one entry per image (numpy arrays of equal length)."""
+
+    identity: np.ndarray   # index into the sampled identities
+    pid: np.ndarray        # Market pid (1-based)
+    camera: np.ndarray     # 0-based camera
+    subset: np.ndarray     # "train" | "query" | "gallery"
+    filename: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.pid)
+
+
+def plan_images(num_ids: int, num_cameras: int, images_per_camera: int,
+                generator: torch.Generator) -> ImagePlan:
+    """Split identities half train / half test, give each >= 2 cameras, name the files."""
+    if num_ids < 2:
+        raise ValueError(f"synthetic dataset: need at least 2 identities (one train, one test); "
+                         f"got {num_ids}")
+    if not 2 <= num_cameras <= MAX_CAMERAS:
+        raise ValueError(f"synthetic dataset: cameras must be in 2..{MAX_CAMERAS} (Market file "
+                         f"names hold one camera digit; every identity needs two cameras); "
+                         f"got {num_cameras}")
+    if images_per_camera < 1:
+        raise ValueError(f"synthetic dataset: images per camera must be >= 1; "
+                         f"got {images_per_camera}")
+    order = torch.randperm(num_ids, generator=generator).tolist()
+    num_train = num_ids // 2
+    min_cams = max(2, (num_cameras + 1) // 2)
+    rows = []
+    for rank, ident in enumerate(order):
+        subset_kind = "train" if rank < num_train else "test"
+        pid = rank + 1
+        count = int(torch.randint(min_cams, num_cameras + 1, (1,), generator=generator))
+        cams = sorted(torch.randperm(num_cameras, generator=generator)[:count].tolist())
+        for position, cam in enumerate(cams):
+            for k in range(images_per_camera):
+                if subset_kind == "train":
+                    subset = "train"
+                elif images_per_camera > 1:
+                    subset = "query" if k == 0 else "gallery"
+                else:  # one image per camera: queries in half of its cameras, gallery in the rest
+                    subset = "query" if position < (count + 1) // 2 else "gallery"
+                rows.append((ident, pid, cam, subset))
+    # frame numbers increase per camera in a random order of appearance
+    perm = torch.randperm(len(rows), generator=generator).tolist()
+    rows = [rows[i] for i in perm]
+    frames = [0] * num_cameras
+    names = []
+    for ident, pid, cam, subset in rows:
+        frames[cam] += int(torch.randint(5, 60, (1,), generator=generator))
+        names.append(f"{pid:04d}_c{cam + 1}s1_{frames[cam]:06d}_01.jpg")
+    return ImagePlan(identity=np.array([r[0] for r in rows]), pid=np.array([r[1] for r in rows]),
+                     camera=np.array([r[2] for r in rows]),
+                     subset=np.array([r[3] for r in rows]), filename=np.array(names))
+
+
+def _encode_jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def _to_uint8(images: torch.Tensor) -> np.ndarray:
+    return (images.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
+
+
+def _remove_partial(out_dir: str) -> None:
+    """Delete what an interrupted run of the generator may have left in ``out_dir``."""
+    for name in list(SUBSET_FOLDERS.values()) + ["meshes"]:
+        path = os.path.join(out_dir, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+    for name in ("annotations.npz", "annotations.json", "preview.png", MARKER):
+        path = os.path.join(out_dir, name)
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+def make_synthetic_dataset(out_dir: str, num_ids: int = 100, num_cameras: int = 6,
+                           images_per_camera: int = 2, seed: int = 0, preview: bool = False,
+                           image_size: tuple[int, int] = (256, 128), device: str = "cpu",
+                           batch_size: int = 32, body_resolution: str = DEFAULT_BODY_RESOLUTION,
+                           renderer: str = "auto", cache_dir: str | None = None,
+                           progress: bool = True) -> dict:
+    """Generate the dataset in ``out_dir`` (see the module doc); returns a summary dict."""
+    from ..body import build_body_model
+
+    start = time.perf_counter()
+    out_dir = os.fspath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    _remove_partial(out_dir)
+    dev = torch.device(device)
+    size = (int(image_size[0]), int(image_size[1]))
+    g = torch.Generator().manual_seed(int(seed))
+
+    plan = plan_images(num_ids, num_cameras, images_per_camera, g)
+    body = build_body_model("anny", device=str(dev), cache_dir=cache_dir,
+                            resolution=body_resolution)
+    from ..body.anny_model import SHAPE_NAMES, SHAPE_RANGES
+    from ..body.poses import random_everyday_pose
+
+    identities = sample_identities(num_ids, [SHAPE_RANGES[n] for n in SHAPE_NAMES], g)
+    profiles = sample_camera_profiles(num_cameras, size, g)
+    people = SyntheticPersonRenderer(body, build_renderer(renderer), size)
+    cache = StructureMapCache(os.path.join(out_dir, "meshes"), size=size)
+    for folder in SUBSET_FOLDERS.values():
+        os.makedirs(os.path.join(out_dir, folder), exist_ok=True)
+
+    n = len(plan)
+    records = {"shape": np.zeros((n, identities.shape.shape[1]), np.float32),
+               "pose": np.zeros((n, body.pose_dim), np.float32),
+               "yaw": np.zeros(n, np.float32), "camera_params": np.zeros((n, 3), np.float32),
+               "scale": np.zeros(n, np.float32)}
+    iterator = range(0, n, batch_size)
+    bar = None
+    if progress:
+        try:
+            from tqdm import tqdm
+
+            bar = tqdm(total=n, desc="synthetic people", unit="img")
+        except ImportError:  # pragma: no cover
+            bar = None
+    for lo in iterator:
+        hi = min(lo + batch_size, n)
+        idx = torch.as_tensor(plan.identity[lo:hi])
+        cams = torch.as_tensor(plan.camera[lo:hi])
+        batch = hi - lo
+        # per-image draws (all from the one seeded generator, in a fixed order)
+        pose = random_everyday_pose(body, batch, g)
+        yaw = sample_yaws(profiles, cams, g)
+        scale = 0.9 + 0.14 * torch.rand(batch, generator=g)
+        shift = (torch.rand(batch, 2, generator=g) - 0.5) * torch.tensor([0.06, 0.04])
+        background = crop_backgrounds(profiles, cams, size, g)
+        ident = identities.gather(idx)
+
+        vertices = people.pose_bodies(ident.shape.to(dev), pose.to(dev), yaw.to(dev))
+        camera = people.frame(vertices, scale.to(dev), shift.to(dev))
+        images, _ = people.render_people(vertices, camera, ident.to(dev), background.to(dev),
+                                         profiles.light_dir[cams].to(dev),
+                                         profiles.ambient[cams].to(dev))
+        images = apply_camera_effects(images.cpu(), profiles, cams, g)
+        maps = people.render_structure_views(vertices, camera)
+
+        pixels = _to_uint8(images.permute(0, 2, 3, 1))
+        map_pixels = _to_uint8(maps)
+        for j in range(batch):
+            i = lo + j
+            name, subset = str(plan.filename[i]), str(plan.subset[i])
+            path = os.path.join(out_dir, SUBSET_FOLDERS[subset], name)
+            with open(path, "wb") as handle:
+                handle.write(_encode_jpeg(pixels[j]))
+            for a, angle in enumerate(STRUCTURE_ANGLES):
+                cache.write(MESH_SPLIT[subset], name, angle, map_pixels[j, a])
+        records["shape"][lo:hi] = ident.shape.numpy()
+        records["pose"][lo:hi] = pose.cpu().numpy()
+        records["yaw"][lo:hi] = yaw.numpy()
+        records["camera_params"][lo:hi] = camera.cpu().numpy()
+        records["scale"][lo:hi] = scale.numpy()
+        if bar is not None:
+            bar.update(batch)
+    if bar is not None:
+        bar.close()
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, filename=plan.filename, pid=plan.pid, camera=plan.camera + 1,
+                        subset=plan.subset, **records)
+    atomic_write_bytes(os.path.join(out_dir, "annotations.npz"), buffer.getvalue())
+    pid_of = {int(plan.identity[i]): int(plan.pid[i]) for i in range(n)}
+    meta = {
+        "description": "procedural people rendered from the Anny body model; Market-1501 layout",
+        "shape_names": list(SHAPE_NAMES), "body_model": f"anny ({body_resolution})",
+        "pose": f"axis-angle, {body.pose_dim // 3} bones x 3 (AnnyBody.joint_names)",
+        "camera_params": "weak perspective [s, tx, ty] (mesh.camera)",
+        "structure_angles": list(STRUCTURE_ANGLES),
+        "identities": {str(pid_of[i]): identities.describe(i) for i in sorted(pid_of)},
+        "cameras": {str(c + 1): profiles.describe(c) for c in range(num_cameras)},
+    }
+    atomic_write_json(os.path.join(out_dir, "annotations.json"), meta)
+    elapsed = time.perf_counter() - start
+    counts = {s: int((plan.subset == s).sum()) for s in SUBSET_FOLDERS}
+    summary = {
+        "out_dir": out_dir, "num_ids": num_ids, "num_cameras": num_cameras,
+        "images_per_camera": images_per_camera, "seed": int(seed),
+        "image_size": list(size), "body_resolution": body_resolution,
+        "images": n, "train_ids": int(len(set(plan.pid[plan.subset == "train"].tolist()))),
+        "test_ids": int(len(set(plan.pid[plan.subset != "train"].tolist()))),
+        **{f"{s}_images": c for s, c in counts.items()},
+        "structure_maps": n * len(STRUCTURE_ANGLES),
+        "seconds": round(elapsed, 2), "images_per_s": round(n / max(elapsed, 1e-9), 2),
+    }
+    if preview:
+        from .preview import write_preview
+
+        summary["preview"] = write_preview(out_dir, plan, cache)
+    # the marker is written last: its presence means the dataset is complete
+    marker = {k: summary[k] for k in ("num_ids", "num_cameras", "images_per_camera", "seed",
+                                      "image_size", "body_resolution", "images")}
+    atomic_write_json(os.path.join(out_dir, MARKER), marker)
+    _logger.info("synthetic dataset: %d images of %d identities in %d cameras -> %s (%.1f s)",
+                 n, num_ids, num_cameras, out_dir, elapsed)
+    return summary
+
+
+def synthetic_dataset_dir(root: str) -> str:
+    """Where the synthetic dataset lives for ``DATASETS.ROOT`` = ``root``: ``root`` itself when
+    it holds the dataset or is named ``synthetic``, else ``<root>/synthetic`` (as the reader)."""
+    root = os.fspath(root)
+    if os.path.exists(os.path.join(root, MARKER)) or os.path.basename(
+            os.path.normpath(root)) == "synthetic":
+        return root
+    return os.path.join(root, "synthetic")
+
+
+def is_complete(out_dir: str, expected: dict | None = None) -> bool:
+    """True when ``out_dir`` holds a finished dataset (made with ``expected`` settings)."""
+    path = os.path.join(out_dir, MARKER)
+    if not os.path.isfile(path):
+        return False
+    try:
+        with open(path, "r", encoding="utf-8") as handle:
+            marker = json.load(handle)
+    except (OSError, ValueError):
+        return False
+    return all(marker.get(k) == v for k, v in (expected or {}).items())
+
+
+def ensure_synthetic_dataset(cfg) -> str:
+    """Create the synthetic dataset of ``cfg`` (``DATASETS.ROOT`` + ``DATASETS.SYNTHETIC.*``)
+    unless a complete one with the same settings exists; returns its folder.
+
+    A folder without the completion marker (an interrupted run) is cleared and rebuilt.
+    """
+    syn = cfg.DATASETS.SYNTHETIC
+    out_dir = synthetic_dataset_dir(cfg.DATASETS.ROOT)
+    expected = {"num_ids": int(syn.IDS), "num_cameras": int(syn.CAMERAS),
+                "images_per_camera": int(syn.IMAGES_PER_ID_PER_CAMERA), "seed": int(syn.SEED)}
+    if is_complete(out_dir, expected):
+        return out_dir
+    _logger.info("synthetic dataset missing or incomplete in %s: generating %d identities x %d "
+                 "cameras", out_dir, expected["num_ids"], expected["num_cameras"])
+    from reid.utils import resolve_device
+
+    device = resolve_device(cfg.MODEL.DEVICE)
+    make_synthetic_dataset(out_dir, num_ids=expected["num_ids"],
+                           num_cameras=expected["num_cameras"],
+                           images_per_camera=expected["images_per_camera"],
+                           seed=expected["seed"], image_size=tuple(cfg.INPUT.SIZE),
+                           device=str(device), renderer=cfg.MESH.RENDERER,
+                           cache_dir=cfg.CACHE_DIR or None)
+    return out_dir
