@@ -1,6 +1,7 @@
 """Benchmark the structure-map renderer: 16 bodies at 256x128.
 
     python tools/bench_render.py [--batch 16] [--repeats 3] [--reference-images 1] [--device cpu]
+                                 [--threads N]
 
 Prints images/s of the built-in rasteriser (and of PyTorch3D when importable) and of a per-face
 loop reference; the last line is one JSON object with the figures (``images_per_s`` included).
@@ -26,7 +27,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--reference-images", type=int, default=1,
                         help="images rendered by the per-face loop reference (0 = skip)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (0 = torch's default)")
     args = parser.parse_args(argv)
+    if args.threads > 0:
+        import torch
+
+        torch.set_num_threads(args.threads)
     result = run_render_benchmark(batch=args.batch, image_size=(args.height, args.width),
                                   repeats=args.repeats, reference_images=args.reference_images,
                                   device=args.device)

@@ -137,6 +137,7 @@ def make_synthetic_dataset(out_dir: str, num_ids: int = 100, num_cameras: int = 
     from ..body import build_body_model
 
     start = time.perf_counter()
+    cpu_start = time.process_time()
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     _remove_partial(out_dir)
@@ -228,6 +229,7 @@ def make_synthetic_dataset(out_dir: str, num_ids: int = 100, num_cameras: int = 
     }
     atomic_write_json(os.path.join(out_dir, "annotations.json"), meta)
     elapsed = time.perf_counter() - start
+    cpu_seconds = time.process_time() - cpu_start
     counts = {s: int((plan.subset == s).sum()) for s in SUBSET_FOLDERS}
     summary = {
         "out_dir": out_dir, "num_ids": num_ids, "num_cameras": num_cameras,
@@ -238,6 +240,9 @@ def make_synthetic_dataset(out_dir: str, num_ids: int = 100, num_cameras: int = 
         **{f"{s}_images": c for s, c in counts.items()},
         "structure_maps": n * len(STRUCTURE_ANGLES),
         "seconds": round(elapsed, 2), "images_per_s": round(n / max(elapsed, 1e-9), 2),
+        # CPU time of this process (all threads): on a machine shared with other jobs the wall
+        # clock overstates the cost
+        "cpu_seconds": round(cpu_seconds, 2),
     }
     if preview:
         from .preview import write_preview
