@@ -227,7 +227,8 @@ def make_action_clips(out_dir: str, clips_per_action: int = 8, seed: int = 0,
             write_image(os.path.join(out_dir, name, f"frame_{index:02d}.png"), frame)
         names.append(name)
         rows.append(f"{name},{action}")
-    atomic_write_text(os.path.join(out_dir, "classes.txt"), "\n".join(actions) + "\n")
+    # every action name, so label indices do not depend on which actions were written
+    atomic_write_text(os.path.join(out_dir, "classes.txt"), "\n".join(ACTIONS) + "\n")
     atomic_write_text(os.path.join(out_dir, "labels.csv"), "\n".join(rows) + "\n")
     return names
 
