@@ -22,8 +22,8 @@ _FACE_BITS = 32
 _FACE_MASK = (1 << _FACE_BITS) - 1
 # Barycentric tolerance: pixel centres exactly on an edge belong to the face.
 _INSIDE_EPS = 1e-6
-# Faces whose pixel-centre box is at most this many pixels wide and high take the dense path.
-_DENSE_SIDES = (2, 3, 4, 6, 8)
+# Faces whose pixel-centre box is at most 2**_DENSE_LOG2 pixels wide and high take the dense path.
+_DENSE_LOG2 = 4
 
 
 @dataclass
@@ -121,28 +121,36 @@ def rasterize(screen: torch.Tensor, faces: torch.Tensor, image_size: tuple[int, 
     zbuf = torch.full((batch * height * width,), -1, dtype=torch.int64, device=device)
     context = (z_min, z_scale, height, width, zbuf)
 
-    # Small faces (pixel-centre box within K x K for K in _DENSE_SIDES, nearly all faces of a
-    # body at 256 x 128):
-    # a dense (faces, K*K) candidate grid, no per-candidate gathers.
-    extent = torch.maximum(box_w, box_h)
-    boxes = torch.stack((x0, y0, box_w, box_h, item_of_face, face_of_item), dim=1)
-    done = torch.zeros_like(extent, dtype=torch.bool)
-    for side in _DENSE_SIDES:
-        chosen = ~done & (extent <= side)
-        done |= chosen
-        idx = torch.nonzero(chosen).flatten()
-        if idx.numel() == 0:
+    # Small and medium faces: grouped by the power-of-two size class of their pixel-centre box
+    # (kw x kh <= 2**_DENSE_LOG2 each way); each class is tested on a dense (faces, kw*kh)
+    # candidate grid: no per-candidate gathers, at most 4x wasted candidates.
+    boxes = torch.stack((x0, y0, box_w, box_h), dim=1)
+    log_w = torch.ceil(torch.log2(box_w.float())).long()
+    log_h = torch.ceil(torch.log2(box_h.float())).long()
+    dense = (log_w <= _DENSE_LOG2) & (log_h <= _DENSE_LOG2)
+    size_class = torch.where(dense, log_w * (_DENSE_LOG2 + 1) + log_h,
+                             torch.full_like(log_w, (_DENSE_LOG2 + 1) ** 2))
+    order = torch.argsort(size_class)
+    class_counts = torch.bincount(size_class, minlength=(_DENSE_LOG2 + 1) ** 2 + 1).tolist()
+    start = 0
+    for cls, count in enumerate(class_counts[:-1]):
+        if count == 0:
             continue
-        off = torch.arange(side, device=device)
-        dx = off.repeat(side)  # e.g. 0 1 0 1
-        dy = off.repeat_interleave(side)  # e.g. 0 0 1 1
-        box = boxes.index_select(0, idx)
-        valid = (dx < box[:, 2:3]) & (dy < box[:, 3:4])
-        _fold_candidates(box[:, 0:1] + dx, box[:, 1:2] + dy, valid, coef.index_select(0, idx),
-                         box[:, 5], box[:, 4], context)
+        idx = order[start:start + count]
+        start += count
+        kw, kh = 1 << (cls // (_DENSE_LOG2 + 1)), 1 << (cls % (_DENSE_LOG2 + 1))
+        dx = torch.arange(kw, device=device).repeat(kh)  # e.g. 0 1 0 1
+        dy = torch.arange(kh, device=device).repeat_interleave(kw)  # e.g. 0 0 1 1
+        step = max(1, max_fragments // (kw * kh))
+        for part in idx.split(step):
+            box = boxes.index_select(0, part)
+            valid = (dx < box[:, 2:3]) & (dy < box[:, 3:4])
+            _fold_candidates(box[:, 0:1] + dx, box[:, 1:2] + dy, valid,
+                             coef.index_select(0, part), part,
+                             item_of_face.index_select(0, part), context)
 
-    # Larger faces: ragged lists of the pixel centres in their boxes, in bounded chunks.
-    large = torch.nonzero(~done).flatten()
+    # Large faces: ragged lists of the pixel centres in their boxes, in bounded chunks.
+    large = order[start:]
     if large.numel():
         large_counts = (box_w * box_h).index_select(0, large)
         ends = torch.cumsum(large_counts, dim=0)
@@ -150,17 +158,18 @@ def rasterize(screen: torch.Tensor, faces: torch.Tensor, image_size: tuple[int, 
         num_chunks = max(1, -(-total // max_fragments))
         cuts = torch.searchsorted(ends, torch.arange(1, num_chunks, device=device) * max_fragments)
         bounds = [0] + cuts.tolist() + [large.numel()]
-        for start, stop in zip(bounds[:-1], bounds[1:]):
-            if stop > start:
-                _fold_ragged(large[start:stop], large_counts[start:stop], boxes, coef, context)
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            if hi > lo:
+                _fold_ragged(large[lo:hi], large_counts[lo:hi], boxes, item_of_face, coef,
+                             context)
 
     covered = zbuf >= 0
     pix = torch.nonzero(covered).flatten()
-    face = zbuf.index_select(0, pix) & _FACE_MASK
-    item = torch.div(pix, height * width, rounding_mode="floor")
-    rem = pix - item * (height * width)
+    winner = zbuf.index_select(0, pix) & _FACE_MASK  # index into the live faces
+    face = face_of_item.index_select(0, winner)
+    rem = pix % (height * width)
     # Barycentrics of the winning faces at the covered pixel centres.
-    win_coef = _face_planes(tri.index_select(0, item * num_faces + face))
+    win_coef = coef.index_select(0, winner)
     cx = (rem % width).to(tri.dtype) + 0.5
     cy = torch.div(rem, width, rounding_mode="floor").to(tri.dtype) + 0.5
     w = torch.stack([win_coef[:, 3 * k] * cx + win_coef[:, 3 * k + 1] * cy + win_coef[:, 3 * k + 2]
@@ -174,10 +183,10 @@ def rasterize(screen: torch.Tensor, faces: torch.Tensor, image_size: tuple[int, 
 
 
 def _fold_ragged(face_ids: torch.Tensor, counts: torch.Tensor, boxes: torch.Tensor,
-                coef: torch.Tensor, context: tuple) -> None:
+                item_of_face: torch.Tensor, coef: torch.Tensor, context: tuple) -> None:
     """Expand each face into the pixel centres of its box (index arithmetic) and fold them in.
 
-    ``boxes`` (N, 6) per live face: x0, y0, box width, box height, batch item, face index.
+    ``face_ids`` index the live faces; ``boxes`` (N, 4) per live face: x0, y0, width, height.
     """
     device = face_ids.device
     owner = torch.repeat_interleave(torch.arange(face_ids.numel(), device=device), counts)
@@ -189,7 +198,8 @@ def _fold_ragged(face_ids: torch.Tensor, counts: torch.Tensor, boxes: torch.Tens
     row = torch.div(local, bw, rounding_mode="floor")
     px = (box[:, 0] + local - row * bw)[:, None]
     py = (box[:, 1] + row)[:, None]
-    _fold_candidates(px, py, None, coef.index_select(0, face), box[:, 5], box[:, 4], context)
+    _fold_candidates(px, py, None, coef.index_select(0, face), face,
+                     item_of_face.index_select(0, face), context)
 
 
 def _fold_candidates(px: torch.Tensor, py: torch.Tensor, valid: torch.Tensor | None,
@@ -198,7 +208,8 @@ def _fold_candidates(px: torch.Tensor, py: torch.Tensor, valid: torch.Tensor | N
     """Barycentric inside test of (L, K) candidate pixels of L faces; nearest wins in ``zbuf``.
 
     ``coef`` (L, 12): the (x, y, 1) coefficients of w0, w1, w2 and depth of each face;
-    ``face`` (L,) index into the face list; ``item`` (L,) the batch item.
+    ``face`` (L,) index into the live faces (< 2**32, stored in the key); ``item`` (L,) the
+    batch item.
     """
     z_min, z_scale, height, width, zbuf = context
     cx = px.float() + 0.5

@@ -115,6 +115,16 @@ def _to_uint8(images: torch.Tensor) -> np.ndarray:
     return (images.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
 
 
+def _write_map(cache: StructureMapCache, split: str, name: str, angle: int,
+               array: np.ndarray) -> None:
+    """Write one structure map in the cache layout without a per-file fsync: the dataset's
+    completion marker (written last) already guards against half-written output."""
+    path = cache.path(split, name, angle)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as handle:
+        handle.write(cache.encode(path, array))
+
+
 def _remove_partial(out_dir: str) -> None:
     """Delete what an interrupted run of the generator may have left in ``out_dir``."""
     for name in list(SUBSET_FOLDERS.values()) + ["meshes"]:
@@ -202,7 +212,7 @@ def make_synthetic_dataset(out_dir: str, num_ids: int = 100, num_cameras: int = 
             with open(path, "wb") as handle:
                 handle.write(_encode_jpeg(pixels[j]))
             for a, angle in enumerate(STRUCTURE_ANGLES):
-                cache.write(MESH_SPLIT[subset], name, angle, map_pixels[j, a])
+                _write_map(cache, MESH_SPLIT[subset], name, angle, map_pixels[j, a])
         records["shape"][lo:hi] = ident.shape.numpy()
         records["pose"][lo:hi] = pose.cpu().numpy()
         records["yaw"][lo:hi] = yaw.numpy()
