@@ -121,3 +121,18 @@ def test_cluster_memory_hard_update_and_errors():
         mem.rebuild(torch.ones(2, 2), torch.tensor([0, 2]))
     with pytest.raises(ValueError, match="update_mode"):
         ClusterMemory(update_mode="max")
+
+
+def test_cluster_contrast_update_before_backward_keeps_graph_valid():
+    from reid.losses import cluster_contrast_loss
+    from reid.memory import ClusterMemory
+
+    memory = ClusterMemory(dim=4, momentum=0.1, temperature=0.05)
+    feats = torch.nn.functional.normalize(torch.randn(6, 4), dim=1)
+    memory.rebuild(feats, torch.tensor([0, 0, 1, 1, 2, 2]))
+    before = memory.centroids.clone()
+    x = torch.randn(3, 4, requires_grad=True)
+    loss = cluster_contrast_loss(x, torch.tensor([0, 1, 2]), memory, update=True)
+    loss.backward()  # the in-loss centroid update must not break the backward pass
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    assert not torch.equal(before, memory.centroids)

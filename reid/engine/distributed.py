@@ -94,3 +94,16 @@ def average_gradients(parameters: Iterable[torch.nn.Parameter]) -> None:
         n = g.numel()
         g.copy_(flat[offset:offset + n].view_as(g))
         offset += n
+
+
+def assert_same_across_ranks(tensor: torch.Tensor, name: str, atol: float = 1e-5) -> None:
+    """Raise when a tensor that must be replicated (memory, pseudo-labels) differs between ranks."""
+    if not is_distributed():
+        return
+    local = tensor.detach().double().sum().reshape(1)
+    gathered = [torch.zeros_like(local) for _ in range(world_size())]
+    dist.all_gather(gathered, local)
+    values = [float(g) for g in gathered]
+    if max(values) - min(values) > atol * max(1.0, abs(values[0])):
+        raise RuntimeError(f"{name} differs between ranks (checksums {values}); "
+                           "the distributed job is inconsistent")

@@ -209,6 +209,7 @@ class GCLTrainer:
                 ctx.logger.info("%s epoch %d/%d (%.0fs): %s", name, epoch + 1, stage.num_epochs,
                                 time.time() - t0, _format_stats(stats))
                 ctx.log_scalars(f"{name}/epoch", stats, step=epoch)
+                self._check_replicas()
                 period = int(cfg.TEST.EVAL_PERIOD)
                 if period and (epoch + 1) % period == 0 and epoch + 1 < stage.num_epochs:
                     self.metrics.setdefault("periodic", []).append(
@@ -218,6 +219,17 @@ class GCLTrainer:
                     self.checkpoints.save(self._state(index, epoch, stage), name, epoch + 1)
                 dist_utils.barrier()
         return self._finish(time.time() - started)
+
+    def _check_replicas(self) -> None:
+        """In a distributed job, memory and pseudo-labels must be identical on every rank."""
+        if not dist_utils.is_distributed():
+            return
+        ctx = self.ctx
+        if ctx.memory is not None:
+            dist_utils.assert_same_across_ranks(ctx.memory.features, "instance memory")
+        if ctx.pseudo_labels is not None:
+            dist_utils.assert_same_across_ranks(
+                torch.as_tensor(ctx.pseudo_labels, device=ctx.device), "pseudo-labels")
 
     def _save_encoder_copy(self, filename: str) -> None:
         if dist_utils.is_main_process():

@@ -98,7 +98,11 @@ class ClusterMemory(nn.Module):
             pick = pick.scatter_reduce(0, inverse[is_hardest], order[is_hardest], reduce="amin")
             target = feats[pick]
         updated = self.momentum * self.centroids[unique] + (1.0 - self.momentum) * target
-        self.centroids[unique] = F.normalize(updated, dim=1)
+        # A new tensor, not an in-place write: logits computed before this update may still be
+        # waiting for their backward pass, which needs the old centroids.
+        centroids = self.centroids.clone()
+        centroids[unique] = F.normalize(updated, dim=1)
+        self.centroids = centroids
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: D401
         # The number of clusters changes every epoch: resize before loading.
