@@ -8,6 +8,7 @@ import torch
 from ..body.base import BodyModel
 from ..camera import fit_camera
 from ..render import MeshRenderer
+from ..rotation import rotate_views
 from ..render.shading import face_normals, interpolate_visible, vertex_normals
 from .appearance import Identities, paint
 
@@ -17,9 +18,10 @@ BODY_FILL = 0.86
 
 
 def rotate_about_vertical(vertices: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
-    """Rotate (B, V, 3) bodies by (B,) degrees about the vertical (y) axis through each body's
-    centre (the middle of its x / z extent); heights are unchanged. Positive angles turn the body
-    to its left (counter-clockwise seen from above)."""
+    """Turn each of (B, V, 3) bodies by its own angle, (B,) degrees, about the vertical (y) axis
+    through its bounding-box centre; heights are unchanged. Same sense as
+    :func:`mesh.rotation.rotate_about_vertical` (which applies one angle list to every body):
+    positive angles turn a body facing +z towards +x."""
     rad = torch.deg2rad(degrees.to(vertices.dtype))
     cos, sin = torch.cos(rad)[:, None], torch.sin(rad)[:, None]
     centre = (vertices.amin(dim=1) + vertices.amax(dim=1)) / 2
@@ -98,12 +100,14 @@ class SyntheticPersonRenderer:
     @torch.no_grad()
     def render_structure_views(self, vertices: torch.Tensor, camera: torch.Tensor,
                                angles=STRUCTURE_ANGLES, chunk: int = 64) -> torch.Tensor:
-        """(B, A, H, W) structure maps of each body rotated by each angle, camera fixed."""
+        """(B, A, H, W) structure maps of each body rotated by each angle about the vertical
+        axis through its centre (:func:`mesh.rotation.rotate_views`: camera fixed, its scale
+        reduced only where a rotated body would leave the frame)."""
         batch = vertices.shape[0]
         num_angles = len(angles)
-        turns = torch.tensor([float(a) for a in angles], device=vertices.device).repeat(batch)
-        views = rotate_about_vertical(vertices.repeat_interleave(num_angles, dim=0), turns)
-        cams = camera.repeat_interleave(num_angles, dim=0)
+        views, cams = rotate_views(vertices, camera, angles, self.image_size)
+        views = views.reshape(batch * num_angles, -1, 3)
+        cams = cams.reshape(batch * num_angles, 3)
         maps = [self.renderer.render_structure_maps(views[i:i + chunk], self.faces,
                                                     cams[i:i + chunk], self.image_size)
                 for i in range(0, views.shape[0], chunk)]
