@@ -1,0 +1,16 @@
+"""The benchmark runs end to end on tiny widths and reports every figure."""
+import pytest
+
+from generators.bench import run_benchmark
+
+
+@pytest.mark.slow  # a few training iterations of both models
+def test_run_benchmark_tiny(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run_benchmark(base_channels=2, batch_size=2, iterations=1, device="cpu")
+    for name in ("imaginator", "g3an"):
+        assert result[name]["seconds_per_iteration"] > 0
+        assert result[name]["peak_memory_mb"] > 0
+    table = result["table_3_12"]
+    assert table["time_ratio_3d_over_1plus2d"] > 0
+    assert table["transposed_3d"]["parameters"] != table["transposed_1plus2d"]["parameters"]
