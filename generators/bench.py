@@ -3,7 +3,9 @@ and peak memory for ImaGINator and G3AN, plus thesis table 3.12 (transposed 3D v
 convolutions in the ImaGINator generator)."""
 from __future__ import annotations
 
+import os
 import resource
+import tempfile
 import time
 
 import torch
@@ -30,14 +32,15 @@ class RandomClips(Dataset):
 
 
 def model_config(name: str, base_channels: int = 64, batch_size: int = 2, conv_type: str = "1+2d",
-                 device: str = "auto", output_dir: str = "/tmp/video_gan_bench"):
+                 device: str = "auto", output_dir: str | None = None):
     cfg = get_generator_defaults()
     cfg.MODEL.NAME = name
     cfg.MODEL.BASE_CHANNELS = base_channels
     cfg.MODEL.CONV_TYPE = conv_type
     cfg.MODEL.DEVICE = device
     cfg.SOLVER.BATCH_SIZE = batch_size
-    cfg.OUTPUT_DIR = output_dir
+    cfg.OUTPUT_DIR = output_dir or os.path.join(tempfile.gettempdir(), "video_gan_bench")
+    cfg.SOLVER.RESUME = False
     if name == "imaginator":
         cfg.MODEL.NUM_CLASSES, cfg.MODEL.VIDEO_D, cfg.MODEL.IMAGE_D_FRAMES = 10, "3d", 16
     else:
