@@ -35,6 +35,9 @@ _C.MODEL.NUM_PARTS = 4
 _C.MODEL.EMBED_DIM = 512
 # Full identity-encoder checkpoint to start from (a warm-up model, or the model to evaluate).
 _C.MODEL.WEIGHTS = ""
+# E_str + G + D weights after a gan_warmup stage (written as OUTPUT_DIR/generative_warmup.pth),
+# to run only the joint stage from a shared warm-up.
+_C.MODEL.GENERATIVE_WEIGHTS = ""
 # Structure encoder / decoder widths (DESIGN: structure features 128 x 64 x 32).
 _C.MODEL.STRUCTURE_DIM = 128
 _C.MODEL.GEN_RES_BLOCKS = 4

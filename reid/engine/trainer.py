@@ -96,7 +96,14 @@ class GCLTrainer:
             generative = GCLGenerativeModule(
                 structure_dim=m.STRUCTURE_DIM, code_dim=encoder.feature_dim,
                 num_parts=m.NUM_PARTS, num_res_blocks=m.GEN_RES_BLOCKS,
-                disc_channels=m.DISC_BASE_CHANNELS, disc_scales=m.DISC_SCALES).to(device)
+                disc_channels=m.DISC_BASE_CHANNELS, disc_scales=m.DISC_SCALES)
+            if m.GENERATIVE_WEIGHTS:
+                from reid.utils import load_state_dict_with_report
+
+                report = load_state_dict_with_report(generative, m.GENERATIVE_WEIGHTS, strict=True)
+                logger.info("generative module initialised from %s (%d tensors)",
+                            m.GENERATIVE_WEIGHTS, len(report.loaded))
+            generative = generative.to(device)
         writer = None
         if dist_utils.is_main_process():
             try:
@@ -195,30 +202,38 @@ class GCLTrainer:
                 stage.load_state_dict(stage_state)
             first_epoch = start_epoch if index == start_stage else 0
             stage_state = None
-            if first_epoch >= stage.num_epochs:
-                continue
-            ctx.logger.info("stage %s: epochs %d..%d", name, first_epoch + 1, stage.num_epochs)
-            for epoch in range(first_epoch, stage.num_epochs):
-                set_seed(ctx.epoch_seed(name, epoch))
-                t0 = time.time()
-                stats = stage.train_epoch(epoch)
-                stage.end_epoch(epoch)
-                stats = {k: (round(v, 5) if isinstance(v, float) else v) for k, v in stats.items()}
-                ctx.history.append({"stage": name, "epoch": epoch + 1,
-                                    "seconds": round(time.time() - t0, 1), **stats})
-                ctx.logger.info("%s epoch %d/%d (%.0fs): %s", name, epoch + 1, stage.num_epochs,
-                                time.time() - t0, _format_stats(stats))
-                ctx.log_scalars(f"{name}/epoch", stats, step=epoch)
-                self._check_replicas()
-                period = int(cfg.TEST.EVAL_PERIOD)
-                if period and (epoch + 1) % period == 0 and epoch + 1 < stage.num_epochs:
-                    self.metrics.setdefault("periodic", []).append(
-                        {"stage": name, "epoch": epoch + 1, **(self.evaluate(f"{name}_{epoch + 1}") or {})})
-                due = (epoch + 1) % max(1, int(cfg.SOLVER.CHECKPOINT_PERIOD)) == 0
-                if (due or epoch + 1 == stage.num_epochs) and dist_utils.is_main_process():
-                    self.checkpoints.save(self._state(index, epoch, stage), name, epoch + 1)
-                dist_utils.barrier()
+            if first_epoch < stage.num_epochs:
+                self._run_stage(index, name, stage, first_epoch)
+            if name == "gan_warmup" and dist_utils.is_main_process():
+                from reid.utils import atomic_save
+
+                atomic_save({"state_dict": ctx.generative.state_dict()},
+                            ctx.path("generative_warmup.pth"))
         return self._finish(time.time() - started)
+
+    def _run_stage(self, index: int, name: str, stage, first_epoch: int) -> None:
+        ctx, cfg = self.ctx, self.cfg
+        ctx.logger.info("stage %s: epochs %d..%d", name, first_epoch + 1, stage.num_epochs)
+        for epoch in range(first_epoch, stage.num_epochs):
+            set_seed(ctx.epoch_seed(name, epoch))
+            t0 = time.time()
+            stats = stage.train_epoch(epoch)
+            stage.end_epoch(epoch)
+            stats = {k: (round(v, 5) if isinstance(v, float) else v) for k, v in stats.items()}
+            ctx.history.append({"stage": name, "epoch": epoch + 1,
+                                "seconds": round(time.time() - t0, 1), **stats})
+            ctx.logger.info("%s epoch %d/%d (%.0fs): %s", name, epoch + 1, stage.num_epochs,
+                            time.time() - t0, _format_stats(stats))
+            ctx.log_scalars(f"{name}/epoch", stats, step=epoch)
+            self._check_replicas()
+            period = int(cfg.TEST.EVAL_PERIOD)
+            if period and (epoch + 1) % period == 0 and epoch + 1 < stage.num_epochs:
+                self.metrics.setdefault("periodic", []).append(
+                    {"stage": name, "epoch": epoch + 1, **(self.evaluate(f"{name}_{epoch + 1}") or {})})
+            due = (epoch + 1) % max(1, int(cfg.SOLVER.CHECKPOINT_PERIOD)) == 0
+            if (due or epoch + 1 == stage.num_epochs) and dist_utils.is_main_process():
+                self.checkpoints.save(self._state(index, epoch, stage), name, epoch + 1)
+            dist_utils.barrier()
 
     def _check_replicas(self) -> None:
         """In a distributed job, memory and pseudo-labels must be identical on every rank."""
