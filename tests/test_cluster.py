@@ -203,3 +203,97 @@ def test_cluster_agreement_on_known_labelings():
     assert np.isnan(cluster_agreement(np.full(8, -1), gt)["nmi"])
     with pytest.raises(ValueError, match="gt_labels"):
         cluster_agreement(perfect, gt[:5])
+
+
+# ------------------------------------------------------------- compiled kernels, fast paths
+from reid.cluster.jaccard import (jaccard_from_weights, jaccard_from_weights_numpy,  # noqa: E402
+                                  jaccard_graph_for_rho, jaccard_weights)
+from reid.cluster.dbscan import prune_graph  # noqa: E402
+from reid.cluster.kernels import NUMBA_AVAILABLE  # noqa: E402
+from reid.cluster.knn import _bf16_candidate_knn, l2_normalize  # noqa: E402
+
+needs_numba = pytest.mark.skipif(not NUMBA_AVAILABLE, reason="numba not installed")
+
+
+def _weights(n=300, dim=32, ids=15, seed=0, k1=20, k2=6):
+    x, _ = blobs(n=n, dim=dim, ids=ids, spread=0.9, seed=seed)
+    xt = l2_normalize(x)
+    knn = knn_search(xt, k1, backend="torch", precision="float32")
+    return jaccard_weights(xt, knn[1], k2)
+
+
+@needs_numba
+def test_topk_rows_matches_sort():
+    from reid.cluster.kernels import topk_rows
+    vals = np.random.default_rng(0).standard_normal((50, 700)).astype(np.float32)
+    top_v, top_i = topk_rows(vals, 13)
+    order = np.argsort(-vals, axis=1)[:, :13]
+    np.testing.assert_array_equal(top_i, order)
+    np.testing.assert_array_equal(top_v, np.take_along_axis(vals, order, axis=1))
+    bits = torch.from_numpy(np.abs(vals)).bfloat16().view(torch.int16).numpy()
+    bits_v, _ = topk_rows(bits, 13)               # int16 bit patterns order non-negative bf16
+    np.testing.assert_array_equal(bits_v, -np.sort(-bits, axis=1)[:, :13])
+
+
+@needs_numba
+@pytest.mark.parametrize("margin", [0, 4, 40])
+def test_bf16_candidate_knn_equals_float32_search(margin):
+    # Tie-free data; margin 0 forces the float32 re-search of rows failing the bound.
+    x = l2_normalize(torch.from_numpy(blobs(n=400, dim=48, ids=20, spread=0.9, seed=4)[0]))
+    v32, i32 = knn_search(x, 12, backend="torch", precision="float32")
+    v16, i16, redone = _bf16_candidate_knn(x, 12, margin, block_size=128)
+    np.testing.assert_array_equal(i16, i32)
+    np.testing.assert_allclose(v16, v32, atol=1e-6)
+    if margin == 0:
+        assert redone > 0
+    if margin == 40:
+        assert redone == 0
+    with torch.no_grad():
+        ref_v, ref_i = (x @ x.T).topk(12, dim=1)
+    np.testing.assert_array_equal(i32, ref_i.numpy())
+    np.testing.assert_array_equal(knn_search(x, 12, backend="torch", precision="bf16")[1], i32)
+    with pytest.raises(ValueError, match="precision"):
+        knn_search(x, 12, backend="torch", precision="fp8")
+
+
+@needs_numba
+@pytest.mark.parametrize("max_distance", [1.0, 0.6])
+def test_compiled_jaccard_graph_equals_numpy(max_distance):
+    v = _weights()
+    fast = jaccard_from_weights(v, max_distance=max_distance, use_kernels=True)
+    slow = jaccard_from_weights_numpy(v, max_distance=max_distance)
+    assert fast.nnz == slow.nnz
+    np.testing.assert_array_equal(fast.indptr, slow.indptr)
+    np.testing.assert_array_equal(fast.indices, slow.indices)
+    np.testing.assert_allclose(fast.data, slow.data, rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("rho", [0.002, 0.02, 0.3, 0.9])
+def test_eps_first_graph_equals_full_computation(rho):
+    v = _weights(seed=2)
+    full = jaccard_from_weights_numpy(v)
+    graph, eps = jaccard_graph_for_rho(v, rho)
+    assert eps == pytest.approx(select_eps(full, rho), rel=0, abs=1e-12)
+    # Every pair within eps (what DBSCAN reads) is present with the same distance.
+    near, near_fast = prune_graph(full, eps), prune_graph(graph, eps)
+    near.sort_indices()
+    near_fast.sort_indices()
+    np.testing.assert_array_equal(near.indptr, near_fast.indptr)
+    np.testing.assert_array_equal(near.indices, near_fast.indices)
+    np.testing.assert_array_equal(near.data, near_fast.data)
+    np.testing.assert_allclose(graph.diagonal(), full.diagonal())
+    np.testing.assert_array_equal(run_dbscan(graph, eps), run_dbscan(full, eps))
+
+
+def test_pseudo_labeler_first_and_later_epochs_equal_full_path():
+    x, gt = blobs(n=300, dim=32, ids=15, spread=0.8, seed=6)
+    labeler = PseudoLabeler(k1=20, k2=6, rho=0.01)
+    first = labeler(x)
+    full = compute_jaccard_distance(x, 20, 6)
+    eps = select_eps(full, 0.01)
+    assert first.eps == pytest.approx(eps, abs=1e-12)
+    expected = run_dbscan(full, eps)
+    assert cluster_agreement(first.labels, expected)["ari"] == pytest.approx(1.0)
+    np.testing.assert_array_equal(first.labels < 0, expected < 0)
+    again = labeler(x)                                   # eps known: graph pruned while built
+    np.testing.assert_array_equal(again.labels, first.labels)

@@ -54,6 +54,12 @@ def select_eps(dist: Distance, rho: float) -> float:
         count = positive.size
     if count == 0:
         raise ValueError("select_eps: all pairwise distances are zero; cannot choose eps from rho")
+    return mean_of_smallest(positive, count, rho)
+
+
+def mean_of_smallest(positive: np.ndarray, count: int, rho: float) -> float:
+    """Mean of the smallest max(round(rho * count), 1) of ``count`` distances, of which
+    ``positive`` (float64) holds at least the smallest ones and every distance not given is 1."""
     top = max(int(np.round(rho * count)), 1)
     if top <= positive.size:
         return float(np.partition(positive, top - 1)[:top].mean())

@@ -30,6 +30,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from .dbscan import ZERO_DISTANCE_TOL, mean_of_smallest, select_eps
+from .kernels import HIST_BINS, NUMBA_AVAILABLE, distance_histogram, pair_dots, pairs_within
 from .knn import ArrayLike, knn_search, l2_normalize
 
 logger = logging.getLogger("reid.cluster")
@@ -66,46 +68,45 @@ def reciprocal_pairs(rank: np.ndarray, k: int) -> Tuple[np.ndarray, np.ndarray]:
     return rows[mask], cols[mask]
 
 
-def _csr_pattern(rows: np.ndarray, cols: np.ndarray, n: int) -> Tuple[np.ndarray, np.ndarray]:
-    """(indptr, cols) of pairs already grouped by row."""
-    counts = np.bincount(rows, minlength=n)
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    return indptr, cols
+def _indicator(rows: np.ndarray, cols: np.ndarray, n: int) -> sp.csr_matrix:
+    """0/1 float32 CSR matrix with ones at (rows, cols)."""
+    return sp.csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, cols)), shape=(n, n))
 
 
 def expanded_neighbours(rank: np.ndarray, k1: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Rows and columns (sorted by row, then column) of the expanded k-reciprocal sets."""
+    """Rows and columns (sorted by row, then column) of the expanded k-reciprocal sets.
+
+    With K and H the 0/1 matrices of the k1 and half reciprocal sets, |H(c) & K(i)| is the
+    entry (i, c) of K H^T; candidates c of K(i) passing the 2/3 test form A, and the expanded
+    pattern is that of K + A H. Three sparse products, no per-row work in Python.
+    """
     n = rank.shape[0]
     k_rows, k_cols = reciprocal_pairs(rank, k1)
     h_rows, h_cols = reciprocal_pairs(rank, half_k(k1) + 1)
-    h_ptr, h_cols = _csr_pattern(h_rows, h_cols, n)
-    h_len = np.diff(h_ptr)
-
-    member_keys = np.sort(k_rows * n + k_cols)
-    lens = h_len[k_cols]                                   # |H(c)| per candidate pair (i, c)
-    pair_id = np.repeat(np.arange(k_rows.size, dtype=np.int64), lens)
-    h = h_cols[np.repeat(h_ptr[k_cols], lens) + ragged_arange(lens)]
-    i_rep = k_rows[pair_id]
-    probe = i_rep * n + h
-    pos = np.minimum(np.searchsorted(member_keys, probe), max(member_keys.size - 1, 0))
-    inside = member_keys[pos] == probe if member_keys.size else np.zeros(probe.size, bool)
-    shared = np.bincount(pair_id, weights=inside, minlength=k_rows.size)
-    accepted = shared > (2.0 / 3.0) * lens                # same float test as the reference
-    take = accepted[pair_id]
-    keys = np.unique(np.concatenate([k_rows * n + k_cols, i_rep[take] * n + h[take]]))
-    return keys // n, keys % n
+    k_ind = _indicator(k_rows, k_cols, n)
+    h_ind = _indicator(h_rows, h_cols, n)
+    h_len = np.diff(h_ind.indptr).astype(np.float64)
+    shared = k_ind.multiply(k_ind @ h_ind.T).tocoo()       # |H(c) & K(i)| at (i, c) in K(i)
+    accepted = shared.data > (2.0 / 3.0) * h_len[shared.col]   # same float test as the reference
+    a_ind = _indicator(shared.row[accepted], shared.col[accepted], n)
+    expanded = (k_ind + a_ind @ h_ind).tocsr()
+    expanded.sort_indices()
+    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(expanded.indptr))
+    return rows, expanded.indices.astype(np.int64)
 
 
 def gaussian_weights(x: torch.Tensor, rows: np.ndarray, cols: np.ndarray, n: int,
                      chunk: int = 8192) -> sp.csr_matrix:
     """Sparse V: per row, softmax of -(2 - 2 <f_i, f_j>) over its (row-sorted) entries."""
-    sims = np.empty(rows.size, dtype=np.float32)
-    r_t, c_t = torch.from_numpy(rows), torch.from_numpy(cols)
-    with torch.no_grad():
-        for start in range(0, rows.size, chunk):
-            sl = slice(start, start + chunk)
-            sims[sl] = (x[r_t[sl]] * x[c_t[sl]]).sum(dim=1).numpy()
+    if NUMBA_AVAILABLE:
+        sims = pair_dots(x.numpy(), rows, cols)
+    else:
+        sims = np.empty(rows.size, dtype=np.float32)
+        r_t, c_t = torch.from_numpy(rows), torch.from_numpy(cols)
+        with torch.no_grad():
+            for start in range(0, rows.size, chunk):
+                sl = slice(start, start + chunk)
+                sims[sl] = (x[r_t[sl]] * x[c_t[sl]]).sum(dim=1).numpy()
     logits = -(2.0 - 2.0 * sims)
     counts = np.bincount(rows, minlength=n)
     indptr = np.zeros(n + 1, dtype=np.int64)
@@ -134,9 +135,37 @@ def query_expansion(v: sp.csr_matrix, rank: np.ndarray, k2: int) -> sp.csr_matri
     return out
 
 
-def jaccard_from_weights(v: sp.csr_matrix, row_block: int = 1024,
-                         max_distance: float = 1.0) -> sp.csr_matrix:
+def jaccard_from_weights(v: sp.csr_matrix, max_distance: float = 1.0,
+                         use_kernels: Optional[bool] = None) -> sp.csr_matrix:
     """Sparse Jaccard distance 1 - m / (2 - m) for all pairs with shared support, plus the diagonal.
+
+    Pairs farther than ``max_distance`` are not stored (the diagonal always is). Runs the
+    compiled kernels of :mod:`reid.cluster.kernels` when numba is present (``use_kernels`` None),
+    the vectorised numpy walk otherwise; both give the same graph.
+    """
+    if use_kernels is None:
+        use_kernels = NUMBA_AVAILABLE
+    if not use_kernels:
+        return jaccard_from_weights_numpy(v, max_distance=max_distance)
+    n = v.shape[0]
+    rows, cols, vals, diag = pairs_within(v, max_distance)
+    return symmetric_graph(rows, cols, vals, diag, n)
+
+
+def symmetric_graph(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, diag: np.ndarray,
+                    n: int) -> sp.csr_matrix:
+    """float32 CSR (sorted indices) from upper-triangle pairs, mirrored, plus the full diagonal."""
+    idx = np.arange(n, dtype=rows.dtype)
+    dist = sp.csr_matrix((np.concatenate([vals, vals, diag]).astype(np.float32, copy=False),
+                          (np.concatenate([rows, cols, idx]), np.concatenate([cols, rows, idx]))),
+                         shape=(n, n))
+    dist.sort_indices()
+    return dist
+
+
+def jaccard_from_weights_numpy(v: sp.csr_matrix, row_block: int = 1024,
+                               max_distance: float = 1.0) -> sp.csr_matrix:
+    """numpy version of :func:`jaccard_from_weights` (used when numba is absent).
 
     m(i, j) = sum_l min(V[i, l], V[j, l]) is accumulated for j >= i only (walking, for every
     entry (i, l), the part of column l at and after row i) and mirrored, which halves the work.
@@ -235,10 +264,7 @@ def compute_jaccard_distance(features: ArrayLike, k1: int = 30, k2: int = 6,
                          f"expected ({n}, >= {k1})")
     rank = rank[:, :k1]
     t1 = time.perf_counter()
-    rows, cols = expanded_neighbours(rank, k1)
-    v = gaussian_weights(x, rows, cols, n)
-    if k2 != 1:
-        v = query_expansion(v, rank, k2)
+    v = jaccard_weights(x, rank, k2)
     dist = jaccard_from_weights(v, max_distance=1.0 if dense else max_distance)
     t2 = time.perf_counter()
     if timings is not None:
@@ -247,6 +273,60 @@ def compute_jaccard_distance(features: ArrayLike, k1: int = 30, k2: int = 6,
     if dense:
         return sparse_to_dense_distance(dist)
     return dist
+
+
+def jaccard_weights(x: torch.Tensor, rank: np.ndarray, k2: int) -> sp.csr_matrix:
+    """Steps 2-5: the weight matrix V from L2-normalised CPU features and the (N, k1) rank table."""
+    n, k1 = rank.shape
+    rows, cols = expanded_neighbours(rank, k1)
+    v = gaussian_weights(x, rows, cols, n)
+    if k2 != 1:
+        v = query_expansion(v, rank, min(k2, k1))
+    return v
+
+
+def jaccard_graph_for_rho(v: sp.csr_matrix, rho: float,
+                          timings: Optional[Dict[str, float]] = None
+                          ) -> Tuple[sp.csr_matrix, float]:
+    """Jaccard graph within the rho-quantile eps, and that eps, without storing every pair < 1.
+
+    eps follows :func:`reid.cluster.dbscan.select_eps` exactly (mean of the smallest rho fraction
+    of the positive upper-triangle distances, absent pairs counting as 1). A first pass over all
+    pairs only bins the distances (:data:`HIST_BINS` bins); the bin holding the rho-quantile gives
+    a cutoff, and the second pass keeps the pairs at or below it: every distance averaged into
+    eps, and every pair DBSCAN can use (eps is at most the cutoff). Needs the numba kernels;
+    without them the full graph is built and :func:`select_eps` applied.
+
+    Returns the graph (pairs <= cutoff, mirrored, plus the diagonal) and eps.
+    """
+    n = v.shape[0]
+    t0 = time.perf_counter()
+    if not NUMBA_AVAILABLE or n < 2:
+        dist = jaccard_from_weights(v)
+        eps = select_eps(dist, rho) if n > 1 else 1.0
+        if timings is not None:
+            timings["eps"] = time.perf_counter() - t0
+        return dist, eps
+    hist, zeros = distance_histogram(v, ZERO_DISTANCE_TOL)
+    count = n * (n - 1) // 2 - zeros
+    if count == 0:
+        raise ValueError("select_eps: all pairwise distances are zero; cannot choose eps from rho")
+    top = max(int(np.round(rho * count)), 1)
+    cumulative = np.cumsum(hist)
+    if top > cumulative[-1]:
+        cutoff = 1.0
+    else:
+        cutoff = min(float(np.searchsorted(cumulative, top) + 1) / HIST_BINS, 1.0)
+    t1 = time.perf_counter()
+    rows, cols, vals, diag = pairs_within(v, cutoff)
+    t2 = time.perf_counter()
+    positive = vals[vals > ZERO_DISTANCE_TOL].astype(np.float64)
+    eps = mean_of_smallest(positive, count, rho)
+    dist = symmetric_graph(rows, cols, vals, diag, n)
+    if timings is not None:
+        timings["eps"] = (t1 - t0) + (time.perf_counter() - t2)
+        timings["graph"] = t2 - t1
+    return dist, eps
 
 
 def sparse_to_dense_distance(dist: sp.spmatrix) -> np.ndarray:

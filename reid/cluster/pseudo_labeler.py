@@ -23,8 +23,8 @@ import numpy as np
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.metrics.cluster import contingency_matrix
 
-from .dbscan import run_dbscan, select_eps
-from .jaccard import compute_jaccard_distance
+from .dbscan import run_dbscan
+from .jaccard import jaccard_from_weights, jaccard_graph_for_rho, jaccard_weights
 from .knn import ArrayLike, knn_search, l2_normalize
 
 logger = logging.getLogger("reid.cluster")
@@ -153,18 +153,21 @@ class PseudoLabeler:
         t0 = time.perf_counter()
         knn = knn_search(x, knn_k, use_gpu=self.use_gpu, backend=self.search_option)
         timings["knn"] = time.perf_counter() - t0
-        parts: Dict[str, float] = {}
-        # Once eps is known only pairs within it matter to DBSCAN, so the graph is pruned early.
-        cutoff = 1.0 if self.eps is None else min(float(self.eps), 1.0)
-        dist = compute_jaccard_distance(x, self.k1, self.k2, knn=knn, max_distance=cutoff,
-                                        timings=parts)
-        timings["jaccard"] = parts["jaccard"]
+        # Only pairs within eps matter to DBSCAN: once eps is known the graph is pruned while it
+        # is built; on the first call eps comes from the rho-quantile, found before building.
         t0 = time.perf_counter()
+        v = jaccard_weights(x.cpu(), np.asarray(knn[1], dtype=np.int64)[:, :knn_k], self.k2)
         if self.eps is None:
-            self.eps = select_eps(dist, self.rho) if n > 1 else 1.0
+            parts: Dict[str, float] = {}
+            dist, self.eps = jaccard_graph_for_rho(v, self.rho, timings=parts)
+            timings["jaccard"] = time.perf_counter() - t0 - parts["eps"]
+            timings["eps"] = parts["eps"]
             logger.info("pseudo-labels: eps %.4f chosen from rho %.4f, kept fixed from now on",
                         self.eps, self.rho)
-        timings["eps"] = time.perf_counter() - t0
+        else:
+            dist = jaccard_from_weights(v, max_distance=min(float(self.eps), 1.0))
+            timings["jaccard"] = time.perf_counter() - t0
+            timings["eps"] = 0.0
         t0 = time.perf_counter()
         labels = relabel_consecutive(run_dbscan(dist, self.eps, self.min_samples))
         timings["dbscan"] = time.perf_counter() - t0
