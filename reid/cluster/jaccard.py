@@ -136,19 +136,21 @@ def query_expansion(v: sp.csr_matrix, rank: np.ndarray, k2: int) -> sp.csr_matri
 
 
 def jaccard_from_weights(v: sp.csr_matrix, max_distance: float = 1.0,
-                         use_kernels: Optional[bool] = None) -> sp.csr_matrix:
+                         use_kernels: Optional[bool] = None,
+                         expected_pairs: Optional[int] = None) -> sp.csr_matrix:
     """Sparse Jaccard distance 1 - m / (2 - m) for all pairs with shared support, plus the diagonal.
 
     Pairs farther than ``max_distance`` are not stored (the diagonal always is). Runs the
     compiled kernels of :mod:`reid.cluster.kernels` when numba is present (``use_kernels`` None),
-    the vectorised numpy walk otherwise; both give the same graph.
+    the vectorised numpy walk otherwise; both give the same graph. ``expected_pairs`` (pairs
+    i < j kept, e.g. from the previous epoch) only sizes the kernels' buffers.
     """
     if use_kernels is None:
         use_kernels = NUMBA_AVAILABLE
     if not use_kernels:
         return jaccard_from_weights_numpy(v, max_distance=max_distance)
     n = v.shape[0]
-    rows, cols, vals, diag = pairs_within(v, max_distance)
+    rows, cols, vals, diag = pairs_within(v, max_distance, expected=expected_pairs)
     return symmetric_graph(rows, cols, vals, diag, n)
 
 
@@ -314,11 +316,13 @@ def jaccard_graph_for_rho(v: sp.csr_matrix, rho: float,
     top = max(int(np.round(rho * count)), 1)
     cumulative = np.cumsum(hist)
     if top > cumulative[-1]:
-        cutoff = 1.0
+        cutoff, expected = 1.0, int(cumulative[-1])
     else:
-        cutoff = min(float(np.searchsorted(cumulative, top) + 1) / HIST_BINS, 1.0)
+        last_bin = int(np.searchsorted(cumulative, top))
+        cutoff = min(float(last_bin + 1) / HIST_BINS, 1.0)
+        expected = int(cumulative[min(last_bin + 1, HIST_BINS - 1)])
     t1 = time.perf_counter()
-    rows, cols, vals, diag = pairs_within(v, cutoff)
+    rows, cols, vals, diag = pairs_within(v, cutoff, expected=expected + zeros)
     t2 = time.perf_counter()
     positive = vals[vals > ZERO_DISTANCE_TOL].astype(np.float64)
     eps = mean_of_smallest(positive, count, rho)

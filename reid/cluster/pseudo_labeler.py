@@ -121,6 +121,7 @@ class PseudoLabeler:
         self.use_gpu = bool(use_gpu)
         self.search_option = search_option
         self.eps: Optional[float] = self.fixed_eps if self.fixed_eps > 0 else None
+        self._expected_pairs: Optional[int] = None
 
     @classmethod
     def from_cfg(cls, cfg) -> "PseudoLabeler":
@@ -165,9 +166,11 @@ class PseudoLabeler:
             logger.info("pseudo-labels: eps %.4f chosen from rho %.4f, kept fixed from now on",
                         self.eps, self.rho)
         else:
-            dist = jaccard_from_weights(v, max_distance=min(float(self.eps), 1.0))
+            dist = jaccard_from_weights(v, max_distance=min(float(self.eps), 1.0),
+                                        expected_pairs=self._expected_pairs)
             timings["jaccard"] = time.perf_counter() - t0
             timings["eps"] = 0.0
+        self._expected_pairs = (dist.nnz - n) // 2     # sizes the next epoch's buffers only
         t0 = time.perf_counter()
         labels = relabel_consecutive(run_dbscan(dist, self.eps, self.min_samples))
         timings["dbscan"] = time.perf_counter() - t0
