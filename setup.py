@@ -12,6 +12,7 @@ INSTALL_REQUIRES = [
     "timm>=0.9",
     "scikit-learn>=1.3",
     "faiss-cpu>=1.7.4",
+    "numba>=0.59",
     "tqdm>=4.60",
     "tensorboard>=2.12",
     "onnx>=1.15",

@@ -1,8 +1,9 @@
 """Per-camera scenes: procedural backgrounds, illumination, colour cast, blur, noise, viewpoint.
 
-Each camera owns a background canvas (wall gradient, floor, coloured rectangles, noise) larger
-than a person crop; every image cuts a random window out of it, so images of one camera share a
-look and differ from other cameras.
+Each camera owns a few background canvases (wall gradient, floor, coloured rectangles, noise),
+each larger than a person crop; every image cuts a random window out of one of them and gets its
+own brightness jitter, so images of one camera share a look (palette, light, colour cast, blur,
+noise) without being near-copies of each other, and differ from other cameras.
 """
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ import torch.nn.functional as F
 from .appearance import hsv_to_rgb
 
 CANVAS_SCALE = 2  # the canvas is this many crops wide and 1.5 crops high
+SCENES_PER_CAMERA = 4
 
 
 @dataclass
 class CameraProfiles:
     """C cameras (one row each)."""
 
-    canvas: torch.Tensor        # (C, 3, Hc, Wc) background canvases in [0, 1]
+    canvas: torch.Tensor        # (C, S, 3, Hc, Wc) S background canvases per camera, in [0, 1]
     light_dir: torch.Tensor     # (C, 3) unit vectors (towards the light, camera space)
     ambient: torch.Tensor       # (C,)
     gain: torch.Tensor          # (C,) overall brightness
@@ -43,9 +45,14 @@ class CameraProfiles:
                 "yaw_spread": round(float(self.yaw_spread[c]), 1)}
 
 
-def _background_canvas(height: int, width: int, g: torch.Generator) -> torch.Tensor:
-    """One procedural scene (3, H, W): wall gradient, floor, rectangles, texture noise."""
+def _background_canvas(height: int, width: int, g: torch.Generator,
+                       base_hue: float | None = None) -> torch.Tensor:
+    """One procedural scene (3, H, W): wall gradient, floor, rectangles, texture noise.
+
+    ``base_hue`` keeps the scenes of one camera in one palette."""
     hue = torch.rand(3, generator=g)
+    if base_hue is not None:
+        hue = (base_hue + 0.15 * (hue - 0.5)) % 1.0
     sat = 0.05 + 0.35 * torch.rand(3, generator=g)
     val = 0.35 + 0.55 * torch.rand(3, generator=g)
     wall_top, wall_bottom, floor = hsv_to_rgb(torch.stack((hue, sat, val), dim=-1)).unbind(0)
@@ -62,8 +69,8 @@ def _background_canvas(height: int, width: int, g: torch.Generator) -> torch.Ten
         w, h = (0.05 + 0.3 * torch.rand(2, generator=g)).tolist()
         y0 = y0 * float(horizon) * 0.9
         color = hsv_to_rgb(torch.stack((torch.rand(1, generator=g)[0],
-                                        0.2 + 0.7 * torch.rand(1, generator=g)[0],
-                                        0.2 + 0.75 * torch.rand(1, generator=g)[0])))
+                                        0.1 + 0.4 * torch.rand(1, generator=g)[0],
+                                        0.3 + 0.6 * torch.rand(1, generator=g)[0])))
         inside = (xs >= x0) & (xs < x0 + w) & (ys >= y0) & (ys < min(y0 + h, float(horizon)))
         image = torch.where(inside, color, image)
     # floor tiles and smooth texture noise
@@ -80,8 +87,11 @@ def sample_camera_profiles(num_cameras: int, image_size: tuple[int, int],
     """``num_cameras`` random cameras with their scenes and imaging characteristics."""
     g = generator
     height, width = image_size
-    canvas = torch.stack([_background_canvas(int(height * 1.5), width * CANVAS_SCALE * 2, g)
-                          for _ in range(num_cameras)])
+    palettes = torch.rand(num_cameras, generator=g).tolist()
+    canvas = torch.stack([
+        torch.stack([_background_canvas(int(height * 1.5), width * CANVAS_SCALE * 2, g, hue)
+                     for _ in range(SCENES_PER_CAMERA)])
+        for hue in palettes])
     azimuth = (torch.rand(num_cameras, generator=g) - 0.5) * 1.4
     elevation = 0.2 + 0.6 * torch.rand(num_cameras, generator=g)
     light = torch.stack((torch.sin(azimuth) * torch.cos(elevation), torch.sin(elevation),
@@ -110,15 +120,17 @@ def crop_backgrounds(profiles: CameraProfiles, cams: torch.Tensor, image_size: t
     """(B, 3, H, W) random windows of the cameras' canvases (one gather, no per-image loop)."""
     height, width = image_size
     canvas = profiles.canvas
-    _, _, ch, cw = canvas.shape
+    _, scenes, _, ch, cw = canvas.shape
     batch = cams.shape[0]
+    scene = torch.randint(0, scenes, (batch,), generator=generator)
     oy = torch.randint(0, ch - height + 1, (batch,), generator=generator)
     ox = torch.randint(0, cw - width + 1, (batch,), generator=generator)
     rows = (oy[:, None] + torch.arange(height))[:, :, None]  # (B, H, 1)
     cols = (ox[:, None] + torch.arange(width))[:, None, :]   # (B, 1, W)
-    flat = canvas.permute(0, 2, 3, 1)  # (C, Hc, Wc, 3)
-    crops = flat[cams[:, None, None], rows, cols]  # (B, H, W, 3)
-    return crops.permute(0, 3, 1, 2).contiguous()
+    flat = canvas.permute(0, 1, 3, 4, 2)  # (C, S, Hc, Wc, 3)
+    crops = flat[cams[:, None, None], scene[:, None, None], rows, cols]  # (B, H, W, 3)
+    jitter = 0.85 + 0.3 * torch.rand(batch, 1, 1, 1, generator=generator)
+    return (crops.permute(0, 3, 1, 2) * jitter).clamp(0, 1).contiguous()
 
 
 def _gaussian_kernels(sigma: torch.Tensor, radius: int = 3) -> torch.Tensor:
