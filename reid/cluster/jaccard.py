@@ -13,10 +13,15 @@ Algorithm (identical to the per-row reference in :mod:`reid.cluster.reference`):
 6. Jaccard: d(i, j) = 1 - m / (2 - m), m = sum_l min(V[i, l], V[j, l]) (rows of V sum to 1, so
    2 - m is the sum of maxima). Only pairs with a shared support have m > 0, i.e. d < 1.
 
-Steps 2-3 use sorted int64 keys (i * N + j) and ``searchsorted`` for the reciprocity and
-membership tests; step 5 is a sparse product; step 6 walks the column lists of V (CSC) for blocks
-of rows and accumulates the minima with ``bincount``. Nothing is N x N except, optionally, the
-dense output.
+Step 2 uses sorted int64 keys (i * N + j) and ``searchsorted`` for the reciprocity test; step 3
+is three sparse products (|H(c) & K(i)| = (K H^T)[i, c], then the pattern of K + A H); step 5 is a
+sparse product; step 6 walks, for every row, the column lists of V (CSC) at and after that row,
+in compiled kernels (:mod:`reid.cluster.kernels`, numba) or, without numba, with vectorised
+``bincount`` over blocks of rows. Nothing is N x N except, optionally, the dense output.
+
+Only pairs within the DBSCAN eps matter downstream: :func:`jaccard_from_weights` drops farther
+pairs while building the graph, and :func:`jaccard_graph_for_rho` finds the rho-quantile eps from
+a histogram pass before building, so the ~N * 1,800 pairs below 1 are never stored.
 
 The sparse output stores every pair with d < 1 plus the whole diagonal; absent pairs mean d = 1.
 """
