@@ -33,6 +33,7 @@ def make_toy_gcl_root(root: str, num_ids: int = 16) -> str:
 
 def toy_overrides(root: str, out: str) -> list:
     return ["DATASETS.NAME", "generic", "DATASETS.ROOT", root, "OUTPUT_DIR", out,
+            "MESH.DIR", os.path.join(root, "meshes"),
             "MODEL.DEVICE", "cpu", "MODEL.BACKBONE", "resnet18", "INPUT.SIZE", "(128, 64)",
             "INPUT.PADDING", "2", "MODEL.STRUCTURE_DIM", "16", "MODEL.DISC_BASE_CHANNELS", "8",
             "DATALOADER.NUM_WORKERS", "0", "DATALOADER.NUM_INSTANCES", "2",
