@@ -17,7 +17,11 @@ from yacs.config import CfgNode as CN
 from reid.config import ConfigError, merge_overrides
 from reid.config import _merge_mapping, _read_yaml  # the shared YAML + _BASE_ + key-check reader
 
-__all__ = ["ConfigError", "get_generator_defaults", "load_generator_config"]
+__all__ = ["ConfigError", "MODEL_NAMES", "STYLE_MODELS", "get_generator_defaults",
+           "load_generator_config"]
+
+STYLE_MODELS = ("inmodegan", "mostganv")
+MODEL_NAMES = ("imaginator", "g3an") + STYLE_MODELS
 
 _C = CN()
 # Everything a run writes (checkpoints, TensorBoard events, sample grids and GIFs, the config).
@@ -25,7 +29,7 @@ _C.OUTPUT_DIR = "outputs/generators/g3an"
 _C.SEED = 1
 
 _C.MODEL = CN()
-# "imaginator" (thesis chapter 3) or "g3an" (chapter 4).
+# "imaginator" (thesis chapter 3), "g3an" (chapter 4), "inmodegan" (chapter 5) or "mostganv".
 _C.MODEL.NAME = "g3an"
 # "auto" = cuda when available, else cpu.
 _C.MODEL.DEVICE = "auto"
@@ -51,6 +55,37 @@ _C.MODEL.ATTENTION_AFTER = 3
 _C.MODEL.VIDEO_D = "2+1d"
 # Frames per clip that the image discriminator sees (ImaGINator N = 16, G3AN T = 1).
 _C.MODEL.IMAGE_D_FRAMES = 1
+# Style-based models (InMoDeGAN, MoStGAN-V). MODEL.IMAGE_SIZE is their resolution (a power of two);
+# InMoDeGAN's latents are MODEL.ZA_DIM / ZM_DIM, MoStGAN-V's MODEL.Z_DIM / ZM_DIM; MODEL.NUM_FRAMES
+# is InMoDeGAN's clip length and the real-clip length MoStGAN-V picks its sparse frames from.
+_C.MODEL.STYLE = CN()
+_C.MODEL.STYLE.W_DIM = 512
+_C.MODEL.STYLE.MAPPING_LAYERS = 8
+# StyleGAN2 widths: channels at resolution r = min(CHANNEL_BASE // r, CHANNEL_MAX).
+_C.MODEL.STYLE.CHANNEL_BASE = 32768
+_C.MODEL.STYLE.CHANNEL_MAX = 512
+# Discriminator widths; 0 = the generator's.
+_C.MODEL.STYLE.D_CHANNEL_BASE = 0
+_C.MODEL.STYLE.D_CHANNEL_MAX = 0
+_C.MODEL.STYLE.USE_NOISE = True
+_C.MODEL.INMODEGAN = CN()
+# Motion bank size N and its orthonormalisation ("svd" or "qr").
+_C.MODEL.INMODEGAN.NUM_DIRECTIONS = 512
+_C.MODEL.INMODEGAN.BASIS = "svd"
+# Temporal pyramid: time-to-channel stacks at these frame strides; its weight lambda.
+_C.MODEL.INMODEGAN.TEMPORAL_STRIDES = (1, 2, 4)
+_C.MODEL.INMODEGAN.VIDEO_WEIGHT = 0.5
+_C.MODEL.MOSTGANV = CN()
+_C.MODEL.MOSTGANV.NUM_FREQS = 256
+_C.MODEL.MOSTGANV.MOTION_DIM = 128
+# K motion styles, hypernetwork rank, trajectory 1D-conv kernel, distance between noise anchors.
+_C.MODEL.MOSTGANV.NUM_STYLES = 8
+_C.MODEL.MOSTGANV.RANK = 1
+_C.MODEL.MOSTGANV.TRAJECTORY_KERNEL = 11
+_C.MODEL.MOSTGANV.ANCHOR_SPACING = 16.0
+# Frames per real clip the discriminator sees (sparse training), and frame differences on/off.
+_C.MODEL.MOSTGANV.SPARSE_FRAMES = 3
+_C.MODEL.MOSTGANV.FRAME_DIFFERENCES = True
 
 _C.DATA = CN()
 # "synthetic": the embedded human-action clips (built under DATA.ROOT on first use when missing);
@@ -84,6 +119,12 @@ _C.SOLVER.RECON_WEIGHT = 393.0
 # ImaGINator algorithm 1: real videos with a wrong label as extra negatives of D_V.
 _C.SOLVER.WRONG_LABEL_NEGATIVES = True
 _C.SOLVER.CHECKPOINT_PERIOD = 1000
+# Style-based models: lazy R1 (weight R1_GAMMA / 2 every R1_INTERVAL iterations), generator EMA
+# (decay; a negative value keeps none), MoStGAN-V's motion diversity regulariser weight.
+_C.SOLVER.R1_GAMMA = 1.0
+_C.SOLVER.R1_INTERVAL = 16
+_C.SOLVER.EMA_DECAY = 0.999
+_C.SOLVER.DIVERSITY_WEIGHT = 1.0
 _C.SOLVER.LOG_PERIOD = 20
 _C.SOLVER.SAMPLE_PERIOD = 1000
 # Resume from OUTPUT_DIR/checkpoint_last.pth when present.
@@ -111,13 +152,16 @@ def load_generator_config(path: str | None = None, opts: Iterable[str] | None = 
 def check_generator_config(cfg: CN) -> None:
     """Values that keys alone cannot check: names and sizes the models support."""
     name = cfg.MODEL.NAME.lower()
-    if name not in ("imaginator", "g3an"):
-        raise ConfigError(f"MODEL.NAME is '{cfg.MODEL.NAME}'; expected 'imaginator' or 'g3an'")
+    if name not in MODEL_NAMES:
+        raise ConfigError(f"MODEL.NAME is '{cfg.MODEL.NAME}'; expected one of "
+                          f"{', '.join(MODEL_NAMES)}")
     if cfg.MODEL.CONV_TYPE not in ("1+2d", "2+1d", "3d"):
         raise ConfigError(f"MODEL.CONV_TYPE is '{cfg.MODEL.CONV_TYPE}'; expected 1+2d, 2+1d or 3d")
     if cfg.MODEL.VIDEO_D not in ("3d", "2+1d"):
         raise ConfigError(f"MODEL.VIDEO_D is '{cfg.MODEL.VIDEO_D}'; expected 3d or 2+1d")
-    if cfg.MODEL.IMAGE_SIZE != 64:
+    if name in STYLE_MODELS:
+        _check_style_config(cfg)
+    elif cfg.MODEL.IMAGE_SIZE != 64:
         raise ConfigError(f"MODEL.IMAGE_SIZE is {cfg.MODEL.IMAGE_SIZE}; the table architectures "
                           "generate 64x64 frames")
     if cfg.DATA.SOURCE not in ("synthetic", "frames", "videos", "auto"):
@@ -126,3 +170,33 @@ def check_generator_config(cfg: CN) -> None:
     if not 1 <= cfg.DATA.STRIDE_MIN <= cfg.DATA.STRIDE_MAX:
         raise ConfigError(f"DATA.STRIDE_MIN/MAX = {cfg.DATA.STRIDE_MIN}/{cfg.DATA.STRIDE_MAX}; "
                           "expected 1 <= STRIDE_MIN <= STRIDE_MAX")
+
+
+def _check_style_config(cfg: CN) -> None:
+    m = cfg.MODEL
+    size = m.IMAGE_SIZE
+    if size < 8 or size & (size - 1):
+        raise ConfigError(f"MODEL.IMAGE_SIZE is {size}; the style-based generators need a power "
+                          "of two >= 8")
+    if m.NUM_FRAMES < 2:
+        raise ConfigError(f"MODEL.NUM_FRAMES is {m.NUM_FRAMES}; expected >= 2")
+    if m.NUM_CLASSES:
+        raise ConfigError(f"MODEL.NUM_CLASSES is {m.NUM_CLASSES}; {m.NAME} is unconditional "
+                          "(set 0)")
+    if m.INMODEGAN.BASIS not in ("svd", "qr"):
+        raise ConfigError(f"MODEL.INMODEGAN.BASIS is '{m.INMODEGAN.BASIS}'; expected svd or qr")
+    if m.NAME.lower() == "inmodegan":
+        if m.INMODEGAN.NUM_DIRECTIONS > m.STYLE.W_DIM:
+            raise ConfigError(f"MODEL.INMODEGAN.NUM_DIRECTIONS is {m.INMODEGAN.NUM_DIRECTIONS}; "
+                              f"at most MODEL.STYLE.W_DIM = {m.STYLE.W_DIM} orthonormal directions")
+        if max(m.INMODEGAN.TEMPORAL_STRIDES) >= m.NUM_FRAMES:
+            raise ConfigError(f"MODEL.INMODEGAN.TEMPORAL_STRIDES {m.INMODEGAN.TEMPORAL_STRIDES} "
+                              f"must be below MODEL.NUM_FRAMES = {m.NUM_FRAMES}")
+    if m.NAME.lower() == "mostganv" and not 2 <= m.MOSTGANV.SPARSE_FRAMES <= m.NUM_FRAMES:
+        raise ConfigError(f"MODEL.MOSTGANV.SPARSE_FRAMES is {m.MOSTGANV.SPARSE_FRAMES}; expected "
+                          f"2..MODEL.NUM_FRAMES ({m.NUM_FRAMES})")
+    if cfg.SOLVER.R1_INTERVAL < 1:
+        raise ConfigError(f"SOLVER.R1_INTERVAL is {cfg.SOLVER.R1_INTERVAL}; expected >= 1")
+    if cfg.SOLVER.EMA_DECAY >= 1.0:
+        raise ConfigError(f"SOLVER.EMA_DECAY is {cfg.SOLVER.EMA_DECAY}; expected < 1 "
+                          "(negative = no EMA)")

@@ -3,6 +3,9 @@
 * G3AN: a fixed appearance z_a with varied motions z_m (rows share z_a), and a fixed motion with
   varied appearances (rows share z_m); z_m with more time steps gives longer clips.
 * ImaGINator: one input image animated with every label.
+* InMoDeGAN: the same codes with all motion directions, only the ``active`` ones or all but the
+  ``inactive`` ones; optical-flow motion statistics per direction as JSON.
+* MoStGAN-V: clips of any number of frames.
 """
 from __future__ import annotations
 
@@ -101,3 +104,56 @@ def first_frame_of(folder: str) -> torch.Tensor:
 
     video = frames_to_tensor(read_frames_folder(folder, [0]))
     return resize_and_crop(video, 64, 64)[:, 0]
+
+
+@torch.no_grad()
+def style_video_samples(generator, name: str, count: int = 4, num_frames: int | None = None,
+                        seed: int = 0, active: list[int] | None = None,
+                        inactive: list[int] | None = None) -> torch.Tensor:
+    """(count, 3, T, R, R) clips of an InMoDeGAN or MoStGAN-V generator from seeded codes.
+
+    ``num_frames``: any length >= 2 (default: InMoDeGAN's training length, MoStGAN-V 16).
+    ``active`` / ``inactive``: InMoDeGAN motion directions kept / switched off (same codes).
+    """
+    gen = torch.Generator().manual_seed(seed)
+    if name == "inmodegan":
+        noise = generator.sample_noise(count, num_frames, "cpu", gen)
+        return generator.sample(count, active=active, inactive=inactive, noise=noise).cpu()
+    if active is not None or inactive:
+        raise ValueError("--active / --inactive directions exist only for InMoDeGAN")
+    frames = num_frames or 16
+    if frames < 1:
+        raise ValueError(f"num_frames must be >= 1; got {frames}")
+    return generator.sample(count, num_frames=frames, generator=gen).cpu()
+
+
+def _jsonable(value):
+    """numpy arrays / scalars and NaN -> plain JSON values (NaN becomes null)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return None if np.isnan(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def write_motion_statistics(generator, directions: list[int], path: str, batch: int = 4,
+                            num_frames: int | None = None, seed: int = 0) -> str:
+    """Optical-flow motion statistics of each InMoDeGAN direction (thesis 5.3.4) as one JSON
+    file ``{"directions": {k: statistics}}``; see
+    :func:`generators.inmodegan.direction_motion_statistics`."""
+    from reid.utils import atomic_write_json
+
+    from .inmodegan import direction_motion_statistics
+
+    bad = [d for d in directions if not 0 <= d < generator.num_directions]
+    if bad:
+        raise ValueError(f"motion directions {bad} are outside 0..{generator.num_directions - 1}")
+    stats = {str(d): direction_motion_statistics(generator, d, batch, num_frames, seed=seed)
+             for d in directions}
+    return atomic_write_json(path, _jsonable({"directions": stats}))

@@ -1,4 +1,4 @@
-"""Training loop of ImaGINator and G3AN: one D step (image + video discriminators), one G step.
+"""Training of ImaGINator and G3AN: one D step (image + video discriminators), one G step.
 
 ImaGINator (algorithm 1): D_V sees real (x, c) as positives and generated (G(c_a, c, z), c) plus
 real-with-wrong-label (x, c_wrong) as negatives (half weight each); D_I sees N random frames of
@@ -8,32 +8,38 @@ G3AN: D_V on whole clips, D_I on ``MODEL.IMAGE_D_FRAMES`` random frames, DCGAN B
 
 Checkpoints (``OUTPUT_DIR/checkpoint_last.pth``, atomic) hold every network, optimiser, the
 iteration and the random states; a run restarts from it when ``SOLVER.RESUME``. TensorBoard
-scalars go to ``OUTPUT_DIR/tb``; sample grids (PNG strip + GIF) to ``OUTPUT_DIR/samples``.
+scalars go to ``OUTPUT_DIR/tb``; sample grids (PNG strip + GIF) to ``OUTPUT_DIR/samples``
+(the loop itself: :mod:`generators.train_loop`). :func:`build_trainer` picks the trainer of any
+``MODEL.NAME``, InMoDeGAN and MoStGAN-V included.
 """
 from __future__ import annotations
 
 import os
-from typing import Iterator
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from reid.utils import atomic_save, resolve_device, set_seed, setup_logger
+from reid.utils import resolve_device, set_seed, setup_logger
 from reid.utils.seed import get_rng_state, set_rng_state
 
+from .config import STYLE_MODELS
 from .discriminators import ImageDiscriminator, VideoDiscriminator2Plus1D, VideoDiscriminator3D
 from .g3an import G3ANGenerator
 from .imaginator import ImaginatorGenerator
 from .losses import bce_fake, bce_real, reconstruction_l1, sample_frames, wrong_labels
+from .train_loop import CHECKPOINT_NAME, FINAL_NAME, TrainingLoop  # noqa: F401 (re-exported)
 from .video_dataset import VideoClipDataset
 from .video_io import frame_strip, video_grid, write_image, write_video
 
-CHECKPOINT_NAME = "checkpoint_last.pth"
-
 
 def build_generator(cfg) -> nn.Module:
+    """The generator of ``MODEL.NAME`` at the configured sizes (randomly initialised)."""
     m = cfg.MODEL
+    if m.NAME.lower() in STYLE_MODELS:
+        from .style_training import build_style_generator
+
+        return build_style_generator(cfg)
     if m.NAME.lower() == "imaginator":
         return ImaginatorGenerator(m.NUM_CLASSES, m.BASE_CHANNELS, m.Z_DIM, m.LATENT_DIM,
                                    m.CONV_TYPE)
@@ -50,6 +56,9 @@ def build_networks(cfg) -> dict[str, nn.Module]:
 
 
 def generator_frames(cfg) -> int:
+    """Frames per training clip."""
+    if cfg.MODEL.NAME.lower() in STYLE_MODELS:
+        return cfg.MODEL.NUM_FRAMES
     if cfg.MODEL.NAME.lower() == "imaginator":
         return ImaginatorGenerator.num_frames
     return G3ANGenerator.frames_for_steps(cfg.MODEL.ZM_STEPS)
@@ -75,12 +84,7 @@ def build_dataset(cfg) -> VideoClipDataset:
     return dataset
 
 
-def _infinite(loader: DataLoader) -> Iterator[dict]:
-    while True:
-        yield from loader
-
-
-class VideoGANTrainer:
+class VideoGANTrainer(TrainingLoop):
     """Owns the networks, optimisers, data stream, logging and checkpoints of one run."""
 
     def __init__(self, cfg, dataset: Dataset | None = None, device: str | None = None):
@@ -163,19 +167,12 @@ class VideoGANTrainer:
         return stats
 
     # ----------------------------------------------------------------------------- checkpoints
-    @property
-    def checkpoint_path(self) -> str:
-        return os.path.join(self.output_dir, CHECKPOINT_NAME)
-
     def state_dict(self) -> dict:
         return {"iteration": self.iteration, "model": self.name, "G": self.G.state_dict(),
                 "D_I": self.D_I.state_dict(), "D_V": self.D_V.state_dict(),
                 "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
                 "dataset_rng": self.dataset.rng.getstate() if hasattr(self.dataset, "rng") else None,
                 "rng": get_rng_state(), "config": self.cfg.dump()}
-
-    def save_checkpoint(self, path: str | None = None) -> str:
-        return atomic_save(self.state_dict(), path or self.checkpoint_path)
 
     def load_checkpoint(self, path: str) -> None:
         state = torch.load(path, map_location=self.device, weights_only=False)
@@ -222,39 +219,15 @@ class VideoGANTrainer:
                  "gif": write_video(os.path.join(folder, f"{tag}.gif"), video_grid(fake))}
         return paths
 
-    # ----------------------------------------------------------------------------- loop
-    def train(self, max_iters: int | None = None, progress: bool = True) -> dict[str, float]:
-        from torch.utils.tensorboard import SummaryWriter
-        from tqdm import tqdm
+    def final_generator_state(self) -> dict:
+        return {"model": self.name, "G": self.G.state_dict(), "config": self.cfg.dump()}
 
-        s = self.cfg.SOLVER
-        max_iters = max_iters or s.MAX_ITERS
-        if s.RESUME and os.path.isfile(self.checkpoint_path):
-            self.load_checkpoint(self.checkpoint_path)
-            self.logger.info("resumed from %s at iteration %d", self.checkpoint_path,
-                             self.iteration)
-        writer = SummaryWriter(os.path.join(self.output_dir, "tb"))
-        stream = _infinite(self.loader)
-        stats: dict[str, float] = {}
-        bar = tqdm(total=max_iters, initial=self.iteration, disable=not progress,
-                   desc=f"train {self.name}", dynamic_ncols=True)
-        try:
-            while self.iteration < max_iters:
-                stats = self.step(next(stream))
-                bar.update(1)
-                for key, value in stats.items():
-                    writer.add_scalar(f"loss/{key}", value, self.iteration)
-                if self.iteration % s.LOG_PERIOD == 0 or self.iteration == max_iters:
-                    bar.set_postfix({k: f"{v:.3f}" for k, v in stats.items()})
-                    self.logger.info("iter %d %s", self.iteration,
-                                     " ".join(f"{k}={v:.4f}" for k, v in stats.items()))
-                if self.iteration % s.SAMPLE_PERIOD == 0 or self.iteration == max_iters:
-                    self.write_samples(f"iter_{self.iteration:07d}")
-                if self.iteration % s.CHECKPOINT_PERIOD == 0 or self.iteration == max_iters:
-                    self.save_checkpoint()
-        finally:
-            bar.close()
-            writer.close()
-        atomic_save({"model": self.name, "G": self.G.state_dict(), "config": self.cfg.dump()},
-                    os.path.join(self.output_dir, "generator_final.pth"))
-        return stats
+
+def build_trainer(cfg, dataset: Dataset | None = None, device: str | None = None):
+    """The trainer of ``MODEL.NAME``: :class:`VideoGANTrainer` (ImaGINator, G3AN) or
+    :class:`~generators.style_training.StyleVideoGANTrainer` (InMoDeGAN, MoStGAN-V)."""
+    if cfg.MODEL.NAME.lower() in STYLE_MODELS:
+        from .style_training import StyleVideoGANTrainer
+
+        return StyleVideoGANTrainer(cfg, dataset, device)
+    return VideoGANTrainer(cfg, dataset, device)

@@ -1,4 +1,6 @@
-"""Train ImaGINator or G3AN: ``python tools/train_video_gan.py --config configs/generators/g3an.yaml``.
+"""Train a video GAN: ``python tools/train_video_gan.py --config configs/generators/g3an.yaml``.
+
+MODEL.NAME picks ImaGINator, G3AN, InMoDeGAN or MoStGAN-V (``configs/generators/*.yaml``).
 
 Trailing ``KEY VALUE`` pairs override the config (``SOLVER.MAX_ITERS 50``). A run resumes from
 ``OUTPUT_DIR/checkpoint_last.pth`` when present.
@@ -10,7 +12,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from generators.config import load_generator_config  # noqa: E402
-from generators.training import VideoGANTrainer  # noqa: E402
+from generators.training import build_trainer  # noqa: E402
 from reid.config import save_config  # noqa: E402
 
 
@@ -23,7 +25,7 @@ def main(argv=None) -> None:
     cfg = load_generator_config(args.config, args.opts)
     os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
     save_config(cfg, os.path.join(cfg.OUTPUT_DIR, "config.yaml"))
-    trainer = VideoGANTrainer(cfg)
+    trainer = build_trainer(cfg)
     stats = trainer.train(progress=not args.no_progress)
     print("final losses:", " ".join(f"{k}={v:.4f}" for k, v in stats.items()))
 
