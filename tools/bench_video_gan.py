@@ -1,6 +1,7 @@
 """Benchmark the video GANs: ``python tools/bench_video_gan.py``.
 
-Seconds per training iteration and peak memory for ImaGINator and G3AN (paper widths by default,
+Seconds per training iteration and peak memory for ImaGINator, G3AN, InMoDeGAN and MoStGAN-V
+(paper widths by default, ``--style-size synthetic`` for the small InMoDeGAN / MoStGAN-V configs;
 on the GPU when present), and the transposed 3D vs (1+2)D comparison of thesis table 3.12.
 The last line is one JSON object.
 """
@@ -20,10 +21,13 @@ def main(argv=None) -> None:
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--iterations", type=int, default=2)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--models", nargs="*", default=["imaginator", "g3an"])
+    parser.add_argument("--models", nargs="*",
+                        default=["imaginator", "g3an", "inmodegan", "mostganv"])
+    parser.add_argument("--style-size", choices=("paper", "synthetic"), default="paper",
+                        help="InMoDeGAN / MoStGAN-V widths")
     args = parser.parse_args(argv)
     result = run_benchmark(args.base_channels, args.batch_size, args.iterations, args.device,
-                           tuple(args.models))
+                           tuple(args.models), args.style_size)
     for name in args.models:
         r = result[name]
         print(f"{name}: {r['seconds_per_iteration']:.2f} s/iteration, peak "

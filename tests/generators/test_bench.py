@@ -14,3 +14,13 @@ def test_run_benchmark_tiny(tmp_path, monkeypatch):
     table = result["table_3_12"]
     assert table["time_ratio_3d_over_1plus2d"] > 0
     assert table["transposed_3d"]["parameters"] != table["transposed_1plus2d"]["parameters"]
+
+
+@pytest.mark.slow  # spawns a process per model
+def test_style_models_benchmark_synthetic_widths():
+    result = run_benchmark(batch_size=1, iterations=1, device="cpu",
+                           models=("inmodegan", "mostganv"), style_size="synthetic")
+    for name in ("inmodegan", "mostganv"):
+        r = result[name]
+        assert r["seconds_per_iteration"] > 0 and r["peak_memory_mb"] > 0
+        assert r["seconds_with_r1"] > 0 and r["widths"] == "synthetic"
