@@ -38,8 +38,7 @@ def main(argv=None) -> int:
     from reid.engine import GCLTrainer
 
     summary = GCLTrainer(cfg, resume=args.resume).run()
-    if "table" in summary:
-        print(summary["table"])
+    if "table" in summary:  # the table itself is in the log above
         print(f"summary written to {os.path.join(cfg.OUTPUT_DIR, 'summary.json')}")
     return 0
 
