@@ -18,7 +18,7 @@ def test_run_benchmark_tiny(tmp_path, monkeypatch):
 
 @pytest.mark.slow  # spawns a process per model
 def test_style_models_benchmark_synthetic_widths():
-    result = run_benchmark(batch_size=1, iterations=1, device="cpu",
+    result = run_benchmark(batch_size=2, iterations=1, device="cpu",
                            models=("inmodegan", "mostganv"), style_size="synthetic")
     for name in ("inmodegan", "mostganv"):
         r = result[name]
