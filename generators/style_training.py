@@ -99,16 +99,7 @@ class StyleVideoGANTrainer(TrainingLoop):
     """Data stream, samples and checkpoints around an InMoDeGAN / MoStGAN-V trainer."""
 
     def __init__(self, cfg, dataset: Dataset | None = None, device: str | None = None):
-        from .training import build_dataset
-
-        self.cfg = cfg
-        self.name = cfg.MODEL.NAME.lower()
-        self.device = resolve_device(device or cfg.MODEL.DEVICE)
-        set_seed(cfg.SEED)
-        self.output_dir = cfg.OUTPUT_DIR
-        os.makedirs(self.output_dir, exist_ok=True)
-        self.logger = setup_logger("generators", self.output_dir)
-        self.dataset = dataset if dataset is not None else build_dataset(cfg)
+        self._start_run(cfg, dataset, device)
         self.model = build_style_model(cfg, self.device)
         loader_rng = torch.Generator().manual_seed(cfg.SEED)
         self.loader = DataLoader(self.dataset, batch_size=cfg.SOLVER.BATCH_SIZE, shuffle=True,

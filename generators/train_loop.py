@@ -13,7 +13,7 @@ from typing import Iterator
 
 from torch.utils.data import DataLoader
 
-from reid.utils import atomic_save
+from reid.utils import atomic_save, resolve_device, set_seed, setup_logger
 
 CHECKPOINT_NAME = "checkpoint_last.pth"
 FINAL_NAME = "generator_final.pth"
@@ -28,6 +28,19 @@ def infinite_batches(loader: DataLoader) -> Iterator[dict]:
 class TrainingLoop:
     """Mixin with the loop; subclasses set ``cfg``, ``name``, ``output_dir``, ``logger``,
     ``loader`` and ``iteration``."""
+
+    def _start_run(self, cfg, dataset, device) -> None:
+        """Config, device, seed, output folder, logger and data stream shared by every trainer."""
+        from .training import build_dataset
+
+        self.cfg = cfg
+        self.name = cfg.MODEL.NAME.lower()
+        self.device = resolve_device(device or cfg.MODEL.DEVICE)
+        set_seed(cfg.SEED)
+        self.output_dir = cfg.OUTPUT_DIR
+        os.makedirs(self.output_dir, exist_ok=True)
+        self.logger = setup_logger("generators", self.output_dir)
+        self.dataset = dataset if dataset is not None else build_dataset(cfg)
 
     @property
     def checkpoint_path(self) -> str:

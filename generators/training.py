@@ -88,14 +88,7 @@ class VideoGANTrainer(TrainingLoop):
     """Owns the networks, optimisers, data stream, logging and checkpoints of one run."""
 
     def __init__(self, cfg, dataset: Dataset | None = None, device: str | None = None):
-        self.cfg = cfg
-        self.name = cfg.MODEL.NAME.lower()
-        self.device = resolve_device(device or cfg.MODEL.DEVICE)
-        set_seed(cfg.SEED)
-        self.output_dir = cfg.OUTPUT_DIR
-        os.makedirs(self.output_dir, exist_ok=True)
-        self.logger = setup_logger("generators", self.output_dir)
-        self.dataset = dataset if dataset is not None else build_dataset(cfg)
+        self._start_run(cfg, dataset, device)
         nets = build_networks(cfg)
         self.G = nets["G"].to(self.device)
         self.D_I = nets["D_I"].to(self.device)
