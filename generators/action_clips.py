@@ -129,18 +129,26 @@ def action_motion(action: str, t: torch.Tensor, speed: float, phase: float,
     return rot, offset
 
 
-def _background(gen: torch.Generator, size: int) -> torch.Tensor:
+def _frame_size(image_size) -> tuple[int, int]:
+    """(H, W) from an int (square) or a pair."""
+    if isinstance(image_size, int):
+        return image_size, image_size
+    height, width = (int(v) for v in image_size)
+    return height, width
+
+
+def _background(gen: torch.Generator, height: int, width: int) -> torch.Tensor:
     """(3, H, W): a two-colour vertical gradient, soft stripes (walls / floor line) and noise."""
     top, bottom = torch.rand(3, generator=gen), torch.rand(3, generator=gen)
-    ramp = torch.linspace(0, 1, size)[:, None]
+    ramp = torch.linspace(0, 1, height)[:, None]
     image = top[:, None, None] * (1 - ramp) + bottom[:, None, None] * ramp
-    image = image.expand(3, size, size).clone()
+    image = image.expand(3, height, width).clone()
     period = 4 + int(torch.randint(0, 12, (1,), generator=gen))
-    stripes = (torch.arange(size) // period % 2).float()
+    stripes = (torch.arange(width) // period % 2).float()
     image += 0.08 * stripes[None, None, :] * (torch.rand(1, generator=gen) < 0.5)
-    floor = int(size * (0.75 + 0.15 * float(torch.rand(1, generator=gen))))
+    floor = int(height * (0.75 + 0.15 * float(torch.rand(1, generator=gen))))
     image[:, floor:] *= 0.7 + 0.3 * float(torch.rand(1, generator=gen))
-    image += 0.03 * torch.randn(3, size, size, generator=gen)
+    image += 0.03 * torch.randn(3, height, width, generator=gen)
     return image.clamp(0, 1)
 
 
@@ -158,8 +166,9 @@ def _part_colours(body, gen: torch.Generator) -> torch.Tensor:
 
 
 def render_action_clip(body, action: str, gen: torch.Generator, num_frames: int = NUM_FRAMES,
-                       image_size: int = IMAGE_SIZE) -> torch.Tensor:
-    """One clip: (T, 3, H, W) float in [0, 1]."""
+                       image_size=IMAGE_SIZE) -> torch.Tensor:
+    """One clip: (T, 3, H, W) float in [0, 1]; ``image_size`` an int (square) or (H, W)."""
+    height, width = _frame_size(image_size)
     from mesh.camera import fit_camera
     from mesh.render import render_colored
 
@@ -186,23 +195,24 @@ def render_action_clip(body, action: str, gen: torch.Generator, num_frames: int 
     turn = _rot(torch.tensor([yaw]), "y")[0]
     vertices = (out.vertices + offset[:, None, :].to(out.vertices)) @ turn.T.to(out.vertices)
     whole = vertices.reshape(1, -1, 3)
-    camera = fit_camera(whole, (image_size, image_size), fill=uniform(0.7, 0.85))
+    camera = fit_camera(whole, (height, width), fill=uniform(0.7, 0.85))
     camera[:, 1] += uniform(-0.15, 0.15)
     camera[:, 2] += uniform(-0.05, 0.05)
     colours = _part_colours(body, gen)
     light = torch.tensor([uniform(-0.6, 0.6), uniform(0.2, 0.8), 1.0])
     images, _ = render_colored(vertices, out.faces, colours.to(vertices),
-                               camera.expand(num_frames, -1), (image_size, image_size),
-                               background=_background(gen, image_size),
+                               camera.expand(num_frames, -1), (height, width),
+                               background=_background(gen, height, width),
                                light_dir=light / light.norm(), ambient=uniform(0.35, 0.6))
     return images.clamp(0, 1)
 
 
 def make_action_clips(out_dir: str, clips_per_action: int = 8, seed: int = 0,
-                      num_frames: int = NUM_FRAMES, image_size: int = IMAGE_SIZE,
+                      num_frames: int = NUM_FRAMES, image_size=IMAGE_SIZE,
                       body=None, actions: tuple[str, ...] = ACTIONS, progress: bool = True
                       ) -> list[str]:
-    """Write ``clips_per_action`` clips of every action below ``out_dir``; returns clip names."""
+    """Write ``clips_per_action`` clips of every action below ``out_dir``; returns clip names.
+    ``image_size``: an int (square frames) or (H, W), e.g. (128, 64) for person-crop frames."""
     from .video_io import write_image
 
     if body is None:
@@ -233,10 +243,12 @@ def make_action_clips(out_dir: str, clips_per_action: int = 8, seed: int = 0,
     return names
 
 
-def ensure_action_clips(out_dir: str, clips_per_action: int = 8, seed: int = 0) -> str:
-    """Build the clips under ``out_dir`` unless its labels.csv already exists."""
+def ensure_action_clips(out_dir: str, clips_per_action: int = 8, seed: int = 0,
+                        image_size=IMAGE_SIZE) -> str:
+    """Build the clips under ``out_dir`` (frames of ``image_size``) unless its labels.csv
+    already exists."""
     if not os.path.isfile(os.path.join(out_dir, "labels.csv")):
-        make_action_clips(out_dir, clips_per_action, seed)
+        make_action_clips(out_dir, clips_per_action, seed, image_size=image_size)
     return out_dir
 
 

@@ -17,7 +17,7 @@ from yacs.config import CfgNode as CN
 from reid.config import ConfigError, merge_overrides
 from reid.config import _merge_mapping, _read_yaml  # the shared YAML + _BASE_ + key-check reader
 
-__all__ = ["ConfigError", "MODEL_NAMES", "STYLE_MODELS", "get_generator_defaults",
+__all__ = ["ConfigError", "MODEL_NAMES", "STYLE_MODELS", "frame_size", "get_generator_defaults",
            "load_generator_config"]
 
 STYLE_MODELS = ("inmodegan", "mostganv")
@@ -36,6 +36,9 @@ _C.MODEL.DEVICE = "auto"
 # Number of motion categories (one-hot labels); 0 = unconditional (UvA-NEMO).
 _C.MODEL.NUM_CLASSES = 0
 _C.MODEL.IMAGE_SIZE = 64
+# ImaGINator: frame width when frames are not square (0 = IMAGE_SIZE); IMAGE_SIZE is then the
+# height, e.g. IMAGE_SIZE 128, IMAGE_WIDTH 64 for person crops. Both multiples of 16.
+_C.MODEL.IMAGE_WIDTH = 0
 # Frames the generator produces (ImaGINator: 32; G3AN: 16 for one z_m time step).
 _C.MODEL.NUM_FRAMES = 16
 # Width multiplier of the tables (64 = paper). Smaller values give the tiny networks of the tests.
@@ -131,6 +134,11 @@ _C.SOLVER.SAMPLE_PERIOD = 1000
 _C.SOLVER.RESUME = True
 
 
+def frame_size(cfg: CN) -> tuple[int, int]:
+    """(height, width) of the generated frames: MODEL.IMAGE_SIZE and MODEL.IMAGE_WIDTH."""
+    return int(cfg.MODEL.IMAGE_SIZE), int(cfg.MODEL.IMAGE_WIDTH or cfg.MODEL.IMAGE_SIZE)
+
+
 def get_generator_defaults() -> CN:
     """A fresh copy of the defaults."""
     return _C.clone()
@@ -161,9 +169,15 @@ def check_generator_config(cfg: CN) -> None:
         raise ConfigError(f"MODEL.VIDEO_D is '{cfg.MODEL.VIDEO_D}'; expected 3d or 2+1d")
     if name in STYLE_MODELS:
         _check_style_config(cfg)
-    elif cfg.MODEL.IMAGE_SIZE != 64:
-        raise ConfigError(f"MODEL.IMAGE_SIZE is {cfg.MODEL.IMAGE_SIZE}; the table architectures "
-                          "generate 64x64 frames")
+    elif name == "imaginator":
+        height, width = cfg.MODEL.IMAGE_SIZE, cfg.MODEL.IMAGE_WIDTH or cfg.MODEL.IMAGE_SIZE
+        if min(height, width) < 16 or height % 16 or width % 16:
+            raise ConfigError(f"MODEL.IMAGE_SIZE / IMAGE_WIDTH are {height} / {width}; ImaGINator "
+                              "needs a frame height and width that are multiples of 16")
+    elif cfg.MODEL.IMAGE_SIZE != 64 or cfg.MODEL.IMAGE_WIDTH not in (0, 64):
+        raise ConfigError(f"MODEL.IMAGE_SIZE / IMAGE_WIDTH are {cfg.MODEL.IMAGE_SIZE} / "
+                          f"{cfg.MODEL.IMAGE_WIDTH}; the G3AN table architecture generates 64x64 "
+                          "frames")
     if cfg.DATA.SOURCE not in ("synthetic", "frames", "videos", "auto"):
         raise ConfigError(f"DATA.SOURCE is '{cfg.DATA.SOURCE}'; expected synthetic, frames, "
                           "videos or auto")

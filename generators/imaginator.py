@@ -1,13 +1,17 @@
 """ImaGINator generator (thesis chapter 3, table 3.1): one image + a motion label + noise -> video.
 
 Encoder Conv1-Conv5 (4x4 convolutions 64-128-256-512 stride 2, then 100 valid) turns a 64x64 image
-into a latent vector p. The decoder starts from [p, z (512), one-hot label] and runs five
+into a latent vector p. Other frame sizes (H, W), both multiples of 16 (e.g. 128x64 person crops),
+use the same layers with Conv5 and Deconv6 of kernel (H/16, W/16) instead of 4x4: 64x64 is
+exactly the table. The decoder starts from [p, z (512), one-hot label] and runs five
 transposed (1+2)D blocks (temporal channels M = 4096, 3072, 1536, 768, 36; spatial channels 512,
 256, 128, 64, 3). The outputs of Deconv6-2 .. Deconv9-2 are fused with the maps of Conv4 .. Conv1
 and with the label map (spatio-temporal skip fusion) before the next block. Batch norm + LeakyReLU
 after every convolution except the last (tanh). Output: 32 frames of 64x64 in [-1, 1].
 """
 from __future__ import annotations
+
+from typing import Sequence, Union
 
 import torch
 from torch import nn
@@ -25,15 +29,31 @@ DECODER_TABLE = (
 ENCODER_CHANNELS = (64, 128, 256, 512)
 
 
+ImageSize = Union[int, Sequence[int]]
+
+
 def _scaled(channels: int, base: int) -> int:
     return max(1, round(channels * base / 64))
 
 
-class ImageEncoder(nn.Module):
-    """Conv1-Conv5: (B, 3, 64, 64) -> latent p (B, latent_dim) plus the Conv1..Conv4 maps."""
+def frame_size(image_size: ImageSize) -> tuple[int, int]:
+    """(H, W) from an int (square) or a pair; both must be positive multiples of 16 (four
+    stride-2 convolutions, then one valid convolution down to 1x1)."""
+    size = (int(image_size), int(image_size)) if isinstance(image_size, int) else \
+        tuple(int(v) for v in image_size)
+    if len(size) != 2 or min(size) < 16 or size[0] % 16 or size[1] % 16:
+        raise ValueError(f"ImaGINator frame size {image_size}: expected (H, W) with H and W "
+                         "positive multiples of 16 (e.g. 64 or (128, 64))")
+    return size  # type: ignore[return-value]
 
-    def __init__(self, base_channels: int = 64, latent_dim: int = 100):
+
+class ImageEncoder(nn.Module):
+    """Conv1-Conv5: (B, 3, H, W) -> latent p (B, latent_dim) plus the Conv1..Conv4 maps."""
+
+    def __init__(self, base_channels: int = 64, latent_dim: int = 100,
+                 image_size: ImageSize = 64):
         super().__init__()
+        frame_h, frame_w = frame_size(image_size)
         widths = [_scaled(c, base_channels) for c in ENCODER_CHANNELS]
         self.widths = widths
         blocks = []
@@ -42,7 +62,8 @@ class ImageEncoder(nn.Module):
             blocks.append(nn.Sequential(nn.Conv2d(previous, width, 4, 2, 1, bias=False),
                                         nn.BatchNorm2d(width), nn.LeakyReLU(0.2, inplace=True)))
             previous = width
-        blocks.append(nn.Sequential(nn.Conv2d(previous, latent_dim, 4, 1, 0, bias=False),
+        last_kernel = (frame_h // 16, frame_w // 16)  # 4x4 at 64x64
+        blocks.append(nn.Sequential(nn.Conv2d(previous, latent_dim, last_kernel, 1, 0, bias=False),
                                     nn.BatchNorm2d(latent_dim), nn.LeakyReLU(0.2, inplace=True)))
         self.blocks = nn.ModuleList(blocks)
 
@@ -57,7 +78,7 @@ class ImageEncoder(nn.Module):
 
 
 class ImaginatorGenerator(nn.Module):
-    """G(image, label, z) -> video (B, 3, 32, 64, 64).
+    """G(image, label, z) -> video (B, 3, 32, H, W); ``image_size`` 64 (paper) or (H, W).
 
     ``conv_type="3d"`` replaces every transposed (1+2)D block by one full transposed 3D
     convolution with the same kernels and strides (thesis table 3.12 comparison).
@@ -66,11 +87,12 @@ class ImaginatorGenerator(nn.Module):
     num_frames = 32
 
     def __init__(self, num_classes: int = 0, base_channels: int = 64, z_dim: int = 512,
-                 latent_dim: int = 100, conv_type: str = "1+2d"):
+                 latent_dim: int = 100, conv_type: str = "1+2d", image_size: ImageSize = 64):
         super().__init__()
         self.num_classes = num_classes
         self.z_dim = z_dim
-        self.encoder = ImageEncoder(base_channels, latent_dim)
+        self.image_size = frame_size(image_size)
+        self.encoder = ImageEncoder(base_channels, latent_dim, self.image_size)
         skip_widths = list(reversed(self.encoder.widths))  # Conv4, Conv3, Conv2, Conv1
         blocks = []
         previous = latent_dim + z_dim + num_classes
@@ -78,6 +100,8 @@ class ImaginatorGenerator(nn.Module):
             last = index == len(DECODER_TABLE) - 1
             mid = _scaled(mid, base_channels)
             out = 3 if last else _scaled(out, base_channels)
+            if index == 0:  # 1x1 -> (H/16, W/16), the size of the Conv4 map
+                spatial = ((self.image_size[0] // 16, self.image_size[1] // 16), *spatial[1:])
             blocks.append(VideoUpsampling(previous, mid, out, temporal, spatial, conv_type,
                                           activation="lrelu", last=last))
             if not last:
@@ -91,9 +115,9 @@ class ImaginatorGenerator(nn.Module):
 
     def forward(self, image: torch.Tensor, labels: torch.Tensor | None = None,
                 z: torch.Tensor | None = None) -> torch.Tensor:
-        if image.dim() != 4 or image.shape[1:] != (3, 64, 64):
-            raise ValueError(f"ImaginatorGenerator expects images (B, 3, 64, 64); got "
-                             f"{tuple(image.shape)}")
+        if image.dim() != 4 or image.shape[1:] != (3, *self.image_size):
+            raise ValueError(f"ImaginatorGenerator expects images (B, 3, {self.image_size[0]}, "
+                             f"{self.image_size[1]}); got {tuple(image.shape)}")
         batch = image.shape[0]
         if z is None:
             z = self.sample_noise(batch, image.device)

@@ -99,7 +99,8 @@ class VideoUpsampling(nn.Module):
       * ``"2+1d"``: the spatial step first, then the temporal one;
       * ``"3d"``: one full transposed 3D convolution ``kt x ks x ks``.
 
-    ``temporal`` and ``spatial`` are (kernel, stride, padding). With ``last=True`` the final
+    ``temporal`` and ``spatial`` are (kernel, stride, padding); the spatial kernel may be an
+    (height, width) pair (ImaGINator's first block at non-square frame sizes). With ``last=True`` the final
     convolution has no norm / activation (the caller applies tanh).
     """
 
@@ -109,6 +110,7 @@ class VideoUpsampling(nn.Module):
         super().__init__()
         kt, st, pt = temporal
         ks, ss, ps = spatial
+        kh, kw = (ks, ks) if isinstance(ks, int) else tuple(ks)  # rectangular kernels allowed
         self.conv_type = conv_type
         layers: list[nn.Module] = []
 
@@ -118,15 +120,15 @@ class VideoUpsampling(nn.Module):
         if conv_type == "1+2d":
             layers += [_tconv3d(in_channels, mid_channels, (kt, 1, 1), (st, 1, 1), (pt, 0, 0),
                                 spectral_norm), *norm_act(mid_channels),
-                       _tconv3d(mid_channels, out_channels, (1, ks, ks), (1, ss, ss), (0, ps, ps),
+                       _tconv3d(mid_channels, out_channels, (1, kh, kw), (1, ss, ss), (0, ps, ps),
                                 spectral_norm)]
         elif conv_type == "2+1d":
-            layers += [_tconv3d(in_channels, mid_channels, (1, ks, ks), (1, ss, ss), (0, ps, ps),
+            layers += [_tconv3d(in_channels, mid_channels, (1, kh, kw), (1, ss, ss), (0, ps, ps),
                                 spectral_norm), *norm_act(mid_channels),
                        _tconv3d(mid_channels, out_channels, (kt, 1, 1), (st, 1, 1), (pt, 0, 0),
                                 spectral_norm)]
         elif conv_type == "3d":
-            layers.append(_tconv3d(in_channels, out_channels, (kt, ks, ks), (st, ss, ss),
+            layers.append(_tconv3d(in_channels, out_channels, (kt, kh, kw), (st, ss, ss),
                                    (pt, ps, ps), spectral_norm))
         else:
             raise ValueError(f"conv_type '{conv_type}': expected 1+2d, 2+1d or 3d")

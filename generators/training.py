@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 from reid.utils import resolve_device, set_seed, setup_logger
 from reid.utils.seed import get_rng_state, set_rng_state
 
-from .config import STYLE_MODELS
+from .config import STYLE_MODELS, frame_size
 from .discriminators import ImageDiscriminator, VideoDiscriminator2Plus1D, VideoDiscriminator3D
 from .g3an import G3ANGenerator
 from .imaginator import ImaginatorGenerator
@@ -42,7 +42,7 @@ def build_generator(cfg) -> nn.Module:
         return build_style_generator(cfg)
     if m.NAME.lower() == "imaginator":
         return ImaginatorGenerator(m.NUM_CLASSES, m.BASE_CHANNELS, m.Z_DIM, m.LATENT_DIM,
-                                   m.CONV_TYPE)
+                                   m.CONV_TYPE, image_size=frame_size(cfg))
     return G3ANGenerator(m.ZA_DIM, m.ZM_DIM, m.NUM_CLASSES, m.BASE_CHANNELS, m.CONV_TYPE,
                          m.ATTENTION_AFTER)
 
@@ -51,8 +51,9 @@ def build_networks(cfg) -> dict[str, nn.Module]:
     """{"G", "D_I", "D_V"} for MODEL.NAME at the configured sizes."""
     m = cfg.MODEL
     video_d = VideoDiscriminator3D if m.VIDEO_D == "3d" else VideoDiscriminator2Plus1D
-    return {"G": build_generator(cfg), "D_I": ImageDiscriminator(m.BASE_CHANNELS),
-            "D_V": video_d(m.BASE_CHANNELS, m.NUM_CLASSES)}
+    size = frame_size(cfg)
+    return {"G": build_generator(cfg), "D_I": ImageDiscriminator(m.BASE_CHANNELS, image_size=size),
+            "D_V": video_d(m.BASE_CHANNELS, m.NUM_CLASSES, image_size=size)}
 
 
 def generator_frames(cfg) -> int:
@@ -72,9 +73,9 @@ def build_dataset(cfg) -> VideoClipDataset:
         from .action_clips import ensure_action_clips
 
         ensure_action_clips(d.ROOT, clips_per_action=d.SYNTHETIC_CLIPS_PER_ACTION,
-                            seed=d.SYNTHETIC_SEED)
+                            seed=d.SYNTHETIC_SEED, image_size=frame_size(cfg))
         source = "frames"
-    dataset = VideoClipDataset(d.ROOT, generator_frames(cfg), cfg.MODEL.IMAGE_SIZE, source,
+    dataset = VideoClipDataset(d.ROOT, generator_frames(cfg), frame_size(cfg), source,
                                d.LABELS_CSV, d.LABELS_FROM_FOLDER, d.STRIDE_MIN, d.STRIDE_MAX,
                                d.RESIZE, d.HFLIP, seed=cfg.SEED)
     if cfg.MODEL.NUM_CLASSES and dataset.num_classes != cfg.MODEL.NUM_CLASSES:

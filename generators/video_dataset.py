@@ -121,24 +121,27 @@ def sample_indices(length: int, num_frames: int, stride: int, rng: random.Random
     return [min(start + i * stride, length - 1) for i in range(num_frames)]
 
 
-def resize_and_crop(video: torch.Tensor, resize: int, crop: int) -> torch.Tensor:
-    """(3, T, H, W): shorter side -> ``resize`` (bilinear, antialiased), centre crop ``crop``."""
+def resize_and_crop(video: torch.Tensor, resize: int, crop) -> torch.Tensor:
+    """(3, T, H, W): shorter side -> ``resize`` (bilinear, antialiased), centre crop ``crop``
+    (an int = square, or (height, width)); the scale grows when needed to cover the crop."""
     _, _, h, w = video.shape
-    scale = resize / min(h, w)
-    new_h, new_w = max(crop, round(h * scale)), max(crop, round(w * scale))
+    crop_h, crop_w = (crop, crop) if isinstance(crop, int) else (int(crop[0]), int(crop[1]))
+    scale = max(resize / min(h, w), crop_h / h, crop_w / w)
+    new_h, new_w = max(crop_h, round(h * scale)), max(crop_w, round(w * scale))
     if (new_h, new_w) != (h, w):
         frames = video.permute(1, 0, 2, 3)
         frames = F.interpolate(frames, size=(new_h, new_w), mode="bilinear", align_corners=False,
                                antialias=True)
         video = frames.permute(1, 0, 2, 3).clamp(-1, 1)
-    top, left = (new_h - crop) // 2, (new_w - crop) // 2
-    return video[:, :, top:top + crop, left:left + crop].contiguous()
+    top, left = (new_h - crop_h) // 2, (new_w - crop_w) // 2
+    return video[:, :, top:top + crop_h, left:left + crop_w].contiguous()
 
 
 class VideoClipDataset(Dataset):
-    """Clips of ``num_frames`` frames, ``image_size`` square, from frames folders or video files."""
+    """Clips of ``num_frames`` frames of ``image_size`` (an int = square, or (H, W)), from
+    frames folders or video files."""
 
-    def __init__(self, root: str, num_frames: int, image_size: int = 64, source: str = "auto",
+    def __init__(self, root: str, num_frames: int, image_size=64, source: str = "auto",
                  labels_csv: str = "", labels_from_folder: bool = False, stride_min: int = 1,
                  stride_max: int = 1, resize: int = 0, hflip: bool = False, seed: int = 0):
         self.records, self.classes = build_clip_records(root, source, labels_csv,
@@ -146,7 +149,7 @@ class VideoClipDataset(Dataset):
         self.root = root
         self.num_frames, self.image_size = num_frames, image_size
         self.stride_min, self.stride_max = stride_min, stride_max
-        self.resize = resize or image_size
+        self.resize = resize or (image_size if isinstance(image_size, int) else min(image_size))
         self.hflip = hflip
         self.rng = random.Random(seed)
         self._lengths: dict[int, int] = {}
