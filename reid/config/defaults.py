@@ -137,8 +137,15 @@ _C.GCL.FEAT_LOSS_ON = "parts"
 _C.GCL.MEMORY_MOMENTUM = 0.2
 _C.GCL.TEMPERATURE = 0.04
 _C.GCL.NUM_NEGATIVES = 8192
-# Extra positive view from a video generator conditioned on the person crop ("" = off).
-_C.GCL.VIDEO_VIEW_WEIGHTS = ""
+# Extra positive view from a frozen video generator conditioned on the person crop (ImaGINator):
+# each joint step adds L_vid, the view-invariant loss with anchor E_id(one generated frame of x),
+# positives E_id(x) and a same-pseudo-identity memory entry, memory negatives.
+_C.GCL.VIDEO_VIEW = CN()
+# Generator YAML (configs/generators/*.yaml) and its checkpoint ("" = off).
+_C.GCL.VIDEO_VIEW.CONFIG = "configs/generators/imaginator_reid_synthetic.yaml"
+_C.GCL.VIDEO_VIEW.WEIGHTS = ""
+# Weight of L_vid.
+_C.GCL.VIDEO_VIEW.WEIGHT = 1.0
 
 # ---------------------------------------------------------------------------------------------
 # Optimisation, per stage
