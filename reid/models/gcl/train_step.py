@@ -33,6 +33,7 @@ from ...losses.view_invariant import VI_TERMS, view_invariant_losses
 from ...memory.instance_memory import InstanceMemory
 from .generative_module import GCLGenerativeModule
 from .grad import set_requires_grad
+from .video_view import video_view_loss
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -87,6 +88,8 @@ class GCLTrainStep:
     ``train_encoder=True`` with a memory and pseudo-labels is the joint stage;
     ``use_gan=False`` is the "L_vi without GAN" ablation (E_id and the memory loss only, negatives
     scored against f).
+    ``video_view`` (a frozen :class:`~reid.models.gcl.video_view.VideoViewGenerator`) adds
+    ``video_view_weight * L_vid`` in the joint stage, with or without the GAN (logged as ``L_vid``).
     """
 
     def __init__(self, identity_encoder: nn.Module, generative: Optional[GCLGenerativeModule],
@@ -94,7 +97,8 @@ class GCLTrainStep:
                  gen_optimizer: Optional[torch.optim.Optimizer] = None,
                  dis_optimizer: Optional[torch.optim.Optimizer] = None,
                  memory: Optional[InstanceMemory] = None, config: Optional[GCLStepConfig] = None,
-                 train_encoder: bool = True, use_gan: bool = True, efficient: bool = True):
+                 train_encoder: bool = True, use_gan: bool = True, efficient: bool = True,
+                 video_view: Optional[nn.Module] = None, video_view_weight: float = 1.0):
         if use_gan and generative is None:
             raise ValueError("GCLTrainStep: use_gan=True needs the generative module")
         if not use_gan and (memory is None or not train_encoder):
@@ -110,6 +114,8 @@ class GCLTrainStep:
         self.train_encoder = train_encoder
         self.use_gan = use_gan
         self.efficient = efficient
+        self.video_view = video_view
+        self.video_view_weight = video_view_weight
 
     # ------------------------------------------------------------------ helpers
     def _prepare_modes(self) -> None:
@@ -124,6 +130,17 @@ class GCLTrainStep:
         return view_invariant_losses(f, f_new, self.memory, indices, labels,
                                      self.config.num_negatives, self.config.temperature,
                                      terms, negative_anchor)
+
+    def _video_view_term(self, x, f, indices, labels, terms: dict):
+        """``video_view_weight * L_vid`` (None when off or when the contrast is off this step);
+        writes ``L_vid`` into ``terms``."""
+        if (self.video_view is None or self.memory is None or indices is None
+                or not self.train_encoder or not self.config.vi_terms):
+            return None
+        vid = video_view_loss(self.encoder, self.video_view, x, f, self.memory, indices, labels,
+                              self.config.num_negatives, self.config.temperature)
+        terms["L_vid"] = float(vid.loss.detach())
+        return self.video_view_weight * vid.loss
 
     @staticmethod
     def _check_finite(terms: dict) -> None:
@@ -148,6 +165,9 @@ class GCLTrainStep:
         vi = self._contrast(f, None, indices, labels, ("vi",), "original")
         loss = self.config.vi_weight * vi.loss
         terms = {"vi_wogan": float(loss.detach())}
+        vid = self._video_view_term(x, f, indices, labels, terms)
+        if vid is not None:
+            loss = loss + vid
         self._check_finite(terms)
         _zero_grad(self.id_optimizer)
         loss.backward()
@@ -173,6 +193,9 @@ class GCLTrainStep:
             terms.update({f"L_{k}": float(v.detach()) for k, v in vi.terms.items()})
             if vi.skipped:
                 terms["vi_skipped"] = vi.skipped
+        vid = self._video_view_term(x, views.embedding, indices, labels, terms)
+        if vid is not None:
+            total = total + vid
         terms["gen_total"] = float(total.detach())
         return total, terms
 
