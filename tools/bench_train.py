@@ -23,6 +23,10 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=256)
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--num-negatives", type=int, default=8192)
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                        help="bf16: forward passes under bfloat16 autocast (SOLVER.PRECISION)")
+    parser.add_argument("--channels-last", action="store_true",
+                        help="channels-last memory format for the networks and the batch")
     parser.add_argument("--reference", action="store_true",
                         help="also time the straightforward step for a ratio")
     args = parser.parse_args()
@@ -30,7 +34,8 @@ def main() -> None:
         parser.error("--batch-size and --iters must be >= 1, --warmup >= 0")
     device = str(resolve_device(args.device))
     report = run_train_benchmark(args.batch_size, args.iters, args.warmup, device, args.reference,
-                                 (args.height, args.width), args.num_negatives)
+                                 (args.height, args.width), args.num_negatives, args.precision,
+                                 args.channels_last)
     for name in ("gcl", "reference"):
         if name in report:
             r = report[name]

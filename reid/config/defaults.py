@@ -184,6 +184,9 @@ _C.SOLVER.LR_DECAY_FACTOR = 0.1
 # The paper decays G/D with E_id; the authors' public code never decays them.
 _C.SOLVER.DECAY_GAN_LR = True
 _C.SOLVER.CHECKPOINT_PERIOD = 1
+# "fp32", or "bf16": forward passes under bfloat16 autocast (parameters, losses and memories stay
+# float32). About twice as fast on CPUs with AMX / AVX512-BF16 and on recent GPUs.
+_C.SOLVER.PRECISION = "fp32"
 _C.SOLVER.LOG_PERIOD = 20
 
 # ---------------------------------------------------------------------------------------------

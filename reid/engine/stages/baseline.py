@@ -16,6 +16,7 @@ from reid.engine import distributed as dist_utils
 from reid.engine.stages.base import RunningMeans, Stage
 from reid.losses import cluster_contrast_loss
 from reid.memory import ClusterMemory
+from reid.utils.precision import autocast
 
 
 class ClusterContrastStage(Stage):
@@ -66,7 +67,9 @@ class ClusterContrastStage(Stage):
         for step, data in enumerate(self.progress(loader, len(loader), epoch)):
             images = data["img"].to(ctx.device, non_blocking=True)
             targets = labels[data["index"].to(ctx.device)]
-            f = F.normalize(self.model(images), dim=1)
+            with autocast(ctx.device, self.cfg.SOLVER.PRECISION):
+                f = self.model(images)
+            f = F.normalize(f.float(), dim=1)
             loss = cluster_contrast_loss(f, targets, self.memory, update=False)
             terms = {"cluster_contrast": float(loss.detach())}
             self.check_finite(terms, step)

@@ -13,6 +13,7 @@ from reid.data import build_dataset, build_train_loader
 from reid.engine import distributed as dist_utils
 from reid.engine.stages.base import RunningMeans, Stage
 from reid.losses import CrossEntropyLabelSmooth, TripletLoss
+from reid.utils.precision import autocast
 
 
 class _EncoderWithClassifier(nn.Module):
@@ -77,7 +78,9 @@ class SourceWarmupStage(Stage):
         for step, data in enumerate(self.progress(loader, len(loader), epoch)):
             images = data["img"].to(ctx.device, non_blocking=True)
             targets = data["pid"].to(ctx.device)
-            f, logits = self.model(images)
+            with autocast(ctx.device, self.cfg.SOLVER.PRECISION):
+                f, logits = self.model(images)
+            f, logits = f.float(), logits.float()
             l_ce, l_tri = self.ce(logits, targets), self.triplet(f, targets)
             loss = l_ce + l_tri
             terms = {"ce": float(l_ce.detach()), "triplet": float(l_tri.detach())}

@@ -71,14 +71,16 @@ def _build(device: torch.device, num_samples: int, seed: int):
     return encoder, generative, memory, id_opt, gen_opt, dis_opt
 
 
-def _batch(batch_size: int, size: tuple[int, int], num_samples: int, device: torch.device, seed: int):
+def _batch(batch_size: int, size: tuple[int, int], num_samples: int, device: torch.device, seed: int,
+           memory_format: torch.memory_format = torch.contiguous_format):
     g = torch.Generator().manual_seed(seed)
     h, w = size
     x = torch.rand(batch_size, 3, h, w, generator=g) * 2 - 1
     s_ori = torch.rand(batch_size, 1, h, w, generator=g) * 2 - 1
     s_new = torch.rand(batch_size, 1, h, w, generator=g) * 2 - 1
     idx = torch.randperm(num_samples, generator=g)[:batch_size]
-    return x.to(device), s_ori.to(device), s_new.to(device), idx.to(device)
+    images = [t.to(device).contiguous(memory_format=memory_format) for t in (x, s_ori, s_new)]
+    return (*images, idx.to(device))
 
 
 def _sync(device: torch.device) -> None:
@@ -89,14 +91,24 @@ def _sync(device: torch.device) -> None:
 def time_joint_step(efficient: bool, batch_size: int = 16, iters: int = 1, warmup: int = 1,
                     device: str = "cpu", size: tuple[int, int] = (256, 128),
                     num_samples: int = 12936, num_negatives: int = 8192, seed: int = 0,
-                    monitor: Optional[RSSPeakMonitor] = None) -> dict:
-    """Build the networks, run ``warmup`` + ``iters`` joint iterations, return timings and peaks."""
+                    monitor: Optional[RSSPeakMonitor] = None, precision: str = "fp32",
+                    channels_last: bool = False) -> dict:
+    """Build the networks, run ``warmup`` + ``iters`` joint iterations, return timings and peaks.
+
+    ``precision`` and ``channels_last`` apply to the efficient step; the reference step always
+    runs in float32 with contiguous tensors.
+    """
     dev = torch.device(device)
     encoder, generative, memory, id_opt, gen_opt, dis_opt = _build(dev, num_samples, seed)
-    step = GCLTrainStep(encoder, generative, id_opt, gen_opt, dis_opt, memory,
-                        GCLStepConfig(num_negatives=num_negatives), train_encoder=True,
-                        efficient=efficient)
-    batch = _batch(batch_size, size, num_samples, dev, seed)
+    memory_format = torch.contiguous_format
+    if efficient and channels_last:
+        memory_format = torch.channels_last
+        encoder.to(memory_format=memory_format)
+        generative.to(memory_format=memory_format)
+    config = GCLStepConfig(num_negatives=num_negatives, precision=precision if efficient else "fp32")
+    step = GCLTrainStep(encoder, generative, id_opt, gen_opt, dis_opt, memory, config,
+                        train_encoder=True, efficient=efficient)
+    batch = _batch(batch_size, size, num_samples, dev, seed, memory_format)
     name = "gcl" if efficient else "reference"
     for i in range(warmup):
         start = time.perf_counter()
@@ -116,6 +128,8 @@ def time_joint_step(efficient: bool, batch_size: int = 16, iters: int = 1, warmu
         times.append(time.perf_counter() - start)
         print(f"[{name}] iteration {len(times)}/{iters}: {times[-1]:.2f} s", file=sys.stderr, flush=True)
     result = {
+        "precision": config.precision,
+        "channels_last": memory_format == torch.channels_last,
         "seconds_per_iter": sum(times) / len(times),
         "iters_per_second": len(times) / sum(times),
         "loss_terms": {k: round(v, 5) for k, v in terms.items() if isinstance(v, float)},
@@ -135,13 +149,15 @@ def time_joint_step(efficient: bool, batch_size: int = 16, iters: int = 1, warmu
 
 def run_train_benchmark(batch_size: int = 16, iters: int = 1, warmup: int = 1, device: str = "cpu",
                         reference: bool = False, size: tuple[int, int] = (256, 128),
-                        num_negatives: int = 8192) -> dict:
+                        num_negatives: int = 8192, precision: str = "fp32",
+                        channels_last: bool = False) -> dict:
     """Efficient step (and, with ``reference``, the straightforward one afterwards) on one device."""
     report: dict = {"batch_size": batch_size, "image_size": list(size), "device": device,
                     "iters": iters, "warmup": warmup, "torch_threads": torch.get_num_threads()}
     with RSSPeakMonitor() as monitor:
         report["gcl"] = time_joint_step(True, batch_size, iters, warmup, device, size,
-                                        num_negatives=num_negatives, monitor=monitor)
+                                        num_negatives=num_negatives, monitor=monitor,
+                                        precision=precision, channels_last=channels_last)
         if reference:
             import gc
 

@@ -7,6 +7,7 @@ an object with ``embedding`` (B, 512) and ``parts`` (B, 2048, P).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -40,6 +41,11 @@ class GeneratedViews:
     def fakes(self) -> torch.Tensor:
         """The three generated batches stacked along the batch axis: (x'_ori, x'_new, x''_ori)."""
         return torch.cat([self.x_ori, self.x_new, self.x_cycle], dim=0)
+
+    def float(self) -> "GeneratedViews":
+        """The same views in float32 (after a bf16 autocast pass; a no-op for float32)."""
+        return dataclasses.replace(self, **{f.name: getattr(self, f.name).float()
+                                            for f in dataclasses.fields(self)})
 
 
 class GCLGenerativeModule(nn.Module):

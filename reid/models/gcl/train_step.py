@@ -31,6 +31,7 @@ from ...losses.reconstruction import (GANLossWeights, feature_reconstruction_los
                                       image_reconstruction_loss)
 from ...losses.view_invariant import VI_TERMS, view_invariant_losses
 from ...memory.instance_memory import InstanceMemory
+from ...utils.precision import autocast, check_precision
 from .generative_module import GCLGenerativeModule
 from .grad import set_requires_grad
 from .video_view import video_view_loss
@@ -58,17 +59,22 @@ class GCLStepConfig:
     # "parts": L_feat on the 2048 x P appearance codes (thesis f_id, authors' code);
     # "embedding": on the 512-d features f.
     feat_loss_on: str = "parts"
+    # "fp32" or "bf16" (forward passes under bfloat16 autocast; losses and memory in float32).
+    # The reference formulation always runs in float32.
+    precision: str = "fp32"
 
     @classmethod
     def from_cfg(cls, cfg) -> "GCLStepConfig":
         g = cfg.GCL
         return cls(gan_weights=GANLossWeights.from_cfg(cfg), gp_weight=g.GP_WEIGHT,
                    vi_weight=g.LAMBDA_VI, vi_terms=tuple(g.VI_LOSSES), temperature=g.TEMPERATURE,
-                   num_negatives=g.NUM_NEGATIVES, feat_loss_on=g.FEAT_LOSS_ON)
+                   num_negatives=g.NUM_NEGATIVES, feat_loss_on=g.FEAT_LOSS_ON,
+                   precision=cfg.SOLVER.PRECISION)
 
     def __post_init__(self):
         if self.feat_loss_on not in ("parts", "embedding"):
             raise ValueError(f"feat_loss_on must be 'parts' or 'embedding', got {self.feat_loss_on!r}")
+        self.precision = check_precision(self.precision)
 
 
 def _zero_grad(optimizer: Optional[torch.optim.Optimizer]) -> None:
@@ -131,6 +137,13 @@ class GCLTrainStep:
                                      self.config.num_negatives, self.config.temperature,
                                      terms, negative_anchor)
 
+    def _autocast(self, x: torch.Tensor):
+        return autocast(x.device, self.config.precision)
+
+    @staticmethod
+    def _as_float(outputs):
+        return [o.float() for o in outputs]
+
     def _video_view_term(self, x, f, indices, labels, terms: dict):
         """``video_view_weight * L_vid`` (None when off or when the contrast is off this step);
         writes ``L_vid`` into ``terms``."""
@@ -161,7 +174,9 @@ class GCLTrainStep:
         return self._step_reference(x, s_ori, s_new, indices, labels)
 
     def _step_without_gan(self, x, indices, labels) -> dict:
-        f = self.encoder(x)
+        with self._autocast(x):
+            f = self.encoder(x)
+        f = f.float()
         vi = self._contrast(f, None, indices, labels, ("vi",), "original")
         loss = self.config.vi_weight * vi.loss
         terms = {"vi_wogan": float(loss.detach())}
@@ -206,11 +221,14 @@ class GCLTrainStep:
     def _step_efficient(self, x, s_ori, s_new, indices, labels) -> dict:
         gen = self.generative
         disc = gen.discriminator
-        views = gen.generate_views(self.encoder, x, s_ori, s_new, self.train_encoder, batched=True)
-        fakes = views.fakes()
-        # G / E_id step: D is a fixed critic here, only input gradients are needed.
-        set_requires_grad(disc, False)
-        l_adv = lsgan_generator_loss(disc(fakes), groups=3)
+        with self._autocast(x):
+            views = gen.generate_views(self.encoder, x, s_ori, s_new, self.train_encoder, batched=True)
+            fakes = views.fakes()
+            # G / E_id step: D is a fixed critic here, only input gradients are needed.
+            set_requires_grad(disc, False)
+            fake_scores = disc(fakes)
+        views = views.float()
+        l_adv = lsgan_generator_loss(self._as_float(fake_scores), groups=3)
         total, terms = self._generator_losses(x, views, indices, labels, l_adv)
         numeric = {k: v for k, v in terms.items() if isinstance(v, float)}
         self._check_finite(numeric)
@@ -222,12 +240,14 @@ class GCLTrainStep:
             _step(self.id_optimizer)
         self._update_memory(views, indices)
         fakes = fakes.detach()
-        del total, views, l_adv
+        del total, views, l_adv, fake_scores
         # D step on the detached generated images and the real batch.
         set_requires_grad(disc, True)
         real = x.detach().requires_grad_(True)
-        real_out = disc(real)
-        fake_out = disc(fakes)
+        with self._autocast(x):
+            real_out = disc(real)
+            fake_out = disc(fakes)
+        real_out, fake_out = self._as_float(real_out), self._as_float(fake_out)
         d_adv = lsgan_discriminator_loss(real_out, fake_out, groups=3)
         gp = r1_gradient_penalty(real_out, real)
         d_total = d_adv + 3 * self.config.gp_weight * gp
