@@ -5,6 +5,9 @@
 rebuilt from the memory (Jaccard distance on the kNN graph, then DBSCAN) and E_id, E_str, G, D
 are trained with L_gan + the selected view-invariant losses. With ``GCL.USE_GAN False`` the joint
 stage is the "L_vi without GAN" ablation: E_id alone with classic augmentation and the memory loss.
+With ``GCL.VIDEO_VIEW.WEIGHTS`` set, every joint step also draws a generated frame of each crop
+from the frozen video generator of ``GCL.VIDEO_VIEW.CONFIG`` and adds ``GCL.VIDEO_VIEW.WEIGHT *
+L_vid`` (with or without the GAN); its random stream restarts from the epoch seed every epoch.
 
 Policy for degenerate pseudo-labels (no cluster, or a single one): the contrastive losses are
 skipped for that epoch (the GAN losses still train), and a warning says so.
@@ -140,12 +143,27 @@ class JointStage(_GenerativeStage):
             ctx.memory = InstanceMemory(len(ctx.train_items), cfg.MODEL.EMBED_DIM,
                                         cfg.GCL.MEMORY_MOMENTUM).to(ctx.device)
         self.step_config = GCLStepConfig.from_cfg(cfg)
+        self.video_view = self._video_view()
         self.step = GCLTrainStep(
             ctx.encoder, ctx.generative if self.use_gan else None,
             id_optimizer=maybe_distributed(self.id_optimizer),
             gen_optimizer=maybe_distributed(self.gen_optimizer) if self.use_gan else None,
             dis_optimizer=maybe_distributed(self.dis_optimizer) if self.use_gan else None,
-            memory=ctx.memory, config=self.step_config, train_encoder=True, use_gan=self.use_gan)
+            memory=ctx.memory, config=self.step_config, train_encoder=True, use_gan=self.use_gan,
+            video_view=self.video_view, video_view_weight=float(cfg.GCL.VIDEO_VIEW.WEIGHT))
+
+    def _video_view(self):
+        """The frozen video view source of GCL.VIDEO_VIEW, or None when WEIGHTS is empty."""
+        v = self.cfg.GCL.VIDEO_VIEW
+        if not v.WEIGHTS:
+            return None
+        from reid.models.gcl.video_view import VideoViewGenerator
+
+        view = VideoViewGenerator.from_files(v.CONFIG, v.WEIGHTS, device=self.ctx.device,
+                                             seed=int(self.cfg.SEED))
+        self.ctx.logger.info("joint: video view from %s (%s), frames %dx%d, L_vid weight %g",
+                             v.WEIGHTS, v.CONFIG, *view.frame_size, float(v.WEIGHT))
+        return view
 
     def optimizers(self) -> dict:
         opts = {"encoder": self.id_optimizer}
@@ -169,6 +187,8 @@ class JointStage(_GenerativeStage):
                                "epoch (documented policy)", epoch + 1, result.num_clusters)
             terms = ()
         self.step.config = dataclasses.replace(self.step_config, vi_terms=terms)
+        if self.video_view is not None:
+            self.video_view.reseed(ctx.epoch_seed(self.name, epoch) + dist_utils.rank())
         stats = {"clusters": result.num_clusters, "outliers": result.num_outliers}
         if not self.use_gan:
             if not terms:
