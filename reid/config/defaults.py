@@ -71,6 +71,9 @@ _C.DATASETS.SOURCE_ROOT = ""
 _C.DATASETS.MSMT_MERGE_VAL = True
 # Training images that cannot be decoded: skip and count (True) or fail (False).
 _C.DATASETS.SKIP_UNREADABLE = True
+# Extra unlabelled training folders (e.g. generated views written by tools/generate_views.py:
+# <dir>/bounding_box_train/{pid:04d}_c{cam}s1_*.jpg), appended to the training set.
+_C.DATASETS.EXTRA_TRAIN_DIRS = ()
 # Synthetic default dataset: created on first use when absent.
 _C.DATASETS.SYNTHETIC = CN()
 _C.DATASETS.SYNTHETIC.IDS = 100
@@ -113,6 +116,10 @@ _C.CLUSTER.EPS = 0.0
 _C.CLUSTER.RHO = 0.002
 # Use a FAISS GPU index when CUDA and faiss-gpu are present.
 _C.CLUSTER.USE_GPU = True
+# Cluster (and build the baseline centroids from) features of the images with the background
+# greyed out by the silhouette of their angle-0 structure map. Label-free; stops a weak start
+# from grouping images by camera scenery. Training and evaluation still use whole images.
+_C.CLUSTER.FOREGROUND_MASK = False
 
 # ---------------------------------------------------------------------------------------------
 # GCL: stages, losses, memory

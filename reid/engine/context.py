@@ -46,23 +46,35 @@ class TrainingContext:
                 self.writer.add_scalar(f"{prefix}/{key}", value, step)
 
     @torch.no_grad()
-    def extract_train_features(self, items: Optional[list] = None) -> torch.Tensor:
-        """L2-normalised E_id features of the training images (no flip), gathered across ranks."""
+    def extract_train_features(self, items: Optional[list] = None,
+                               foreground: bool = False) -> torch.Tensor:
+        """L2-normalised E_id features of the training images (no flip), gathered across ranks.
+
+        ``foreground=True`` embeds the images with their background greyed out by the silhouette
+        of their structure map (see :mod:`reid.engine.foreground_data`).
+        """
         from reid.evaluation.features import extract_features
 
         items = self.train_items if items is None else items
         world, rank = dist_utils.world_size(), dist_utils.rank()
-        shard = list(range(rank, len(items), world))
-        loader = build_test_loader([items[i] for i in shard], size=tuple(self.cfg.INPUT.SIZE),
-                                   batch_size=self.cfg.TEST.BATCH_SIZE,
-                                   num_workers=self.cfg.DATALOADER.NUM_WORKERS)
+        shard = [items[i] for i in range(rank, len(items), world)]
+        size, batch, workers = (tuple(self.cfg.INPUT.SIZE), self.cfg.TEST.BATCH_SIZE,
+                                self.cfg.DATALOADER.NUM_WORKERS)
+        if foreground:
+            from reid.engine.foreground_data import build_foreground_loader
+            from reid.engine.stages.generative import structure_cache_from_cfg
+
+            loader = build_foreground_loader(shard, structure_cache_from_cfg(self.cfg), size,
+                                             batch, workers)
+        else:
+            loader = build_test_loader(shard, size=size, batch_size=batch, num_workers=workers)
         was_training = self.encoder.training
         feats, _, _ = extract_features(self.encoder, loader, self.device, flip=False)
         self.encoder.train(was_training)
         feats = feats.to(self.device)
         if world == 1:
             return feats
-        order = torch.as_tensor(shard, device=self.device)
+        order = torch.arange(rank, len(items), world, device=self.device)
         all_feats = dist_utils.all_gather_cat(feats)
         all_order = dist_utils.all_gather_cat(order)
         out = torch.empty_like(all_feats)

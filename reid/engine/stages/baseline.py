@@ -43,7 +43,7 @@ class ClusterContrastStage(Stage):
 
     def train_epoch(self, epoch: int) -> dict:
         ctx, s = self.ctx, self.cfg.SOLVER.BASELINE
-        features = ctx.extract_train_features()
+        features = ctx.extract_train_features(foreground=bool(self.cfg.CLUSTER.FOREGROUND_MASK))
         result = ctx.compute_pseudo_labels(features, self.name, epoch)
         stats = {"clusters": result.num_clusters, "outliers": result.num_outliers}
         if result.num_clusters < 2:
