@@ -63,13 +63,19 @@ def build_test_loader(items: Sequence[tuple], size: Sequence[int] = (256, 128),
 
 
 def build_dataset_from_cfg(cfg, source: bool = False, verbose: bool = True) -> ReIDDataset:
-    """``build_dataset`` for ``DATASETS.NAME`` / ``ROOT`` (or ``SOURCE`` / ``SOURCE_ROOT``)."""
+    """``build_dataset`` for ``DATASETS.NAME`` / ``ROOT`` (or ``SOURCE`` / ``SOURCE_ROOT``); the
+    target's training list gets the images of ``DATASETS.EXTRA_TRAIN_DIRS`` appended."""
     name = cfg.DATASETS.SOURCE if source else cfg.DATASETS.NAME
     root = (cfg.DATASETS.SOURCE_ROOT or cfg.DATASETS.ROOT) if source else cfg.DATASETS.ROOT
     options = {}
     if canonical_name(name) == "msmt17":
         options["merge_val"] = bool(cfg.DATASETS.MSMT_MERGE_VAL)
-    return build_dataset(name, root, verbose=verbose, **options)
+    dataset = build_dataset(name, root, verbose=verbose, **options)
+    if source:
+        return dataset
+    from .generated_views import append_extra_train_dirs
+
+    return append_extra_train_dirs(dataset, list(cfg.DATASETS.EXTRA_TRAIN_DIRS))
 
 
 def build_train_loader_from_cfg(cfg, items: Sequence[tuple], batch_size: int,

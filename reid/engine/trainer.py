@@ -19,6 +19,7 @@ import torch
 
 from reid.config import save_config
 from reid.data import build_dataset
+from reid.data.generated_views import append_extra_train_dirs
 from reid.engine import distributed as dist_utils
 from reid.engine.checkpoint import CheckpointManager
 from reid.engine.context import TrainingContext
@@ -71,6 +72,7 @@ class GCLTrainer:
             ensure_synthetic_dataset(cfg)
         dist_utils.barrier()
         dataset = build_dataset(cfg.DATASETS.NAME, cfg.DATASETS.ROOT)
+        dataset = append_extra_train_dirs(dataset, list(cfg.DATASETS.EXTRA_TRAIN_DIRS))
         logger.info("\n%s", dataset.summary())
         train_items = list(dataset.train)
         monitor_ids = np.asarray([item[1] for item in train_items], dtype=np.int64)

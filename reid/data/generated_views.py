@@ -1,0 +1,168 @@
+"""Generated person frames as an extra unlabelled training folder.
+
+:func:`write_generated_views` animates every training image of a ReID dataset with a frozen
+image-conditioned video generator (:class:`reid.models.gcl.video_view.VideoViewGenerator`) and
+writes ``views_per_image`` generated frames per image in the Market-1501 layout::
+
+    OUT/bounding_box_train/{pid:04d}_c{cam}s1_{src:06d}_{k:02d}.jpg
+    OUT/manifest.json
+
+``pid`` and ``cam`` (1-based) are the source image's raw identity and camera, so that cluster
+purity can still be monitored; ``src`` is the index of the source image in the training list and
+``k`` the view number. Writing is batched (one generator call per batch of images x views),
+every file is written atomically, and a rerun skips the batches whose files all exist (each batch
+draws from its own seed, so a resumed run writes the same frames).
+
+:func:`append_extra_train_dirs` (``DATASETS.EXTRA_TRAIN_DIRS``) appends such folders to the
+training list of a dataset.
+"""
+from __future__ import annotations
+
+import io
+import os
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from reid.utils.io import atomic_write_bytes, atomic_write_json
+
+from .datasets.base import DatasetFormatError, DatasetLayoutError, ReIDDataset
+from .datasets.market_style import GENERIC_PATTERN, parse_market_style_folder
+
+TRAIN_FOLDER = "bounding_box_train"
+MANIFEST = "manifest.json"
+EXAMPLE_NAME = "0002_c1s1_000451_00.jpg"
+
+
+def generated_view_name(pid: int, camid: int, source_index: int, view: int) -> str:
+    """File name of view ``view`` of training image ``source_index`` (0-based ``camid``)."""
+    if pid < 1:
+        raise ValueError(f"generated views need a source pid >= 1 (pid 0 / -1 are dropped from "
+                         f"training sets by the Market-style readers); got {pid}")
+    return f"{pid:04d}_c{camid + 1}s1_{source_index:06d}_{view:02d}.jpg"
+
+
+def _load_batch(paths: Sequence[str], size: tuple[int, int]) -> torch.Tensor:
+    """(B, 3, H, W) in [-1, 1]: the images resized (bilinear) to ``size``."""
+    from PIL import Image
+
+    from .image_io import read_image
+
+    arrays = [np.asarray(read_image(p).resize((size[1], size[0]), Image.BILINEAR))
+              for p in paths]
+    batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float()
+    return batch / 127.5 - 1.0
+
+
+def _encode_jpeg(frames: torch.Tensor, quality: int) -> list[bytes]:
+    from PIL import Image
+
+    pixels = ((frames.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+    out = []
+    for array in pixels:  # encoding is per file by nature
+        buffer = io.BytesIO()
+        Image.fromarray(array).save(buffer, format="JPEG", quality=quality)
+        out.append(buffer.getvalue())
+    return out
+
+
+def write_generated_views(items: Sequence[tuple], raw_pids: Sequence[int], view_source,
+                          out_dir: str, views_per_image: int = 2, batch_size: int = 16,
+                          seed: int = 0, quality: int = 95, progress: bool = True,
+                          manifest_extra: Optional[dict] = None) -> dict:
+    """Write the generated views of ``items`` (``(path, pid, camid)``; ``raw_pids`` their raw
+    identities) below ``out_dir``; returns the manifest (also written as ``manifest.json``).
+
+    ``view_source``: a :class:`~reid.models.gcl.video_view.VideoViewGenerator`; the images are
+    fed at its frame size and the frames are written at that size.
+    """
+    if views_per_image < 1 or batch_size < 1:
+        raise ValueError(f"views_per_image and batch_size must be >= 1; got {views_per_image}, "
+                         f"{batch_size}")
+    if len(raw_pids) != len(items):
+        raise ValueError(f"{len(raw_pids)} raw pids for {len(items)} training items")
+    folder = os.path.join(out_dir, TRAIN_FOLDER)
+    os.makedirs(folder, exist_ok=True)
+    names = [[generated_view_name(int(pid), int(item[2]), index, k) for k in range(views_per_image)]
+             for index, (item, pid) in enumerate(zip(items, raw_pids))]
+    starts = range(0, len(items), batch_size)
+    iterator = starts
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(starts, desc="generated views", unit="batch", dynamic_ncols=True)
+    written = skipped = 0
+    for start in iterator:
+        stop = min(start + batch_size, len(items))
+        batch_names = [n for row in names[start:stop] for n in row]
+        if all(os.path.isfile(os.path.join(folder, n)) for n in batch_names):
+            skipped += len(batch_names)
+            continue
+        view_source.reseed(seed * 1_000_003 + start)
+        images = _load_batch([item[0] for item in items[start:stop]], view_source.frame_size)
+        frames = view_source(images.repeat_interleave(views_per_image, dim=0))
+        for name, data in zip(batch_names, _encode_jpeg(frames, quality)):
+            atomic_write_bytes(os.path.join(folder, name), data)
+        written += len(batch_names)
+    manifest = {
+        "layout": f"{TRAIN_FOLDER}/{{pid:04d}}_c{{cam}}s1_{{src:06d}}_{{k:02d}}.jpg",
+        "views_per_image": views_per_image, "seed": seed,
+        "frame_size": list(view_source.frame_size), "num_sources": len(items),
+        "num_files": len(items) * views_per_image, "written": written, "skipped": skipped,
+        "files": [{"file": f"{TRAIN_FOLDER}/{n}", "source": item[0], "pid": int(pid),
+                   "camid": int(item[2]), "view": k}
+                  for (item, pid, row) in zip(items, raw_pids, names) for k, n in enumerate(row)],
+    }
+    manifest.update(manifest_extra or {})
+    atomic_write_json(os.path.join(out_dir, MANIFEST), manifest)
+    return manifest
+
+
+def read_generated_folder(folder: str) -> list[tuple]:
+    """``(path, raw pid, camid)`` of the images of one extra folder: ``folder/bounding_box_train``
+    when it exists, else ``folder`` itself. Missing or empty folders are an error."""
+    if not os.path.isdir(folder):
+        raise DatasetLayoutError(f"DATASETS.EXTRA_TRAIN_DIRS: '{folder}' is not a folder (expected "
+                                 f"the output of tools/generate_views.py, with {TRAIN_FOLDER}/)")
+    images = os.path.join(folder, TRAIN_FOLDER)
+    images = images if os.path.isdir(images) else folder
+    items = parse_market_style_folder(images, GENERIC_PATTERN, "train", None, EXAMPLE_NAME)
+    if not items:
+        raise DatasetFormatError(f"DATASETS.EXTRA_TRAIN_DIRS: no usable images in '{images}' "
+                                 f"(expected names like '{EXAMPLE_NAME}')")
+    return items
+
+
+def append_extra_train_dirs(dataset: ReIDDataset, folders: Sequence[str]) -> ReIDDataset:
+    """``dataset`` with the images of ``folders`` appended to its training list (raw pids kept
+    for monitoring and relabelled with the rest); query and gallery unchanged."""
+    if not folders:
+        return dataset
+    extra = [item for folder in folders for item in read_generated_folder(folder)]
+    train = [(path, raw, cam) for (path, _, cam), raw in zip(dataset.train,
+                                                             dataset.train_original_pids)]
+    merged = ReIDDataset(dataset.name, dataset.root, train + extra, dataset.query, dataset.gallery)
+    for key, value in vars(dataset).items():  # reader-specific extras survive
+        if key not in vars(merged):
+            setattr(merged, key, value)
+    merged.extra_train_dirs = list(folders)
+    merged.num_extra_train = len(extra)
+    return merged
+
+
+def generate_views_for_dataset(dataset: ReIDDataset, generator_config: str, weights: str,
+                               out_dir: str, views_per_image: int = 2, batch_size: int = 16,
+                               seed: int = 0, device: str | torch.device = "cpu",
+                               progress: bool = True, generator_opts: Sequence[str] = ()) -> dict:
+    """Load the ImaGINator of ``generator_config`` / ``weights`` and write the generated views
+    of ``dataset.train`` below ``out_dir`` (see :func:`write_generated_views`)."""
+    from reid.models.gcl.video_view import VideoViewGenerator
+
+    view = VideoViewGenerator.from_files(generator_config, weights, device, opts=generator_opts,
+                                         seed=seed)
+    extra = {"source_dataset": dataset.name, "source_root": dataset.root,
+             "generator_config": generator_config, "generator_weights": weights}
+    return write_generated_views(dataset.train, dataset.train_original_pids, view, out_dir,
+                                 views_per_image, batch_size, seed, progress=progress,
+                                 manifest_extra=extra)
