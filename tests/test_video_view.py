@@ -161,3 +161,18 @@ def test_resize_helper_shrinks_with_antialias_and_keeps_range():
     assert small.shape == (2, 3, 128, 64) and small.abs().max() <= 1
     assert torch.allclose(small[:, :, 0, 0], x[:, :, :2, :2].mean(dim=(2, 3)), atol=0.35)
     assert _resize(x, (256, 128)) is x
+
+
+def test_video_view_ablation_is_selected_by_name_and_described():
+    from reid.config import load_config
+    from reid.engine.ablation import _describe, select_ablation_configs
+
+    folder = "configs/ablations"
+    paths = select_ablation_configs(folder, ["full", "video_view"])
+    assert [os.path.basename(p) for p in paths] == ["6_gcl_full.yaml", "video_view.yaml"]
+    cfg = load_config(paths[1])
+    assert _describe(cfg) == "L_gan + L_vi + L'_vi + L''_vi + L_vid"
+    assert cfg.GCL.VIDEO_VIEW.WEIGHTS.endswith(".pth") and cfg.GCL.STAGES == ("joint",)
+    assert cfg.MODEL.WEIGHTS == load_config(paths[0]).MODEL.WEIGHTS
+    with pytest.raises(ValueError, match="no config.*available"):
+        select_ablation_configs(folder, ["nothing_like_this"])

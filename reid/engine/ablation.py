@@ -15,15 +15,35 @@ def ablation_configs(folder: str) -> list[str]:
                   if os.path.basename(p)[0].isdigit())
 
 
+def select_ablation_configs(folder: str, names: Sequence[str]) -> list[str]:
+    """Configs of ``folder`` chosen by name, in the order given: a name is a file stem
+    (``6_gcl_full``, ``video_view``) or a stem without its number (``gcl_full``) or its last
+    words (``full``). A name that matches nothing, or several files, is an error listing them."""
+    stems = {os.path.splitext(os.path.basename(p))[0]: p
+             for p in sorted(glob.glob(os.path.join(folder, "*.yaml")))
+             if os.path.basename(p) != "base.yaml"}
+    chosen = []
+    for name in names:
+        hits = [p for stem, p in stems.items()
+                if stem == name or stem.split("_", 1)[-1] == name or stem.endswith("_" + name)]
+        if len(hits) != 1:
+            problem = "matches no" if not hits else f"matches {len(hits)}"
+            raise ValueError(f"ablation '{name}' {problem} config in {folder}; available: "
+                             f"{', '.join(stems)}")
+        chosen.append(hits[0])
+    return chosen
+
+
 def _describe(cfg) -> str:
     if "joint" not in cfg.GCL.STAGES:
         return "baseline"
     names = {"vi": "L_vi", "vi_new": "L'_vi", "vi_new_pos": "L''_vi"}
     terms = [names[t] for t in cfg.GCL.VI_LOSSES]
+    video = " + L_vid" if cfg.GCL.VIDEO_VIEW.WEIGHTS else ""
     if not cfg.GCL.USE_GAN:
         tda = " + TDA" if (cfg.INPUT.COLOR_JITTER or cfg.INPUT.RE_PROB > 0) else ""
-        return "L_vi^woGAN" + tda
-    return " + ".join(["L_gan"] + terms)
+        return "L_vi^woGAN" + tda + video
+    return " + ".join(["L_gan"] + terms) + video
 
 
 def format_ablation_table(rows: Sequence[dict]) -> str:
