@@ -73,8 +73,9 @@ def imaginator_all_labels(generator, image: torch.Tensor, seed: int = 0) -> torc
     return generator(images, labels, z).cpu()
 
 
-def read_input_image(path: str) -> torch.Tensor:
-    """(3, 64, 64) in [-1, 1] from an image file (resized, centre-cropped)."""
+def read_input_image(path: str, size=64) -> torch.Tensor:
+    """(3, H, W) in [-1, 1] from an image file (resized, centre-cropped); ``size`` an int
+    (square, 64 by default) or (H, W) (e.g. ``generator.image_size``)."""
     from .video_dataset import resize_and_crop
 
     if not os.path.isfile(path):
@@ -85,7 +86,7 @@ def read_input_image(path: str) -> torch.Tensor:
     if frame.ndim == 2:
         frame = np.repeat(frame[..., None], 3, axis=2)
     video = frames_to_tensor(frame[None, ..., :3])
-    return resize_and_crop(video, 64, 64)[:, 0]
+    return resize_and_crop(video, _shorter(size), size)[:, 0]
 
 
 def write_clip_set(videos: torch.Tensor, out_dir: str, name: str, columns: int,
@@ -98,12 +99,16 @@ def write_clip_set(videos: torch.Tensor, out_dir: str, name: str, columns: int,
             write_image(os.path.join(out_dir, f"{name}.png"), frame_strip(videos, every))]
 
 
-def first_frame_of(folder: str) -> torch.Tensor:
-    """The first frame of a clip folder as (3, 64, 64) in [-1, 1]."""
+def _shorter(size) -> int:
+    return size if isinstance(size, int) else min(size)
+
+
+def first_frame_of(folder: str, size=64) -> torch.Tensor:
+    """The first frame of a clip folder as (3, H, W) in [-1, 1] (``size``: int or (H, W))."""
     from .video_dataset import resize_and_crop
 
     video = frames_to_tensor(read_frames_folder(folder, [0]))
-    return resize_and_crop(video, 64, 64)[:, 0]
+    return resize_and_crop(video, _shorter(size), size)[:, 0]
 
 
 @torch.no_grad()

@@ -72,12 +72,12 @@ def main(argv=None) -> None:
                                   args.appearances)
     else:
         if args.image:
-            image = read_input_image(args.image)
+            image = read_input_image(args.image, generator.image_size)
         else:
             from generators.training import build_dataset
 
             dataset = build_dataset(cfg)
-            image = first_frame_of(dataset.records[0].path) if os.path.isdir(
+            image = first_frame_of(dataset.records[0].path, generator.image_size) if os.path.isdir(
                 dataset.records[0].path) else dataset[0]["video"][:, 0]
         videos = imaginator_all_labels(generator, image, args.seed)
         written += write_clip_set(videos, out, "one_image_every_label", videos.shape[0])
