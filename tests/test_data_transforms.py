@@ -104,3 +104,19 @@ def test_paired_transform_pads_map_with_white_and_erases_image_only():
         assert set(map_t.unique().tolist()) <= {-1.0, 1.0}
         assert (img_t != -1).any()  # erased with random values
     assert saw_pad
+
+
+def test_paired_transform_moves_several_maps_with_one_geometry():
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 255, (40, 20, 3), dtype=np.uint8))
+    maps = [Image.fromarray(rng.integers(0, 255, (40, 20), dtype=np.uint8)) for _ in range(2)]
+    paired = PairedTrainTransform((32, 16), flip_prob=0.5, padding=3)
+    for seed in range(4):
+        torch.manual_seed(seed)
+        img_t, (first, second) = paired.apply(image, maps)
+        torch.manual_seed(seed)
+        img_one, first_one = paired(image, maps[0])
+        torch.manual_seed(seed)
+        _, second_one = paired(image, maps[1])
+        assert torch.equal(img_t, img_one)
+        assert torch.equal(first, first_one) and torch.equal(second, second_one)

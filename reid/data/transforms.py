@@ -142,24 +142,29 @@ class PairedTrainTransform:
         self.erase = RandomErasing(re_prob, fill=re_fill) if re_prob > 0 else None
 
     def __call__(self, image, structure_map) -> tuple[torch.Tensor, torch.Tensor]:
+        image_t, (smap_t,) = self.apply(image, [structure_map])
+        return image_t, smap_t
+
+    def apply(self, image, structure_maps: Sequence) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """One random geometry for the image and every map: ``(3xHxW, [1xHxW, ...])``."""
         image = TF.resize(_to_pil(image, "RGB"), list(self.size), InterpolationMode.BICUBIC)
-        smap = TF.resize(_to_pil(structure_map, "L"), list(self.size), InterpolationMode.BILINEAR)
+        smaps = [TF.resize(_to_pil(m, "L"), list(self.size), InterpolationMode.BILINEAR)
+                 for m in structure_maps]
         if self.flip_prob > 0 and torch.rand(()).item() < self.flip_prob:
-            image, smap = TF.hflip(image), TF.hflip(smap)
+            image, smaps = TF.hflip(image), [TF.hflip(m) for m in smaps]
         if self.padding > 0:
             p = self.padding
-            image = TF.pad(image, [p], fill=0)
-            smap = TF.pad(smap, [p], fill=self.map_fill)
             h, w = self.size
             top = int(torch.randint(0, 2 * p + 1, ()))
             left = int(torch.randint(0, 2 * p + 1, ()))
-            image, smap = TF.crop(image, top, left, h, w), TF.crop(smap, top, left, h, w)
+            image = TF.crop(TF.pad(image, [p], fill=0), top, left, h, w)
+            smaps = [TF.crop(TF.pad(m, [p], fill=self.map_fill), top, left, h, w) for m in smaps]
         if self.jitter is not None:
             image = self.jitter(image)
-        image_t, smap_t = to_signed_tensor(image), to_signed_tensor(smap)
+        image_t = to_signed_tensor(image)
         if self.erase is not None:
             image_t = self.erase(image_t)
-        return image_t, smap_t
+        return image_t, [to_signed_tensor(m) for m in smaps]
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(size={self.size}, flip_prob={self.flip_prob}, "

@@ -59,22 +59,9 @@ class ViewPairDataset(Dataset):
         s_ori = Image.fromarray(self.cache.read(self.split, name, 0))
         angle = self.angles[int(torch.randint(len(self.angles), ()))]
         s_new = Image.fromarray(self.cache.read(self.split, name, angle))
-        # One random geometry for the image and both maps: stack the maps as two channels of an
-        # RGB image so the paired transform moves them together.
-        both = Image.merge("RGB", (s_ori, s_new, s_ori))
-        img_t, maps_t = _paired_with_rgb_map(self.paired, image, both)
-        return {"img": img_t, "s_ori": maps_t[0:1], "s_new": maps_t[1:2], "angle": angle,
+        img_t, (s_ori_t, s_new_t) = self.paired.apply(image, [s_ori, s_new])
+        return {"img": img_t, "s_ori": s_ori_t, "s_new": s_new_t, "angle": angle,
                 "index": index, "path": path}
-
-
-def _paired_with_rgb_map(paired: PairedTrainTransform, image, maps_rgb):
-    """Apply the paired transform to an image and a 3-channel stack of maps."""
-    channels = maps_rgb.split()
-    state = torch.get_rng_state()
-    img_t, first = paired(image, channels[0])
-    torch.set_rng_state(state)
-    _, second = paired(image, channels[1])
-    return img_t, torch.cat([first, second], dim=0)
 
 
 def build_view_loader(items: Sequence[tuple], cache: StructureMapCache, batch_size: int,
