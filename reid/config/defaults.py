@@ -117,8 +117,9 @@ _C.CLUSTER.RHO = 0.002
 # Use a FAISS GPU index when CUDA and faiss-gpu are present.
 _C.CLUSTER.USE_GPU = True
 # Cluster (and build the baseline centroids from) features of the images with the background
-# greyed out by the silhouette of their angle-0 structure map. Label-free; stops a weak start
-# from grouping images by camera scenery. Training and evaluation still use whole images.
+# greyed out by the silhouette of their angle-0 structure map, in the baseline and joint stages.
+# Label-free; stops a weak start from grouping images by camera scenery. Training and evaluation
+# still use whole images; the joint stage's instance memory still holds whole-image features.
 _C.CLUSTER.FOREGROUND_MASK = False
 
 # ---------------------------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 ``gan_warmup``: E_id frozen; E_str, G and D trained with L_gan only.
 ``joint``: the instance memory is filled with E_id features; every epoch the pseudo-labels are
-rebuilt from the memory (Jaccard distance on the kNN graph, then DBSCAN) and E_id, E_str, G, D
-are trained with L_gan + the selected view-invariant losses. With ``GCL.USE_GAN False`` the joint
+rebuilt from the memory (Jaccard distance on the kNN graph, then DBSCAN; with
+``CLUSTER.FOREGROUND_MASK`` from E_id features of the silhouette-masked images instead) and
+E_id, E_str, G, D are trained with L_gan + the selected view-invariant losses. With ``GCL.USE_GAN False`` the joint
 stage is the "L_vi without GAN" ablation: E_id alone with classic augmentation and the memory loss.
 With ``GCL.VIDEO_VIEW.WEIGHTS`` set, every joint step also draws a generated frame of each crop
 from the frozen video generator of ``GCL.VIDEO_VIEW.CONFIG`` and adds ``GCL.VIDEO_VIEW.WEIGHT *
@@ -179,7 +180,11 @@ class JointStage(_GenerativeStage):
 
     def train_epoch(self, epoch: int) -> dict:
         ctx = self.ctx
-        result = ctx.compute_pseudo_labels(ctx.memory.features, self.name, epoch)
+        # Pseudo-labels from the memory, or with CLUSTER.FOREGROUND_MASK from fresh E_id features
+        # of the silhouette-masked images (the memory still holds whole-image features).
+        features = (ctx.extract_train_features(foreground=True) if self.cfg.CLUSTER.FOREGROUND_MASK
+                    else ctx.memory.features)
+        result = ctx.compute_pseudo_labels(features, self.name, epoch)
         ctx.memory.set_labels(torch.as_tensor(result.labels))
         terms = tuple(self.cfg.GCL.VI_LOSSES)
         if result.num_clusters < 2:
