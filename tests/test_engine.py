@@ -98,3 +98,22 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(toy_root, tmp_path, mon
     assert "step" in str(err.value) and "img" in str(err.value)
     _, state = _encoder_state(out)
     assert state["stage"] == "gan_warmup" and state["epoch"] == 0
+
+
+def test_foreground_mask_drives_the_pseudo_labels(toy_root, tmp_path, monkeypatch):
+    from reid.engine.context import TrainingContext
+
+    calls = []
+    original = TrainingContext.extract_train_features
+
+    def spy(self, items=None, foreground=False):
+        calls.append(foreground)
+        return original(self, items, foreground)
+
+    monkeypatch.setattr(TrainingContext, "extract_train_features", spy)
+    summary = GCLTrainer(_cfg(toy_root, str(tmp_path / "fg"), "CLUSTER.FOREGROUND_MASK", "True",
+                              "GCL.STAGES", "('baseline', 'joint')", "GCL.USE_GAN", "False",
+                              "TEST.EVAL_PERIOD", "0")).run()
+    # baseline epoch: masked; joint: memory filled with whole images, then masked every epoch.
+    assert calls == [True, False, True, True]
+    assert [h["stage"] for h in summary["history"]] == ["baseline", "joint", "joint"]

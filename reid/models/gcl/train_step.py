@@ -151,7 +151,8 @@ class GCLTrainStep:
                 or not self.train_encoder or not self.config.vi_terms):
             return None
         vid = video_view_loss(self.encoder, self.video_view, x, f, self.memory, indices, labels,
-                              self.config.num_negatives, self.config.temperature)
+                              self.config.num_negatives, self.config.temperature,
+                              self.config.precision)
         terms["L_vid"] = float(vid.loss.detach())
         return self.video_view_weight * vid.loss
 
