@@ -73,6 +73,11 @@ def test_missing_structure_maps_are_listed_before_training(tmp_path):
     with pytest.raises(MissingStructureMapsError) as err:
         GCLTrainer(_cfg(root, str(tmp_path / "o")))
     assert "structure maps are missing" in str(err.value) and ".jpg" in str(err.value)
+    # The baseline alone needs no maps, unless its pseudo-labels use the silhouettes.
+    GCLTrainer(_cfg(root, str(tmp_path / "b"), "GCL.STAGES", "('baseline',)"))
+    with pytest.raises(MissingStructureMapsError):
+        GCLTrainer(_cfg(root, str(tmp_path / "m"), "GCL.STAGES", "('baseline',)",
+                        "CLUSTER.FOREGROUND_MASK", "True"))
 
 
 def test_non_finite_loss_stops_and_keeps_last_checkpoint(toy_root, tmp_path, monkeypatch):

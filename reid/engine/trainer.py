@@ -87,6 +87,12 @@ class GCLTrainer:
             encoder = build_identity_encoder(cfg)
         encoder = encoder.to(device)
 
+        if cfg.CLUSTER.FOREGROUND_MASK:
+            from reid.engine.stages.generative import structure_cache_from_cfg
+            from reid.engine.view_data import check_structure_maps
+
+            # The silhouettes come from the angle-0 maps (CLUSTER.FOREGROUND_MASK).
+            check_structure_maps(structure_cache_from_cfg(cfg), train_items, angles=(0,))
         generative = None
         if any(s in GENERATIVE_STAGES for s in self.stages) and cfg.GCL.USE_GAN:
             from reid.engine.stages.generative import structure_cache_from_cfg
