@@ -9,13 +9,11 @@ and the closest valid ones. The YAML reading, key checking and override parsing 
 """
 from __future__ import annotations
 
-import os
 from typing import Iterable
 
 from yacs.config import CfgNode as CN
 
-from reid.config import ConfigError, merge_overrides
-from reid.config import _merge_mapping, _read_yaml  # the shared YAML + _BASE_ + key-check reader
+from reid.config import ConfigError, load_config
 
 __all__ = ["ConfigError", "MODEL_NAMES", "STYLE_MODELS", "frame_size", "get_generator_defaults",
            "load_generator_config"]
@@ -147,10 +145,7 @@ def get_generator_defaults() -> CN:
 def load_generator_config(path: str | None = None, opts: Iterable[str] | None = None,
                           freeze: bool = True) -> CN:
     """Defaults, then the YAML at ``path`` (``_BASE_`` resolved), then ``KEY VALUE`` overrides."""
-    cfg = get_generator_defaults()
-    if path:
-        _merge_mapping(cfg, _read_yaml(path), os.path.basename(path))
-    merge_overrides(cfg, list(opts or []))
+    cfg = load_config(path, opts, freeze=False, defaults=get_generator_defaults)
     check_generator_config(cfg)
     if freeze:
         cfg.freeze()

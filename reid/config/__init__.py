@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import yaml
 from yacs.config import CfgNode
@@ -139,9 +139,13 @@ def merge_overrides(cfg: CfgNode, opts: Sequence[str]) -> CfgNode:
 
 
 def load_config(path: str | None = None, opts: Iterable[str] | None = None,
-                freeze: bool = True) -> CfgNode:
-    """Defaults, then the YAML file at ``path`` (with ``_BASE_``), then ``KEY VALUE`` overrides."""
-    cfg = get_cfg_defaults()
+                freeze: bool = True, defaults: Callable[[], CfgNode] | None = None) -> CfgNode:
+    """Defaults, then the YAML file at ``path`` (with ``_BASE_``), then ``KEY VALUE`` overrides.
+
+    ``defaults`` builds the tree of valid keys (default: the ReID job's
+    :func:`~reid.config.defaults.get_cfg_defaults`; the video-GAN jobs pass theirs).
+    """
+    cfg = (defaults or get_cfg_defaults)()
     if path:
         _merge_mapping(cfg, _read_yaml(path), os.path.basename(path))
     merge_overrides(cfg, list(opts or []))

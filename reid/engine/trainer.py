@@ -183,7 +183,7 @@ class GCLTrainer:
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> dict:
-        ctx, cfg = self.ctx, self.cfg
+        ctx = self.ctx
         start_stage, start_epoch, stage_state = 0, 0, None
         if self.resume:
             state = self.checkpoints.load_last()

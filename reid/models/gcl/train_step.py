@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ...losses.gan import lsgan_discriminator_loss, lsgan_generator_loss, r1_gradient_penalty
