@@ -143,6 +143,9 @@ _C.GCL.GP_WEIGHT = 0.01
 # or on the 512-d embeddings ("embedding").
 _C.GCL.FEAT_LOSS_ON = "parts"
 _C.GCL.MEMORY_MOMENTUM = 0.2
+# DBSCAN outliers stay in the memory as negatives of every anchor (thesis / DESIGN). With many
+# outliers that are really the anchor's own identity (a weak start), False keeps them out.
+_C.GCL.OUTLIER_NEGATIVES = True
 _C.GCL.TEMPERATURE = 0.04
 _C.GCL.NUM_NEGATIVES = 8192
 # Extra positive view from a frozen video generator conditioned on the person crop (ImaGINator):

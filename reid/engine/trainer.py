@@ -151,7 +151,9 @@ class GCLTrainer:
 
             memory = state["memory"]
             ctx.memory = InstanceMemory(memory["features"].shape[0], memory["features"].shape[1],
-                                        self.cfg.GCL.MEMORY_MOMENTUM).to(ctx.device)
+                                        self.cfg.GCL.MEMORY_MOMENTUM,
+                                        outlier_negatives=self.cfg.GCL.OUTLIER_NEGATIVES
+                                        ).to(ctx.device)
             ctx.memory.load_state_dict(memory)
         ctx.pseudo_labels = state.get("pseudo_labels")
         ctx.pseudo_labeler.load_state_dict(state["pseudo_labeler"])

@@ -24,7 +24,8 @@ class InstanceMemory(nn.Module):
     """
 
     def __init__(self, num_samples: int, dim: int = 512, momentum: float = 0.2,
-                 gather_fn: Optional[Callable[[torch.Tensor], torch.Tensor]] = None):
+                 gather_fn: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+                 outlier_negatives: bool = True):
         super().__init__()
         if num_samples < 1:
             raise ValueError(f"InstanceMemory needs num_samples >= 1, got {num_samples}")
@@ -33,6 +34,8 @@ class InstanceMemory(nn.Module):
         self.num_samples = num_samples
         self.dim = dim
         self.momentum = momentum
+        # Whether entries labelled -1 (DBSCAN outliers) serve as negatives (GCL: yes).
+        self.outlier_negatives = outlier_negatives
         self.gather_fn = gather_fn if gather_fn is not None else all_gather_tensors
         self.register_buffer("features", torch.zeros(num_samples, dim))
         self.register_buffer("labels", torch.full((num_samples,), -1, dtype=torch.long))
@@ -123,7 +126,8 @@ class InstanceMemory(nn.Module):
     def sample_negatives(self, indices: torch.Tensor, labels: Optional[torch.Tensor] = None,
                          num_negatives: int = 8192, generator: Optional[torch.Generator] = None
                          ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Up to ``num_negatives`` distinct random entries of other pseudo-identities per anchor.
+        """Up to ``num_negatives`` distinct random entries of other pseudo-identities per anchor
+        (outliers included unless ``outlier_negatives`` is False).
 
         Returns ``(negative_indices (B, K'), valid (B, K') bool)`` where K' = min(K, the largest
         number of negatives any anchor has). Anchors with fewer negatives than K' get ``valid``
@@ -136,6 +140,8 @@ class InstanceMemory(nn.Module):
         labels = self._labels_or_stored(labels)
         anchor_labels = labels[indices]
         other = labels.unsqueeze(0) != anchor_labels.unsqueeze(1)
+        if not self.outlier_negatives:
+            other &= (labels >= 0).unsqueeze(0)
         available = int(other.sum(dim=1).max()) if indices.numel() else 0
         k = min(num_negatives, available)
         if k == 0:
@@ -146,4 +152,5 @@ class InstanceMemory(nn.Module):
         return chosen, top >= 0
 
     def extra_repr(self) -> str:
-        return f"num_samples={self.num_samples}, dim={self.dim}, momentum={self.momentum}"
+        return (f"num_samples={self.num_samples}, dim={self.dim}, momentum={self.momentum}, "
+                f"outlier_negatives={self.outlier_negatives}")

@@ -142,7 +142,8 @@ class JointStage(_GenerativeStage):
                 self._schedulers["discriminator"] = decay(self.dis_optimizer)
         if ctx.memory is None:
             ctx.memory = InstanceMemory(len(ctx.train_items), cfg.MODEL.EMBED_DIM,
-                                        cfg.GCL.MEMORY_MOMENTUM).to(ctx.device)
+                                        cfg.GCL.MEMORY_MOMENTUM,
+                                        outlier_negatives=cfg.GCL.OUTLIER_NEGATIVES).to(ctx.device)
         self.step_config = GCLStepConfig.from_cfg(cfg)
         self.video_view = self._video_view()
         self.step = GCLTrainStep(
