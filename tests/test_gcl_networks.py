@@ -169,3 +169,25 @@ def test_step_config_from_cfg():
     assert sc.feat_loss_on == "parts"
     with pytest.raises(ValueError, match="feat_loss_on"):
         GCLStepConfig(feat_loss_on="pixels")
+
+
+def _encoder_grads(scale, vi_terms):
+    step, enc, module, _ = _step(train_encoder=True)
+    step.config = GCLStepConfig(num_negatives=5, encoder_gan_grad=scale, vi_terms=vi_terms)
+    torch.manual_seed(1)
+    terms = step(*_batch())
+    grads = [p.grad.clone() if p.grad is not None else torch.zeros_like(p) for p in enc.parameters()]
+    return grads, terms, module
+
+
+def test_encoder_gan_grad_scales_only_the_encoder_share_of_l_gan():
+    full, _, _ = _encoder_grads(1.0, ())
+    half, _, _ = _encoder_grads(0.5, ())
+    none, _, module = _encoder_grads(0.0, ())
+    assert any(g.abs().sum() > 0 for g in full)
+    for a, b, c in zip(full, half, none):
+        assert torch.allclose(b, 0.5 * a, atol=1e-6) and torch.all(c == 0)
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in module.generator.parameters())
+    # With the contrastive terms on, E_id still learns from them alone.
+    contrast_only, terms, _ = _encoder_grads(0.0, ("vi", "vi_new", "vi_new_pos"))
+    assert "L_vi" in terms and any(g.abs().sum() > 0 for g in contrast_only)

@@ -146,6 +146,11 @@ _C.GCL.MEMORY_MOMENTUM = 0.2
 # DBSCAN outliers stay in the memory as negatives of every anchor (thesis / DESIGN). With many
 # outliers that are really the anchor's own identity (a weak start), False keeps them out.
 _C.GCL.OUTLIER_NEGATIVES = True
+# Factor on the gradient that L_gan (reconstruction, feature and adversarial terms) sends into
+# E_id in the joint stage: 1 = thesis. 0 lets E_id learn from the view-invariant terms only (G,
+# E_str still learn from L_gan), for small encoders trained from scratch, where reconstructing
+# whole images pulls E_id towards encoding the background.
+_C.GCL.ENCODER_GAN_GRAD = 1.0
 _C.GCL.TEMPERATURE = 0.04
 _C.GCL.NUM_NEGATIVES = 8192
 # Extra positive view from a frozen video generator conditioned on the person crop (ImaGINator):

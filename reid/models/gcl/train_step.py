@@ -58,6 +58,9 @@ class GCLStepConfig:
     # "parts": L_feat on the 2048 x P appearance codes (thesis f_id, authors' code);
     # "embedding": on the 512-d features f.
     feat_loss_on: str = "parts"
+    # Factor on the L_gan gradient that reaches E_id in the joint stage (1 = thesis; 0 = E_id
+    # learns from the contrastive terms only while G still learns from both).
+    encoder_gan_grad: float = 1.0
     # "fp32" or "bf16" (forward passes under bfloat16 autocast; losses and memory in float32).
     # The reference formulation always runs in float32.
     precision: str = "fp32"
@@ -68,7 +71,7 @@ class GCLStepConfig:
         return cls(gan_weights=GANLossWeights.from_cfg(cfg), gp_weight=g.GP_WEIGHT,
                    vi_weight=g.LAMBDA_VI, vi_terms=tuple(g.VI_LOSSES), temperature=g.TEMPERATURE,
                    num_negatives=g.NUM_NEGATIVES, feat_loss_on=g.FEAT_LOSS_ON,
-                   precision=cfg.SOLVER.PRECISION)
+                   precision=cfg.SOLVER.PRECISION, encoder_gan_grad=g.ENCODER_GAN_GRAD)
 
     def __post_init__(self):
         if self.feat_loss_on not in ("parts", "embedding"):
@@ -200,19 +203,35 @@ class GCLTrainStep:
         else:
             l_feat = feature_reconstruction_loss(views.embedding, views.embedding_new, views.embedding_cycle)
         l_adv = d_fake_outputs
-        total = gan_objective(l_img, l_feat, l_adv, cfg.gan_weights)
+        gan = gan_objective(l_img, l_feat, l_adv, cfg.gan_weights)
         terms = {"img": float(l_img.detach()), "feat": float(l_feat.detach()), "adv": float(l_adv.detach())}
+        contrast = None
         vi = self._contrast(views.embedding, views.embedding_new, indices, labels, tuple(cfg.vi_terms), "generated")
         if vi is not None:
-            total = total + cfg.vi_weight * vi.loss
+            contrast = cfg.vi_weight * vi.loss
             terms.update({f"L_{k}": float(v.detach()) for k, v in vi.terms.items()})
             if vi.skipped:
                 terms["vi_skipped"] = vi.skipped
         vid = self._video_view_term(x, views.embedding, indices, labels, terms)
         if vid is not None:
-            total = total + vid
+            contrast = vid if contrast is None else contrast + vid
+        total = gan if contrast is None else gan + contrast
         terms["gen_total"] = float(total.detach())
-        return total, terms
+        return gan, contrast, terms
+
+    def _generator_backward(self, gan: torch.Tensor, contrast: Optional[torch.Tensor]) -> None:
+        """Gradients of L_gan (+ the contrastive terms); E_id's share of L_gan scaled by
+        ``encoder_gan_grad`` (two backward passes only when that is not 1)."""
+        scale = self.config.encoder_gan_grad
+        if not self.train_encoder or scale == 1.0:
+            (gan if contrast is None else gan + contrast).backward()
+            return
+        gan.backward(retain_graph=contrast is not None)
+        for p in self.encoder.parameters():
+            if p.grad is not None:
+                p.grad.mul_(scale)
+        if contrast is not None:
+            contrast.backward()
 
     def _update_memory(self, views, indices) -> None:
         if self.memory is not None and indices is not None and self.train_encoder:
@@ -229,18 +248,18 @@ class GCLTrainStep:
             fake_scores = disc(fakes)
         views = views.float()
         l_adv = lsgan_generator_loss(self._as_float(fake_scores), groups=3)
-        total, terms = self._generator_losses(x, views, indices, labels, l_adv)
+        gan, contrast, terms = self._generator_losses(x, views, indices, labels, l_adv)
         numeric = {k: v for k, v in terms.items() if isinstance(v, float)}
         self._check_finite(numeric)
         _zero_grad(self.gen_optimizer)
         _zero_grad(self.id_optimizer if self.train_encoder else None)
-        total.backward()
+        self._generator_backward(gan, contrast)
         _step(self.gen_optimizer)
         if self.train_encoder:
             _step(self.id_optimizer)
         self._update_memory(views, indices)
         fakes = fakes.detach()
-        del total, views, l_adv, fake_scores
+        del gan, contrast, views, l_adv, fake_scores
         # D step on the detached generated images and the real batch.
         set_requires_grad(disc, True)
         real = x.detach().requires_grad_(True)
@@ -278,11 +297,11 @@ class GCLTrainStep:
         _step(self.dis_optimizer)
         # G / E_id step with D's weight gradients built and thrown away.
         l_adv = sum(lsgan_generator_loss(disc(fake)) for fake in (views.x_ori, views.x_new, views.x_cycle))
-        total, terms = self._generator_losses(x, views, indices, labels, l_adv)
+        gan, contrast, terms = self._generator_losses(x, views, indices, labels, l_adv)
         for opt in (self.gen_optimizer, self.id_optimizer if self.train_encoder else None):
             if opt is not None:
                 opt.zero_grad(set_to_none=False)
-        total.backward()
+        self._generator_backward(gan, contrast)
         _step(self.gen_optimizer)
         if self.train_encoder:
             _step(self.id_optimizer)
