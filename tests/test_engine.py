@@ -122,3 +122,16 @@ def test_foreground_mask_drives_the_pseudo_labels(toy_root, tmp_path, monkeypatc
     # baseline epoch: masked; joint: memory filled with whole images, then masked every epoch.
     assert calls == [True, False, True, True]
     assert [h["stage"] for h in summary["history"]] == ["baseline", "joint", "joint"]
+
+
+def test_structure_maps_default_to_the_located_dataset_folder(tmp_path):
+    from types import SimpleNamespace
+
+    from reid.config import load_config
+    from reid.engine.stages.generative import structure_cache_for
+
+    dataset = SimpleNamespace(root=str(tmp_path / "Market-1501-v15.09.15"))
+    cfg = load_config(None, ["DATASETS.ROOT", str(tmp_path)])
+    assert structure_cache_for(cfg, dataset).mesh_dir == os.path.join(dataset.root, "meshes")
+    cfg = load_config(None, ["MESH.DIR", str(tmp_path / "renders")])
+    assert structure_cache_for(cfg, dataset).mesh_dir == str(tmp_path / "renders")

@@ -62,9 +62,9 @@ class TrainingContext:
                                 self.cfg.DATALOADER.NUM_WORKERS)
         if foreground:
             from reid.engine.foreground_data import build_foreground_loader
-            from reid.engine.stages.generative import structure_cache_from_cfg
+            from reid.engine.stages.generative import structure_cache_for
 
-            loader = build_foreground_loader(shard, structure_cache_from_cfg(self.cfg), size,
+            loader = build_foreground_loader(shard, structure_cache_for(self.cfg, self.dataset), size,
                                              batch, workers)
         else:
             loader = build_test_loader(shard, size=size, batch_size=batch, num_workers=workers)

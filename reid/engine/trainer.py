@@ -88,18 +88,18 @@ class GCLTrainer:
         encoder = encoder.to(device)
 
         if cfg.CLUSTER.FOREGROUND_MASK:
-            from reid.engine.stages.generative import structure_cache_from_cfg
+            from reid.engine.stages.generative import structure_cache_for
             from reid.engine.view_data import check_structure_maps
 
             # The silhouettes come from the angle-0 maps (CLUSTER.FOREGROUND_MASK).
-            check_structure_maps(structure_cache_from_cfg(cfg), train_items, angles=(0,))
+            check_structure_maps(structure_cache_for(cfg, dataset), train_items, angles=(0,))
         generative = None
         if any(s in GENERATIVE_STAGES for s in self.stages) and cfg.GCL.USE_GAN:
-            from reid.engine.stages.generative import structure_cache_from_cfg
+            from reid.engine.stages.generative import structure_cache_for
             from reid.engine.view_data import check_structure_maps
             from reid.models.gcl import GCLGenerativeModule
 
-            check_structure_maps(structure_cache_from_cfg(cfg), train_items)
+            check_structure_maps(structure_cache_for(cfg, dataset), train_items)
             m = cfg.MODEL
             generative = GCLGenerativeModule(
                 structure_dim=m.STRUCTURE_DIM, code_dim=encoder.feature_dim,

@@ -51,12 +51,12 @@ def render_view_grid(encoder, generative, cache, split: str, paths: list[str], s
 
 def save_view_grid(ctx, batch: dict, stage: str, epoch: int, num_people: int = 4) -> str | None:
     """Write ``OUTPUT_DIR/images/<stage>_epoch<N>.png`` and log it to TensorBoard."""
-    from reid.engine.stages.generative import structure_cache_from_cfg
+    from reid.engine.stages.generative import structure_cache_for
 
     if ctx.generative is None:
         return None
     paths = list(batch["path"][:num_people])
-    grid = render_view_grid(ctx.encoder, ctx.generative, structure_cache_from_cfg(ctx.cfg),
+    grid = render_view_grid(ctx.encoder, ctx.generative, structure_cache_for(ctx.cfg, ctx.dataset),
                             "train", paths, tuple(ctx.cfg.INPUT.SIZE), ctx.device)
     path = ctx.path("images", f"{stage}_epoch{epoch + 1:03d}.png")
     os.makedirs(os.path.dirname(path), exist_ok=True)

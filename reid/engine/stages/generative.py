@@ -29,11 +29,12 @@ from reid.memory import InstanceMemory
 from reid.models.gcl import GCLStepConfig, GCLTrainStep, NonFiniteLossError
 
 
-def structure_cache_from_cfg(cfg) -> StructureMapCache:
-    import os
+def structure_cache_for(cfg, dataset) -> StructureMapCache:
+    """The structure-map cache of ``MESH.DIR``, or ``<dataset folder>/meshes`` (as
+    ``tools/prepare_meshes.py`` writes it) for the located dataset folder ``dataset.root``."""
+    from mesh.prepare import resolve_mesh_dir
 
-    mesh_dir = cfg.MESH.DIR or os.path.join(cfg.DATASETS.ROOT, "meshes")
-    return StructureMapCache(mesh_dir)
+    return StructureMapCache(resolve_mesh_dir(cfg.MESH.DIR, dataset.root))
 
 
 class _GenerativeStage(Stage):
@@ -51,7 +52,7 @@ class _GenerativeStage(Stage):
         cfg = self.cfg
         iters = int(self._iters_per_epoch())
         loader = build_view_loader(
-            self.ctx.train_items, structure_cache_from_cfg(cfg), batch_size=int(cfg.SOLVER.BATCH_SIZE),
+            self.ctx.train_items, structure_cache_for(cfg, self.ctx.dataset), batch_size=int(cfg.SOLVER.BATCH_SIZE),
             size=tuple(cfg.INPUT.SIZE), num_workers=cfg.DATALOADER.NUM_WORKERS,
             seed=self.ctx.epoch_seed(self.name, epoch) + dist_utils.rank(),
             flip_prob=cfg.INPUT.FLIP_PROB, padding=cfg.INPUT.PADDING)
