@@ -228,7 +228,7 @@ class GCLTrainer:
             set_seed(ctx.epoch_seed(name, epoch))
             t0 = time.time()
             stats = stage.train_epoch(epoch)
-            stage.end_epoch(epoch)
+            stage.end_epoch(epoch, skipped=bool(stats.get("skipped")))
             stats = {k: (round(v, 5) if isinstance(v, float) else v) for k, v in stats.items()}
             ctx.history.append({"stage": name, "epoch": epoch + 1,
                                 "seconds": round(time.time() - t0, 1), **stats})

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections import defaultdict
 from typing import Iterable
 
@@ -38,9 +39,15 @@ class Stage:
     def train_epoch(self, epoch: int) -> dict:
         raise NotImplementedError
 
-    def end_epoch(self, epoch: int) -> None:
-        for scheduler in self.schedulers():
-            scheduler.step()
+    def end_epoch(self, epoch: int, skipped: bool = False) -> None:
+        """Step the schedulers: learning rates follow the epoch index, also after an epoch that
+        was skipped (degenerate pseudo-labels), whose optimisers never stepped."""
+        with warnings.catch_warnings():
+            if skipped:
+                warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` "
+                                        r"before `optimizer\.step\(\)`")
+            for scheduler in self.schedulers():
+                scheduler.step()
 
     def optimizers(self) -> dict:
         return {}
