@@ -99,10 +99,10 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(toy_root, tmp_path, mon
 
     def poisoned(self, *args, **kwargs):
         calls["n"] += 1
-        total, terms = original(self, *args, **kwargs)
+        gan, contrast, terms = original(self, *args, **kwargs)
         if calls["n"] > 2:  # the second gan_warmup epoch diverges
-            return total * float("nan"), dict(terms, img=float("nan"))
-        return total, terms
+            return gan * float("nan"), contrast, dict(terms, img=float("nan"))
+        return gan, contrast, terms
 
     monkeypatch.setattr(GCLTrainStep, "_generator_losses", poisoned)
     with pytest.raises(TrainingDivergedError) as err:
