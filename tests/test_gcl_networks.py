@@ -167,8 +167,26 @@ def test_step_config_from_cfg():
     sc = GCLStepConfig.from_cfg(cfg)
     assert sc.temperature == 0.04 and sc.num_negatives == 8192 and sc.gan_weights.img == 5.0
     assert sc.feat_loss_on == "parts"
+    assert sc.negative_anchor == "generated" and sc.real_positive_grad  # thesis defaults
     with pytest.raises(ValueError, match="feat_loss_on"):
         GCLStepConfig(feat_loss_on="pixels")
+    cfg.GCL.NEGATIVE_ANCHOR, cfg.GCL.REAL_POSITIVE_GRAD = "original", False
+    sc = GCLStepConfig.from_cfg(cfg)
+    assert sc.negative_anchor == "original" and not sc.real_positive_grad
+    with pytest.raises(ValueError, match="GCL.NEGATIVE_ANCHOR"):
+        GCLStepConfig(negative_anchor="memory")
+
+
+def test_negative_anchor_changes_the_contrastive_terms_of_the_step():
+    def run(anchor):
+        step, _, _, _ = _step(train_encoder=True)
+        step.config = GCLStepConfig(num_negatives=5, negative_anchor=anchor)
+        torch.manual_seed(1)
+        return step(*_batch())
+
+    generated, original = run("generated"), run("original")
+    assert generated["img"] == pytest.approx(original["img"])  # same views, same L_gan
+    assert generated["L_vi"] != pytest.approx(original["L_vi"], rel=1e-4)
 
 
 def _encoder_grads(scale, vi_terms):

@@ -60,6 +60,36 @@ def test_view_invariant_subset_and_without_gan():
         view_invariant_losses(f, f, _vi_memory(), torch.tensor([0]), terms=("vi_bad",))
 
 
+def test_view_invariant_negatives_scored_against_the_original_feature():
+    f = torch.tensor([[1.0, 0.0]])
+    f_new = torch.tensor([[0.6, 0.8]])
+    res = view_invariant_losses(f, f_new, _vi_memory(), torch.tensor([0]), temperature=0.5,
+                                negative_anchor="original")
+    # the only negative (0, 1) scores 0.0 against f instead of 0.8 against f'_new
+    assert res.terms["vi"].item() == pytest.approx(math.log(1 + math.exp((0.0 - 0.8) / 0.5)), rel=1e-5)
+    assert res.terms["vi_new"].item() == pytest.approx(math.log(1 + math.exp((0.0 - 0.6) / 0.5)), rel=1e-5)
+    assert res.terms["vi_new_pos"].item() == pytest.approx(math.log(1 + math.exp((0.0 - 0.96) / 0.5)), rel=1e-5)
+    with pytest.raises(ValueError, match="negative_anchor"):
+        view_invariant_losses(f, f_new, _vi_memory(), torch.tensor([0]), negative_anchor="memory")
+
+
+def test_view_invariant_real_positive_without_gradient():
+    def grads(real_positive_grad):
+        f = torch.tensor([[1.0, 0.2]], requires_grad=True)
+        f_new = torch.tensor([[0.6, 0.8]], requires_grad=True)
+        res = view_invariant_losses(f, f_new, _vi_memory(), torch.tensor([0]), temperature=0.5,
+                                    terms=("vi_new",), negative_anchor="generated",
+                                    real_positive_grad=real_positive_grad)
+        res.loss.backward()
+        return res.loss.item(), f.grad, f_new.grad
+
+    loss_on, f_grad_on, new_grad_on = grads(True)
+    loss_off, f_grad_off, new_grad_off = grads(False)
+    assert loss_on == pytest.approx(loss_off)            # same value, only the gradient differs
+    assert f_grad_on.abs().sum() > 0 and f_grad_off is None  # E_id(x) is a fixed target
+    assert torch.allclose(new_grad_on, new_grad_off)     # the generated view is pulled the same way
+
+
 def test_view_invariant_fewer_than_k_and_no_negatives_and_outlier_anchors():
     f = torch.randn(2, 2, requires_grad=True)
     mem = _vi_memory()

@@ -151,6 +151,15 @@ _C.GCL.OUTLIER_NEGATIVES = True
 # E_str still learn from L_gan), for small encoders trained from scratch, where reconstructing
 # whole images pulls E_id towards encoding the background.
 _C.GCL.ENCODER_GAN_GRAD = 1.0
+# Which feature scores the K memory negatives in L_vi, L'_vi and L''_vi: "generated"
+# (E_id(x'_new), thesis) or "original" (E_id(x)). With weak generated views (a short gan_warmup,
+# an encoder trained from scratch) "generated" pushes only the generated images' features away
+# from other identities, and the real images' features are never repelled.
+_C.GCL.NEGATIVE_ANCHOR = "generated"
+# Gradient through the real image's feature E_id(x) as the positive of L'_vi (True = thesis).
+# False makes it a fixed target: the generated view is pulled towards the real feature, and
+# weak generated views cannot drag the real features towards them.
+_C.GCL.REAL_POSITIVE_GRAD = True
 _C.GCL.TEMPERATURE = 0.04
 _C.GCL.NUM_NEGATIVES = 8192
 # Extra positive view from a frozen video generator conditioned on the person crop (ImaGINator):

@@ -63,12 +63,15 @@ def view_invariant_losses(f: torch.Tensor, f_new: Optional[torch.Tensor], memory
                           indices: torch.Tensor, labels: Optional[torch.Tensor] = None,
                           num_negatives: int = 8192, temperature: float = 0.04,
                           terms: Sequence[str] = VI_TERMS, negative_anchor: str = "generated",
-                          generator: Optional[torch.Generator] = None) -> ViewInvariantResult:
+                          generator: Optional[torch.Generator] = None,
+                          real_positive_grad: bool = True) -> ViewInvariantResult:
     """The selected view-invariant losses for a batch, vectorised over anchors.
 
     ``f`` (B, D) are E_id(x), ``f_new`` (B, D) E_id(x'_new) (None for the without-GAN variant,
     where only "vi" is allowed), ``indices`` the memory rows of the batch images and ``labels``
     the pseudo-labels of all memory entries (None = those stored in the memory).
+    ``real_positive_grad=False`` makes E_id(x) a fixed target in L'_vi: the generated view is
+    pulled towards the real image's feature, never the real feature towards the generated one.
     """
     unknown = [t for t in terms if t not in VI_TERMS]
     if unknown:
@@ -104,7 +107,7 @@ def view_invariant_losses(f: torch.Tensor, f_new: Optional[torch.Tensor], memory
     f_pos = bank[pos_idx]
     positives = {
         "vi": lambda: (f_n * f_pos).sum(dim=1),
-        "vi_new": lambda: (f_new_n * f_n).sum(dim=1),
+        "vi_new": lambda: (f_new_n * (f_n if real_positive_grad else f_n.detach())).sum(dim=1),
         "vi_new_pos": lambda: (f_new_n * f_pos).sum(dim=1),
     }
     values = {t: contrastive_log_loss(positives[t](), neg_sim, neg_valid, temperature).mean() for t in terms}

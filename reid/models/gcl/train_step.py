@@ -61,6 +61,11 @@ class GCLStepConfig:
     # Factor on the L_gan gradient that reaches E_id in the joint stage (1 = thesis; 0 = E_id
     # learns from the contrastive terms only while G still learns from both).
     encoder_gan_grad: float = 1.0
+    # Feature that scores the memory negatives of the GAN view-invariant losses: "generated"
+    # (E_id(x'_new), thesis) or "original" (E_id(x)).
+    negative_anchor: str = "generated"
+    # False: E_id(x) is a fixed target in L'_vi (no gradient through the real side).
+    real_positive_grad: bool = True
     # "fp32" or "bf16" (forward passes under bfloat16 autocast; losses and memory in float32).
     # The reference formulation always runs in float32.
     precision: str = "fp32"
@@ -71,11 +76,15 @@ class GCLStepConfig:
         return cls(gan_weights=GANLossWeights.from_cfg(cfg), gp_weight=g.GP_WEIGHT,
                    vi_weight=g.LAMBDA_VI, vi_terms=tuple(g.VI_LOSSES), temperature=g.TEMPERATURE,
                    num_negatives=g.NUM_NEGATIVES, feat_loss_on=g.FEAT_LOSS_ON,
-                   precision=cfg.SOLVER.PRECISION, encoder_gan_grad=g.ENCODER_GAN_GRAD)
+                   precision=cfg.SOLVER.PRECISION, encoder_gan_grad=g.ENCODER_GAN_GRAD,
+                   negative_anchor=g.NEGATIVE_ANCHOR, real_positive_grad=g.REAL_POSITIVE_GRAD)
 
     def __post_init__(self):
         if self.feat_loss_on not in ("parts", "embedding"):
             raise ValueError(f"feat_loss_on must be 'parts' or 'embedding', got {self.feat_loss_on!r}")
+        if self.negative_anchor not in ("generated", "original"):
+            raise ValueError(f"GCL.NEGATIVE_ANCHOR must be 'generated' or 'original', "
+                             f"got {self.negative_anchor!r}")
         self.precision = check_precision(self.precision)
 
 
@@ -137,7 +146,8 @@ class GCLTrainStep:
             return None
         return view_invariant_losses(f, f_new, self.memory, indices, labels,
                                      self.config.num_negatives, self.config.temperature,
-                                     terms, negative_anchor)
+                                     terms, negative_anchor,
+                                     real_positive_grad=self.config.real_positive_grad)
 
     def _autocast(self, x: torch.Tensor):
         return autocast(x.device, self.config.precision)
@@ -206,7 +216,8 @@ class GCLTrainStep:
         gan = gan_objective(l_img, l_feat, l_adv, cfg.gan_weights)
         terms = {"img": float(l_img.detach()), "feat": float(l_feat.detach()), "adv": float(l_adv.detach())}
         contrast = None
-        vi = self._contrast(views.embedding, views.embedding_new, indices, labels, tuple(cfg.vi_terms), "generated")
+        vi = self._contrast(views.embedding, views.embedding_new, indices, labels, tuple(cfg.vi_terms),
+                            cfg.negative_anchor)
         if vi is not None:
             contrast = cfg.vi_weight * vi.loss
             terms.update({f"L_{k}": float(v.detach()) for k, v in vi.terms.items()})
