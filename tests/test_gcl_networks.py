@@ -209,3 +209,70 @@ def test_encoder_gan_grad_scales_only_the_encoder_share_of_l_gan():
     # With the contrastive terms on, E_id still learns from them alone.
     contrast_only, terms, _ = _encoder_grads(0.0, ("vi", "vi_new", "vi_new_pos"))
     assert "L_vi" in terms and any(g.abs().sum() > 0 for g in contrast_only)
+
+
+def test_shared_discriminator_pass_gives_the_straightforward_gradients():
+    """The efficient step scores the generated images with D once; G and D must still get the
+    gradients of L_gan through a fixed D and of the D loss on detached images."""
+    from reid.losses import (feature_reconstruction_loss, gan_objective, image_reconstruction_loss,
+                             lsgan_discriminator_loss, lsgan_generator_loss, r1_gradient_penalty)
+
+    torch.manual_seed(0)
+    enc, module = TinyIdentityEncoder().eval(), tiny_module()
+    set_requires_grad(enc, False)
+    step = GCLTrainStep(enc, module, config=GCLStepConfig(num_negatives=5), train_encoder=False)
+    x, s_ori, s_new, _ = _batch()
+    step(x, s_ori, s_new)  # no optimisers: the gradients stay in .grad
+    g_params = module.generator_parameters()
+    d_params = module.discriminator_parameters()
+    step_g = [p.grad.clone() for p in g_params]
+    step_d = [p.grad.clone() for p in d_params]
+
+    weights = GANLossWeights()
+    views = module.generate_views(enc, x, s_ori, s_new, train_encoder=False)
+    l_gan = gan_objective(image_reconstruction_loss(x, views.x_ori, views.x_cycle),
+                          feature_reconstruction_loss(views.parts, views.parts_new, views.parts_cycle),
+                          lsgan_generator_loss(module.discriminator(views.fakes()), groups=3), weights)
+    ref_g = torch.autograd.grad(l_gan, g_params)
+    real = x.clone().requires_grad_(True)
+    real_out = module.discriminator(real)
+    d_total = (lsgan_discriminator_loss(real_out, module.discriminator(views.fakes().detach()), groups=3)
+               + 3 * step.config.gp_weight * r1_gradient_penalty(real_out, real))
+    ref_d = torch.autograd.grad(d_total, d_params)
+    for got, want in zip(step_g + step_d, list(ref_g) + list(ref_d)):
+        assert torch.allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("padding", [(1, 1, 1, 1), (2, 2, 2, 2), (3, 1, 0, 2)])
+def test_channels_last_reflection_pad_matches_f_pad_with_gradients(padding):
+    from reid.models.gcl.layers import reflection_pad
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 7, 6, dtype=torch.double).contiguous(memory_format=torch.channels_last)
+    y = reflection_pad(x, padding)
+    assert torch.equal(y, F.pad(x, padding, mode="reflect"))
+    assert y.is_contiguous(memory_format=torch.channels_last)
+
+    def pad(t):
+        return reflection_pad(t.contiguous(memory_format=torch.channels_last), padding)
+
+    x.requires_grad_(True)
+    assert torch.autograd.gradcheck(pad, (x,))
+    assert torch.autograd.gradgradcheck(pad, (x,))  # the R1 penalty differentiates D twice
+
+
+def test_norms_keep_the_autocast_dtype_and_match_float32():
+    from reid.models.gcl.layers import InstanceNorm2d, LayerNorm2d, adaptive_instance_norm
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 6, 4)
+    scale, bias = torch.rand(2, 8), torch.rand(2, 8)
+    ln = LayerNorm2d(8)
+    references = (F.instance_norm(x), F.group_norm(x, 1, ln.weight, ln.bias),
+                  F.instance_norm(x) * scale[:, :, None, None] + bias[:, :, None, None])
+    for norm, ref in zip((InstanceNorm2d(8), ln, lambda t: adaptive_instance_norm(t, scale, bias)), references):
+        assert torch.allclose(norm(x), ref, atol=1e-5)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = norm(x.bfloat16())
+        assert out.dtype == torch.bfloat16
+        assert torch.allclose(out.float(), ref, atol=0.05)

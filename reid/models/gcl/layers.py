@@ -11,15 +11,96 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def _same_dtype(x: torch.Tensor):
+    """Autocast off for a normalisation layer: it then runs in the dtype of its input.
+
+    Under bfloat16 autocast the norms would otherwise run in float32 and every activation would
+    be converted to float32 after each norm and back to bfloat16 before the next convolution.
+    The CPU and CUDA norm kernels accumulate their statistics in float32 for bfloat16 inputs.
+    """
+    return torch.autocast(x.device.type, enabled=False)
+
+
+class InstanceNorm2d(nn.InstanceNorm2d):
+    """``nn.InstanceNorm2d`` (no affine, no running statistics) kept in the input's dtype under autocast."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with _same_dtype(x):
+            return F.instance_norm(x, eps=self.eps)
+
+
+class LayerNorm2d(nn.GroupNorm):
+    """Layer norm over (C, H, W) of each sample with a per-channel affine transform
+    (``GroupNorm(1, C)``), kept in the input's dtype under autocast."""
+
+    def __init__(self, channels: int, eps: float = 1e-5):
+        super().__init__(1, channels, eps=eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with _same_dtype(x):
+            return F.group_norm(x, 1, self.weight.to(x.dtype), self.bias.to(x.dtype), self.eps)
+
+
 def _norm(kind: str, channels: int) -> Optional[nn.Module]:
     if kind == "in":
-        return nn.InstanceNorm2d(channels, affine=False)
+        return InstanceNorm2d(channels, affine=False)
     if kind == "ln":
-        # Layer norm over (C, H, W) of each sample with a per-channel affine transform.
-        return nn.GroupNorm(1, channels, eps=1e-5)
+        return LayerNorm2d(channels)
     if kind == "none":
         return None
     raise ValueError(f"unknown normalisation {kind!r}; expected 'in', 'ln' or 'none'")
+
+
+def _fold_reflected(grad: torch.Tensor, dim: int, pad_before: int, pad_after: int) -> torch.Tensor:
+    """Adjoint of reflection padding along ``dim``: the interior plus the mirrored borders."""
+    size = grad.shape[dim] - pad_before - pad_after
+    out = grad.narrow(dim, pad_before, size).clone(memory_format=torch.preserve_format)
+    if pad_before:
+        out.narrow(dim, 1, pad_before).add_(grad.narrow(dim, 0, pad_before).flip(dim))
+    if pad_after:
+        out.narrow(dim, size - 1 - pad_after, pad_after).add_(
+            grad.narrow(dim, size + pad_before, pad_after).flip(dim))
+    return out
+
+
+class _ChannelsLastReflectionPad(torch.autograd.Function):
+    """Reflection padding of H and W that keeps a channels-last tensor channels-last, forward
+    and backward (the 2D kernel returns NCHW and the 3D kernel's backward is slow)."""
+
+    @staticmethod
+    def forward(ctx, x, left: int, right: int, top: int, bottom: int):
+        ctx.padding = (left, right, top, bottom)
+        y = F.pad(x.permute(0, 2, 3, 1).unsqueeze(1), (0, 0, left, right, top, bottom), mode="reflect")
+        return y.squeeze(1).permute(0, 3, 1, 2)
+
+    @staticmethod
+    def backward(ctx, grad):
+        left, right, top, bottom = ctx.padding
+        grad = grad.contiguous(memory_format=torch.channels_last)
+        grad = _fold_reflected(_fold_reflected(grad, 3, left, right), 2, top, bottom)
+        return grad, None, None, None, None
+
+
+def reflection_pad(x: torch.Tensor, padding) -> torch.Tensor:
+    """``F.pad(x, padding, mode="reflect")`` for (N, C, H, W) that keeps channels-last tensors
+    channels-last (every padded convolution of a channels-last network would otherwise convert
+    the activation and its gradient twice)."""
+    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        return _ChannelsLastReflectionPad.apply(x, *(int(p) for p in padding))
+    return F.pad(x, tuple(padding), mode="reflect")
+
+
+class ReflectConv2d(nn.Conv2d):
+    """``nn.Conv2d(..., padding_mode="reflect")`` (same parameters and state dict) whose padding
+    keeps channels-last activations channels-last (:func:`reflection_pad`)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["padding_mode"] = "reflect"
+        super().__init__(*args, **kwargs)
+
+    def _conv_forward(self, x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]):
+        return F.conv2d(reflection_pad(x, self._reversed_padding_repeated_twice), weight, bias,
+                        self.stride, 0, self.dilation, self.groups)
 
 
 class ConvNormAct(nn.Module):
@@ -28,8 +109,8 @@ class ConvNormAct(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1, padding: int = 0,
                  norm: str = "none", act: bool = True, dilation: int = 1):
         super().__init__()
-        self.conv = nn.Conv2d(in_ch, out_ch, kernel, stride, padding=padding, dilation=dilation,
-                              padding_mode="reflect" if padding > 0 else "zeros")
+        conv = ReflectConv2d if padding > 0 else nn.Conv2d
+        self.conv = conv(in_ch, out_ch, kernel, stride, padding=padding, dilation=dilation)
         self.norm = _norm(norm, out_ch)
         self.act = nn.LeakyReLU(0.2, inplace=True) if act else None
 
@@ -58,9 +139,11 @@ class ResidualBlock(nn.Module):
 
 def adaptive_instance_norm(x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor,
                            eps: float = 1e-5) -> torch.Tensor:
-    """Instance-normalise ``x`` (B, C, H, W), then apply per-sample ``scale``/``bias`` (B, C)."""
-    x = F.instance_norm(x, eps=eps)
-    return torch.addcmul(bias[:, :, None, None], x, scale[:, :, None, None])
+    """Instance-normalise ``x`` (B, C, H, W), then apply per-sample ``scale``/``bias`` (B, C),
+    in the dtype of ``x`` (also under autocast)."""
+    with _same_dtype(x):
+        x = F.instance_norm(x, eps=eps)
+        return torch.addcmul(bias.to(x.dtype)[:, :, None, None], x, scale.to(x.dtype)[:, :, None, None])
 
 
 class AdaINResidualBlock(nn.Module):
@@ -73,8 +156,8 @@ class AdaINResidualBlock(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
         self.channels = channels
-        self.conv1 = nn.Conv2d(channels, channels, 3, 1, 1, padding_mode="reflect")
-        self.conv2 = nn.Conv2d(channels, channels, 3, 1, 1, padding_mode="reflect")
+        self.conv1 = ReflectConv2d(channels, channels, 3, 1, 1)
+        self.conv2 = ReflectConv2d(channels, channels, 3, 1, 1)
         self.act = nn.LeakyReLU(0.2, inplace=True)
 
     def forward(self, x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:

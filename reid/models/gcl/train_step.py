@@ -10,10 +10,12 @@ Savings of the efficient path:
   * E_str(s_ori) and E_str(s_new) in one pass; x'_new and x'_ori decoded in one G pass;
     E_str(s_ori) shared by x'_ori and x''_ori;
   * E_id(x) without a graph when E_id is frozen (gan_warmup);
-  * the G/E_id step runs first, so its graph is freed before the D step; D's parameters do not
-    require grad during the G step (only input gradients are built);
-  * D scores the three generated batches in one pass on detached images, the real batch once,
-    one R1 penalty;
+  * D scores the three generated batches once, on a detached copy: the gradient of L_adv with
+    respect to the generated images (through the still fixed critic) is passed on to G / E_id,
+    and the same scores give the D step its fake term (D's weights do not change in between, so
+    this is the D pass on detached images the D step would otherwise repeat);
+  * the G/E_id step runs first, so its graph is freed before the D step;
+  * the real batch goes through D once, with one R1 penalty;
   * gradients are released with ``zero_grad(set_to_none=True)``.
 """
 from __future__ import annotations
@@ -205,16 +207,20 @@ class GCLTrainStep:
             terms["vi_skipped"] = vi.skipped
         return terms
 
-    def _generator_losses(self, x, views, indices, labels, d_fake_outputs):
+    def _generator_losses(self, x, views, indices, labels, l_adv, adv_objective=None):
+        """L_gan, the contrastive terms and the logged terms. ``adv_objective`` stands in for
+        ``l_adv`` in L_gan when given: a term with the same gradient (the efficient step's link
+        to the generated images); the logged values always come from ``l_adv``."""
         cfg = self.config
         l_img = image_reconstruction_loss(x, views.x_ori, views.x_cycle)
         if cfg.feat_loss_on == "parts":
             l_feat = feature_reconstruction_loss(views.parts, views.parts_new, views.parts_cycle)
         else:
             l_feat = feature_reconstruction_loss(views.embedding, views.embedding_new, views.embedding_cycle)
-        l_adv = d_fake_outputs
-        gan = gan_objective(l_img, l_feat, l_adv, cfg.gan_weights)
+        gan = gan_objective(l_img, l_feat, l_adv if adv_objective is None else adv_objective,
+                            cfg.gan_weights)
         terms = {"img": float(l_img.detach()), "feat": float(l_feat.detach()), "adv": float(l_adv.detach())}
+        total_value = float(gan_objective(l_img.detach(), l_feat.detach(), l_adv.detach(), cfg.gan_weights))
         contrast = None
         vi = self._contrast(views.embedding, views.embedding_new, indices, labels, tuple(cfg.vi_terms),
                             cfg.negative_anchor)
@@ -226,8 +232,9 @@ class GCLTrainStep:
         vid = self._video_view_term(x, views.embedding, indices, labels, terms)
         if vid is not None:
             contrast = vid if contrast is None else contrast + vid
-        total = gan if contrast is None else gan + contrast
-        terms["gen_total"] = float(total.detach())
+        if contrast is not None:
+            total_value += float(contrast.detach())
+        terms["gen_total"] = total_value
         return gan, contrast, terms
 
     def _generator_backward(self, gan: torch.Tensor, contrast: Optional[torch.Tensor]) -> None:
@@ -251,15 +258,19 @@ class GCLTrainStep:
     def _step_efficient(self, x, s_ori, s_new, indices, labels) -> dict:
         gen = self.generative
         disc = gen.discriminator
+        set_requires_grad(disc, True)
         with self._autocast(x):
             views = gen.generate_views(self.encoder, x, s_ori, s_new, self.train_encoder, batched=True)
             fakes = views.fakes()
-            # G / E_id step: D is a fixed critic here, only input gradients are needed.
-            set_requires_grad(disc, False)
-            fake_scores = disc(fakes)
+            # One D pass on the generated images serves both steps (see the module docstring).
+            fakes_in = fakes.detach().requires_grad_(True)
+            fake_scores = self._as_float(disc(fakes_in))
         views = views.float()
-        l_adv = lsgan_generator_loss(self._as_float(fake_scores), groups=3)
-        gan, contrast, terms = self._generator_losses(x, views, indices, labels, l_adv)
+        l_adv = lsgan_generator_loss(fake_scores, groups=3)
+        # G / E_id step: D is a fixed critic here, only the gradient at its input is needed.
+        (grad_fakes,) = torch.autograd.grad(l_adv, fakes_in, retain_graph=True)
+        adv_objective = (fakes * grad_fakes).sum()  # gradient grad_fakes into the generated images
+        gan, contrast, terms = self._generator_losses(x, views, indices, labels, l_adv, adv_objective)
         numeric = {k: v for k, v in terms.items() if isinstance(v, float)}
         self._check_finite(numeric)
         _zero_grad(self.gen_optimizer)
@@ -269,22 +280,18 @@ class GCLTrainStep:
         if self.train_encoder:
             _step(self.id_optimizer)
         self._update_memory(views, indices)
-        fakes = fakes.detach()
-        del gan, contrast, views, l_adv, fake_scores
-        # D step on the detached generated images and the real batch.
-        set_requires_grad(disc, True)
+        del gan, contrast, views, fakes, adv_objective, grad_fakes
+        # D step: the real batch once, the scores of the detached generated images from above.
         real = x.detach().requires_grad_(True)
         with self._autocast(x):
-            real_out = disc(real)
-            fake_out = disc(fakes)
-        real_out, fake_out = self._as_float(real_out), self._as_float(fake_out)
-        d_adv = lsgan_discriminator_loss(real_out, fake_out, groups=3)
+            real_out = self._as_float(disc(real))
+        d_adv = lsgan_discriminator_loss(real_out, fake_scores, groups=3)
         gp = r1_gradient_penalty(real_out, real)
         d_total = d_adv + 3 * self.config.gp_weight * gp
         terms.update({"dis_adv": float(d_adv.detach()), "gp": float(gp.detach())})
         self._check_finite({k: v for k, v in terms.items() if isinstance(v, float)})
         _zero_grad(self.dis_optimizer)
-        d_total.backward()
+        d_total.backward(inputs=list(disc.parameters()))
         _step(self.dis_optimizer)
         return terms
 
