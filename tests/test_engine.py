@@ -27,7 +27,10 @@ def _encoder_state(out):
 
 def test_full_run_writes_summary_grid_and_checkpoint(toy_root, tmp_path):
     out = str(tmp_path / "run")
-    summary = GCLTrainer(_cfg(toy_root, out)).run()
+    trainer = GCLTrainer(_cfg(toy_root, out, "SOLVER.CHANNELS_LAST", "True"))
+    conv = next(m for m in trainer.ctx.encoder.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    summary = trainer.run()
     assert summary["stages"] == ["baseline", "gan_warmup", "joint"]
     for key in ("baseline", "final"):
         assert 0.0 <= summary[key]["mAP"] <= 100.0

@@ -153,3 +153,19 @@ def test_export_tool_end_to_end(encoder, tmp_path, capsys):
     assert summary["key_report"] == {"missing": [], "unexpected": [], "shape_mismatch": []}
     assert os.path.isfile(os.path.join(out, "config.yaml"))
     assert load_encoder(out).input_size == INPUT_SIZE
+
+
+def test_channels_last_encoder_exports_like_the_contiguous_one(encoder, exported, tmp_path):
+    """A model trained with SOLVER.CHANNELS_LAST exports the same weights in the default layout."""
+    import copy
+
+    channels_last = copy.deepcopy(encoder).to(memory_format=torch.channels_last)
+    out = str(tmp_path / "cl")
+    export_encoder(channels_last, out, formats=("state_dict",), input_size=INPUT_SIZE, batch=3)
+    a = torch.load(os.path.join(out, "encoder.pth"), weights_only=False)
+    b = torch.load(os.path.join(exported[0], "encoder.pth"), weights_only=False)
+    a, b = a.get("state_dict", a), b.get("state_dict", b)
+    assert set(a) == set(b)
+    for key in a:
+        if torch.is_tensor(a[key]):
+            assert torch.equal(a[key], b[key]) and a[key].is_contiguous(), key

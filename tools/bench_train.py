@@ -23,10 +23,12 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=256)
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--num-negatives", type=int, default=8192)
-    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
-                        help="bf16: forward passes under bfloat16 autocast (SOLVER.PRECISION)")
-    parser.add_argument("--channels-last", action="store_true",
-                        help="channels-last memory format for the networks and the batch")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="bf16",
+                        help="bf16 (default): forward passes under bfloat16 autocast "
+                             "(SOLVER.PRECISION); fp32 on CPUs without bf16 instructions")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                        help="channels-last memory format for the networks and the batch "
+                             "(SOLVER.CHANNELS_LAST; default on)")
     parser.add_argument("--reference", action="store_true",
                         help="also time the straightforward step for a ratio")
     args = parser.parse_args()

@@ -85,7 +85,8 @@ class GCLTrainer:
                         report.summary())
         else:
             encoder = build_identity_encoder(cfg)
-        encoder = encoder.to(device)
+        memory_format = torch.channels_last if cfg.SOLVER.CHANNELS_LAST else torch.contiguous_format
+        encoder = encoder.to(device, memory_format=memory_format)
 
         if cfg.CLUSTER.FOREGROUND_MASK:
             from reid.engine.stages.generative import structure_cache_for
@@ -111,7 +112,7 @@ class GCLTrainer:
                 report = load_state_dict_with_report(generative, m.GENERATIVE_WEIGHTS, strict=True)
                 logger.info("generative module initialised from %s (%d tensors)",
                             m.GENERATIVE_WEIGHTS, len(report.loaded))
-            generative = generative.to(device)
+            generative = generative.to(device, memory_format=memory_format)
         writer = None
         if dist_utils.is_main_process():
             try:

@@ -150,7 +150,7 @@ def export_encoder(model: IdentityEncoder, output_dir: str,
     if len(input_size) != 2 or min(input_size) < 1 or batch < 1:
         raise ValueError(f"export_encoder: input_size must be (height, width) and batch >= 1; "
                          f"got input_size={tuple(input_size)}, batch={batch}")
-    model = copy.deepcopy(model).cpu().eval()
+    model = copy.deepcopy(model).cpu().eval().to(memory_format=torch.contiguous_format)
     wrapper = NormalisedEncoder(model).eval()
     meta = export_metadata(model, input_size)
     generator = torch.Generator().manual_seed(seed)
