@@ -15,6 +15,7 @@ generated and real pixels in [-1, 1].
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Callable, Sequence
 
 import torch
@@ -199,7 +200,7 @@ def g3_fusion(video: torch.Tensor, spatial: torch.Tensor, temporal: torch.Tensor
 # ---------------------------------------------------------------------------------------------
 # factorised spatio-temporal self-attention
 # ---------------------------------------------------------------------------------------------
-class _AxisSelfAttention(nn.Module):
+class _AxisSelfAttention(nn.Module, ABC):
     """Self-attention along one axis group of a (B, C, T, H, W) map, every other position apart.
 
     f, g project to C/k channels, h keeps C; for output position j,
@@ -217,11 +218,13 @@ class _AxisSelfAttention(nn.Module):
         self.h = wrap(nn.Conv3d(channels, channels, 1))
         self.gamma = nn.Parameter(torch.zeros(1))
 
+    @abstractmethod
     def _to_sequences(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """(B, C, T, H, W) -> (batch of sequences, length, C) along the attended axes."""
 
+    @abstractmethod
     def _from_sequences(self, y: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-        raise NotImplementedError
+        """Inverse of :meth:`_to_sequences` for the original ``shape``."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         keys = self._to_sequences(self.f(x))        # (N, L, C')

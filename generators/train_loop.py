@@ -8,6 +8,7 @@ adds :meth:`train`, which resumes from ``OUTPUT_DIR/checkpoint_last.pth`` when
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 import os
 from typing import Iterator
 
@@ -25,7 +26,7 @@ def infinite_batches(loader: DataLoader) -> Iterator[dict]:
         yield from loader
 
 
-class TrainingLoop:
+class TrainingLoop(ABC):
     """Mixin with the loop; subclasses set ``cfg``, ``name``, ``output_dir``, ``logger``,
     ``loader`` and ``iteration``."""
 
@@ -49,9 +50,9 @@ class TrainingLoop:
     def save_checkpoint(self, path: str | None = None) -> str:
         return atomic_save(self.state_dict(), path or self.checkpoint_path)
 
+    @abstractmethod
     def final_generator_state(self) -> dict:
         """``{"model", "G", "config"}``: the weights that sampling loads."""
-        raise NotImplementedError
 
     def train(self, max_iters: int | None = None, progress: bool = True) -> dict[str, float]:
         """Run until ``max_iters`` (default ``SOLVER.MAX_ITERS``); returns the last losses."""

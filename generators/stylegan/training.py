@@ -8,6 +8,7 @@ that several discriminators, e.g. an image D and a temporal pyramid, combine wit
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Optional
 
 import torch
@@ -25,7 +26,7 @@ def _requires_grad(module: nn.Module, flag: bool) -> None:
         p.requires_grad_(flag)
 
 
-class AdversarialTrainer:
+class AdversarialTrainer(ABC):
     """Non-saturating logistic loss with lazy R1 (weight ``r1_gamma / 2``, applied every
     ``r1_interval`` iterations and scaled by the interval) and an optional generator EMA.
 
@@ -50,11 +51,13 @@ class AdversarialTrainer:
     def real_inputs(self, real: torch.Tensor) -> Inputs:
         return {"video": real}
 
+    @abstractmethod
     def fake_inputs(self, batch_size: int, real: Inputs) -> tuple[Inputs, dict[str, torch.Tensor]]:
-        raise NotImplementedError
+        """Generated inputs for D (with graph to G) and extra generator-loss terms."""
 
+    @abstractmethod
     def discriminate(self, inputs: Inputs) -> Scored:
-        raise NotImplementedError
+        """D scores of real or generated inputs."""
 
     # ----------------------------------------------------------------- the iteration
     @staticmethod

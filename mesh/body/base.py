@@ -12,6 +12,7 @@ A body model maps pose and shape parameters to a batch of meshes that share one 
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import torch
@@ -36,7 +37,7 @@ class BodyOutput:
         return self
 
 
-class BodyModel(nn.Module):
+class BodyModel(nn.Module, ABC):
     """Base class: subclasses set ``pose_dim``, ``shape_dim`` and implement :meth:`forward`."""
 
     name: str = "body"
@@ -48,5 +49,6 @@ class BodyModel(nn.Module):
         return (torch.zeros(batch, self.pose_dim, device=device),
                 torch.zeros(batch, self.shape_dim, device=device))
 
-    def forward(self, pose: torch.Tensor, shape: torch.Tensor) -> BodyOutput:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def forward(self, pose: torch.Tensor, shape: torch.Tensor) -> BodyOutput:
+        """Posed vertices and joints for (B, pose_dim) pose and (B, shape_dim) shape parameters."""

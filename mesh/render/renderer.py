@@ -7,6 +7,7 @@ backends share the camera convention of :mod:`mesh.camera` and the same shading.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Sequence
 
 import torch
@@ -86,17 +87,17 @@ def _background_tensor(background, batch: int, image_size: tuple[int, int],
     return bg.expand(batch, 3, height, width)
 
 
-class MeshRenderer:
+class MeshRenderer(ABC):
     """Structure maps and coloured renders under the weak-perspective camera of mesh.camera."""
 
     name = "base"
 
+    @abstractmethod
     def rasterize(self, screen: torch.Tensor, faces: torch.Tensor,
                   image_size: tuple[int, int],
-                  front_sign: torch.Tensor | None = None) -> Fragments:  # pragma: no cover
+                  front_sign: torch.Tensor | None = None) -> Fragments:
         """Backend hook: screen-space vertices -> :class:`Fragments`. ``front_sign`` (B,) asks
         for back-face culling (see :func:`mesh.render.rasterizer.rasterize`); may be ignored."""
-        raise NotImplementedError
 
     def fragments(self, vertices: torch.Tensor, faces: torch.Tensor, camera: torch.Tensor,
                   image_size: Sequence[int] = DEFAULT_IMAGE_SIZE) -> Fragments:

@@ -1,6 +1,7 @@
 """The interface of a training stage and the helpers stages share."""
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 import math
 import warnings
 from collections import defaultdict
@@ -17,7 +18,7 @@ class TrainingDivergedError(FloatingPointError):
     """A non-finite loss: training stops, the last good checkpoint is kept."""
 
 
-class Stage:
+class Stage(ABC):
     """One stage of the staged trainer (``source``, ``baseline``, ``gan_warmup``, ``joint``)."""
 
     name = "stage"
@@ -27,8 +28,9 @@ class Stage:
         self.cfg = ctx.cfg
 
     @property
+    @abstractmethod
     def num_epochs(self) -> int:
-        raise NotImplementedError
+        """Epochs of this stage (from the config)."""
 
     def setup(self) -> None:
         """Build optimisers and schedulers (called once, before the first or resumed epoch)."""
@@ -36,8 +38,9 @@ class Stage:
     def begin(self) -> None:
         """Work done once when the stage starts fresh (not on resume), e.g. memory init."""
 
+    @abstractmethod
     def train_epoch(self, epoch: int) -> dict:
-        raise NotImplementedError
+        """Train one epoch; return the mean of each logged term."""
 
     def end_epoch(self, epoch: int, skipped: bool = False) -> None:
         """Step the schedulers: learning rates follow the epoch index, also after an epoch that

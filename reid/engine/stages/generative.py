@@ -15,6 +15,7 @@ skipped for that epoch (the GAN losses still train), and a warning says so.
 """
 from __future__ import annotations
 
+from abc import abstractmethod
 import dataclasses
 
 import torch
@@ -58,8 +59,9 @@ class _GenerativeStage(Stage):
             flip_prob=cfg.INPUT.FLIP_PROB, padding=cfg.INPUT.PADDING)
         return loader, (min(iters, len(loader)) if iters else len(loader))
 
+    @abstractmethod
     def _iters_per_epoch(self) -> int:
-        raise NotImplementedError
+        """Iterations per epoch from the stage's SOLVER section (0 = one pass over the data)."""
 
     def _run(self, step: GCLTrainStep, epoch: int, with_labels: bool) -> dict:
         ctx = self.ctx
