@@ -8,8 +8,8 @@ adds :meth:`train`, which resumes from ``OUTPUT_DIR/checkpoint_last.pth`` when
 """
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 import os
+from abc import ABC, abstractmethod
 from typing import Iterator
 
 from torch.utils.data import DataLoader

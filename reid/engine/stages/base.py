@@ -1,9 +1,9 @@
 """The interface of a training stage and the helpers stages share."""
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 import math
 import warnings
+from abc import ABC, abstractmethod
 from collections import defaultdict
 from typing import Iterable
 

@@ -15,8 +15,8 @@ skipped for that epoch (the GAN losses still train), and a warning says so.
 """
 from __future__ import annotations
 
-from abc import abstractmethod
 import dataclasses
+from abc import abstractmethod
 
 import torch
 

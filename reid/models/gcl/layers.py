@@ -24,6 +24,9 @@ def _same_dtype(x: torch.Tensor):
 class InstanceNorm2d(nn.InstanceNorm2d):
     """``nn.InstanceNorm2d`` (no affine, no running statistics) kept in the input's dtype under autocast."""
 
+    def __init__(self, channels: int, eps: float = 1e-5):
+        super().__init__(channels, eps=eps, affine=False, track_running_stats=False)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with _same_dtype(x):
             return F.instance_norm(x, eps=self.eps)
@@ -43,7 +46,7 @@ class LayerNorm2d(nn.GroupNorm):
 
 def _norm(kind: str, channels: int) -> Optional[nn.Module]:
     if kind == "in":
-        return InstanceNorm2d(channels, affine=False)
+        return InstanceNorm2d(channels)
     if kind == "ln":
         return LayerNorm2d(channels)
     if kind == "none":
