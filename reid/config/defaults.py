@@ -160,6 +160,12 @@ _C.GCL.NEGATIVE_ANCHOR = "generated"
 # False makes it a fixed target: the generated view is pulled towards the real feature, and
 # weak generated views cannot drag the real features towards them.
 _C.GCL.REAL_POSITIVE_GRAD = True
+# E_id's BatchNorm running statistics (used at test time, on real images) from every E_id pass,
+# generated images included (True: the straightforward behaviour), or from the real images only
+# (False: the generated views are still normalised with their batch statistics in training).
+# While the generator is poor, True shifts the test-time statistics towards those of generated
+# images (see reid/models/batchnorm.py).
+_C.GCL.GENERATED_BN_STATS = False
 _C.GCL.TEMPERATURE = 0.04
 _C.GCL.NUM_NEGATIVES = 8192
 # Extra positive view from a frozen video generator conditioned on the person crop (ImaGINator):

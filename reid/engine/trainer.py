@@ -98,14 +98,11 @@ class GCLTrainer:
         if any(s in GENERATIVE_STAGES for s in self.stages) and cfg.GCL.USE_GAN:
             from reid.engine.stages.generative import structure_cache_for
             from reid.engine.view_data import check_structure_maps
-            from reid.models.gcl import GCLGenerativeModule
+            from reid.models.gcl import build_generative_module
 
             check_structure_maps(structure_cache_for(cfg, dataset), train_items)
             m = cfg.MODEL
-            generative = GCLGenerativeModule(
-                structure_dim=m.STRUCTURE_DIM, code_dim=encoder.feature_dim,
-                num_parts=m.NUM_PARTS, num_res_blocks=m.GEN_RES_BLOCKS,
-                disc_channels=m.DISC_BASE_CHANNELS, disc_scales=m.DISC_SCALES)
+            generative = build_generative_module(cfg, code_dim=encoder.feature_dim)
             if m.GENERATIVE_WEIGHTS:
                 from reid.utils import load_state_dict_with_report
 

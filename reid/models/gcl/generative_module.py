@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Any, Optional
 
 import torch
 from torch import nn
 
+from ..batchnorm import frozen_running_stats
 from .discriminator import MultiScaleDiscriminator
 from .generator import AppearanceDecoder
 from .structure_encoder import StructureEncoder
@@ -68,7 +70,7 @@ class GCLGenerativeModule(nn.Module):
 
     def generate_views(self, identity_encoder: nn.Module, x: torch.Tensor, s_ori: torch.Tensor,
                        s_new: torch.Tensor, train_encoder: bool = True,
-                       batched: bool = True) -> GeneratedViews:
+                       batched: bool = True, generated_bn_stats: bool = False) -> GeneratedViews:
         """Run x'_ori, x'_new, the cycle x''_ori and the E_id passes GCL needs.
 
         ``train_encoder=False`` (gan_warmup) runs E_id(x) without building a graph; gradients still
@@ -76,6 +78,8 @@ class GCLGenerativeModule(nn.Module):
         ``batched=True`` encodes s_ori and s_new in one E_str pass and decodes x'_new and x'_ori
         in one G pass (E_str(s_ori) is shared by x'_ori and x''_ori either way); ``batched=False``
         runs every pass separately, as a straightforward implementation would.
+        ``generated_bn_stats=False`` keeps E_id's BatchNorm running statistics out of the E_id
+        passes over x'_new and x''_ori (they are still normalised with their batch statistics).
         """
         if x.shape[0] != s_ori.shape[0] or x.shape[0] != s_new.shape[0]:
             raise ValueError(
@@ -99,9 +103,13 @@ class GCLGenerativeModule(nn.Module):
             str_new = self.structure_encoder(s_new)
             x_ori = self.generator(str_ori, parts)
             x_new = self.generator(str_new, parts)
-        ids_new = identity_encoder.forward_all(x_new)
+        stats = (contextlib.nullcontext if generated_bn_stats
+                 else functools.partial(frozen_running_stats, identity_encoder))
+        with stats():
+            ids_new = identity_encoder.forward_all(x_new)
         x_cycle = self.generator(str_ori, ids_new.parts)
-        ids_cycle = identity_encoder.forward_all(x_cycle)
+        with stats():
+            ids_cycle = identity_encoder.forward_all(x_cycle)
         return GeneratedViews(
             x_ori=x_ori, x_new=x_new, x_cycle=x_cycle,
             embedding=embedding, embedding_new=ids_new.embedding, embedding_cycle=ids_cycle.embedding,
@@ -120,12 +128,16 @@ class GCLGenerativeModule(nn.Module):
         return {"reconstruction": self.generator(str_ori, parts), "novel": novel, "cycle": cycle}
 
 
-def build_generative_module(cfg: Optional[Any] = None) -> GCLGenerativeModule:
-    """GCLGenerativeModule from ``cfg.MODEL`` (defaults = the authors' sizes when cfg is None)."""
+def build_generative_module(cfg: Optional[Any] = None, code_dim: int = 2048) -> GCLGenerativeModule:
+    """GCLGenerativeModule from ``cfg.MODEL`` (defaults = the authors' sizes when cfg is None).
+
+    ``code_dim`` is the channel count of E_id's appearance code (``IdentityEncoder.feature_dim``:
+    2048 for ResNet-50, 512 for ResNet-18).
+    """
     if cfg is None:
-        return GCLGenerativeModule()
+        return GCLGenerativeModule(code_dim=code_dim)
     m = cfg.MODEL
     return GCLGenerativeModule(
-        structure_dim=m.STRUCTURE_DIM, code_dim=2048, num_parts=m.NUM_PARTS,
+        structure_dim=m.STRUCTURE_DIM, code_dim=code_dim, num_parts=m.NUM_PARTS,
         num_res_blocks=m.GEN_RES_BLOCKS, mlp_dim=512, disc_channels=m.DISC_BASE_CHANNELS,
         disc_scales=m.DISC_SCALES)

@@ -68,6 +68,9 @@ class GCLStepConfig:
     negative_anchor: str = "generated"
     # False: E_id(x) is a fixed target in L'_vi (no gradient through the real side).
     real_positive_grad: bool = True
+    # True: E_id passes over generated images update its BatchNorm running statistics too;
+    # False: only the pass over the real batch does.
+    generated_bn_stats: bool = False
     # "fp32" or "bf16" (forward passes under bfloat16 autocast; losses and memory in float32).
     # The reference formulation always runs in float32.
     precision: str = "fp32"
@@ -79,7 +82,8 @@ class GCLStepConfig:
                    vi_weight=g.LAMBDA_VI, vi_terms=tuple(g.VI_LOSSES), temperature=g.TEMPERATURE,
                    num_negatives=g.NUM_NEGATIVES, feat_loss_on=g.FEAT_LOSS_ON,
                    precision=cfg.SOLVER.PRECISION, encoder_gan_grad=g.ENCODER_GAN_GRAD,
-                   negative_anchor=g.NEGATIVE_ANCHOR, real_positive_grad=g.REAL_POSITIVE_GRAD)
+                   negative_anchor=g.NEGATIVE_ANCHOR, real_positive_grad=g.REAL_POSITIVE_GRAD,
+                   generated_bn_stats=g.GENERATED_BN_STATS)
 
     def __post_init__(self):
         if self.feat_loss_on not in ("parts", "embedding"):
@@ -166,7 +170,7 @@ class GCLTrainStep:
             return None
         vid = video_view_loss(self.encoder, self.video_view, x, f, self.memory, indices, labels,
                               self.config.num_negatives, self.config.temperature,
-                              self.config.precision)
+                              self.config.precision, self.config.generated_bn_stats)
         terms["L_vid"] = float(vid.loss.detach())
         return self.video_view_weight * vid.loss
 
@@ -260,7 +264,8 @@ class GCLTrainStep:
         disc = gen.discriminator
         set_requires_grad(disc, True)
         with self._autocast(x):
-            views = gen.generate_views(self.encoder, x, s_ori, s_new, self.train_encoder, batched=True)
+            views = gen.generate_views(self.encoder, x, s_ori, s_new, self.train_encoder, batched=True,
+                                       generated_bn_stats=self.config.generated_bn_stats)
             fakes = views.fakes()
             # One D pass on the generated images serves both steps (see the module docstring).
             fakes_in = fakes.detach().requires_grad_(True)
@@ -299,7 +304,8 @@ class GCLTrainStep:
         """Straightforward formulation: same objective, no memory or compute savings."""
         gen = self.generative
         disc = gen.discriminator
-        views = gen.generate_views(self.encoder, x, s_ori, s_new, self.train_encoder, batched=False)
+        views = gen.generate_views(self.encoder, x, s_ori, s_new, self.train_encoder, batched=False,
+                                   generated_bn_stats=self.config.generated_bn_stats)
         # D step first, one real pass and penalty per generated view.
         d_total = 0.0
         gp_total = 0.0

@@ -15,6 +15,7 @@ generator is a fixed view source, only E_id learns from the views (see
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Iterable, Optional
 
@@ -143,18 +144,24 @@ VIDEO_VIEW_TERMS = ("vi_new", "vi_new_pos")
 def video_view_loss(encoder: nn.Module, video_view: VideoViewGenerator, x: torch.Tensor,
                     f: torch.Tensor, memory, indices: torch.Tensor,
                     labels: Optional[torch.Tensor] = None, num_negatives: int = 8192,
-                    temperature: float = 0.04, precision: str = "fp32"):
+                    temperature: float = 0.04, precision: str = "fp32",
+                    generated_bn_stats: bool = False):
     """L_vid for a batch: x_vid = video_view(x) (no gradient), f_vid = E_id(x_vid) (trained),
     then the view-invariant losses of :mod:`reid.losses.view_invariant` with f_vid as the anchor:
     positives f (the anchor's own feature, L'_vi form) and a memory entry of the same
     pseudo-identity (L''_vi form), K memory negatives of other pseudo-identities scored against
     f_vid. Returns the :class:`~reid.losses.view_invariant.ViewInvariantResult` (``loss`` is the
-    sum of the two terms). ``precision`` "bf16" runs the generator and E_id under autocast."""
+    sum of the two terms). ``precision`` "bf16" runs the generator and E_id under autocast.
+    ``generated_bn_stats=False`` keeps E_id's BatchNorm running statistics out of the E_id pass
+    over the generated frames."""
     from ...losses.view_invariant import view_invariant_losses
     from ...utils.precision import autocast
+    from ..batchnorm import frozen_running_stats
 
+    stats = contextlib.nullcontext() if generated_bn_stats else frozen_running_stats(encoder)
     with autocast(x.device, precision):
         x_vid = video_view(x)
-        f_vid = encoder(x_vid)
+        with stats:
+            f_vid = encoder(x_vid)
     return view_invariant_losses(f, f_vid.float(), memory, indices, labels, num_negatives,
                                  temperature, VIDEO_VIEW_TERMS, negative_anchor="generated")
