@@ -104,6 +104,23 @@ def test_video_view_loss_reaches_the_encoder_through_f_vid(view_source):
     assert enc.conv.weight.grad is not None and enc.conv.weight.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("generated_bn_stats", [False, True])
+def test_video_view_pass_keeps_running_stats_unless_asked(view_source, generated_bn_stats):
+    x = torch.rand(4, 3, H, W) * 2 - 1
+    torch.manual_seed(0)
+    enc = TinyIdentityEncoder().train()
+    torch.manual_seed(0)
+    real_only = TinyIdentityEncoder().train()
+    with torch.no_grad():
+        real_only(x)  # what the pass over the real batch alone does to the running statistics
+    f = enc(x).detach()
+    video_view_loss(enc, view_source, x, f, _memory(), torch.tensor([0, 3, 6, 9]),
+                    num_negatives=5, generated_bn_stats=generated_bn_stats)
+    same = (torch.equal(enc.bn.running_mean, real_only.bn.running_mean)
+            and torch.equal(enc.bn.running_var, real_only.bn.running_var))
+    assert same != generated_bn_stats
+
+
 def _joint_step(view, use_gan=True):
     torch.manual_seed(0)
     enc, memory = TinyIdentityEncoder(), _memory()

@@ -5,7 +5,7 @@ In training mode every such pass would fold the batch statistics of generated im
 BatchNorm running estimates that E_id uses at test time, on real images only. While the generator
 is still poor those statistics are far from the real ones: on the synthetic set, 80 joint
 iterations with E_id's learning rate at zero (so that only the running estimates moved) lowered
-the test mAP from 15.6 to 9.1, and re-estimating them on the real training images restored 14.9.
+the test mAP from 15.6 to 8.9, and re-estimating them on the real training images restored 14.9.
 """
 from __future__ import annotations
 
