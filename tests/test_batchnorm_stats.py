@@ -41,6 +41,15 @@ def test_frozen_running_stats_keeps_outputs_and_gradients_but_not_the_update(mom
     assert not _same(_stats(net), before)
 
 
+def test_frozen_running_stats_disabled_changes_nothing():
+    bn = nn.BatchNorm1d(3).train()
+    before = bn.running_mean.clone()
+    with frozen_running_stats(bn, enabled=False):
+        assert bn.momentum == 0.1
+        bn(torch.randn(8, 3) + 5.0)
+    assert not torch.equal(bn.running_mean, before) and int(bn.num_batches_tracked) == 1
+
+
 def test_frozen_running_stats_restores_momentum_after_an_error():
     bn = nn.BatchNorm1d(3)
     with pytest.raises(RuntimeError):

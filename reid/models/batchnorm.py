@@ -17,12 +17,12 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 
 @contextlib.contextmanager
-def frozen_running_stats(module: nn.Module) -> Iterator[None]:
+def frozen_running_stats(module: nn.Module, enabled: bool = True) -> Iterator[None]:
     """Within the block, BatchNorm layers of ``module`` in training mode still normalise with the
     batch statistics (outputs and gradients are unchanged) but leave their running mean,
-    variance and ``num_batches_tracked`` as they were."""
+    variance and ``num_batches_tracked`` as they were. ``enabled=False`` changes nothing."""
     saved = []
-    for m in module.modules():
+    for m in module.modules() if enabled else ():
         if isinstance(m, _BatchNorm) and m.training and m.track_running_stats:
             tracked = m.num_batches_tracked.clone() if m.num_batches_tracked is not None else None
             saved.append((m, m.momentum, tracked))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -103,12 +102,9 @@ class GCLGenerativeModule(nn.Module):
             str_new = self.structure_encoder(s_new)
             x_ori = self.generator(str_ori, parts)
             x_new = self.generator(str_new, parts)
-        stats = (contextlib.nullcontext if generated_bn_stats
-                 else functools.partial(frozen_running_stats, identity_encoder))
-        with stats():
+        with frozen_running_stats(identity_encoder, enabled=not generated_bn_stats):
             ids_new = identity_encoder.forward_all(x_new)
-        x_cycle = self.generator(str_ori, ids_new.parts)
-        with stats():
+            x_cycle = self.generator(str_ori, ids_new.parts)
             ids_cycle = identity_encoder.forward_all(x_cycle)
         return GeneratedViews(
             x_ori=x_ori, x_new=x_new, x_cycle=x_cycle,

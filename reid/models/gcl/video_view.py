@@ -15,7 +15,6 @@ generator is a fixed view source, only E_id learns from the views (see
 """
 from __future__ import annotations
 
-import contextlib
 import os
 from typing import Iterable, Optional
 
@@ -158,10 +157,9 @@ def video_view_loss(encoder: nn.Module, video_view: VideoViewGenerator, x: torch
     from ...utils.precision import autocast
     from ..batchnorm import frozen_running_stats
 
-    stats = contextlib.nullcontext() if generated_bn_stats else frozen_running_stats(encoder)
     with autocast(x.device, precision):
         x_vid = video_view(x)
-        with stats:
+        with frozen_running_stats(encoder, enabled=not generated_bn_stats):
             f_vid = encoder(x_vid)
     return view_invariant_losses(f, f_vid.float(), memory, indices, labels, num_negatives,
                                  temperature, VIDEO_VIEW_TERMS, negative_anchor="generated")
