@@ -1,4 +1,21 @@
-"""Installs the packages reid, mesh and generators."""
+"""Installs the packages reid, mesh and generators.
+
+The core (``pip install -e .``) is what ReID training and evaluation on a real dataset need.
+Heavier parts are extras, each named in the error raised when one is missing:
+
+=============  ==========================================  ===================================
+extra          packages                                    needed for
+=============  ==========================================  ===================================
+synthetic      anny (brings warp-lang)                     the synthetic dataset, Anny bodies
+export         onnx, onnxruntime, onnxscript               ONNX export and its check
+video          av, opencv-python-headless, imageio         mp4 / GIF clips, optical flow (GANs)
+smpl           smplx                                       SMPL bodies from licensed files
+faiss          faiss-cpu                                   the faiss kNN backend on the CPU
+gpu            faiss-gpu (instead of faiss-cpu)            the faiss kNN backend on CUDA
+test           pytest, pytest-timeout                      the test suite
+all            every CPU extra above                       ``make setup``
+=============  ==========================================  ===================================
+"""
 from setuptools import find_packages, setup
 
 INSTALL_REQUIRES = [
@@ -11,19 +28,24 @@ INSTALL_REQUIRES = [
     "yacs>=0.1.8",
     "timm>=0.9",
     "scikit-learn>=1.3",
-    "faiss-cpu>=1.7.4",
     "numba>=0.59",
     "tqdm>=4.60",
     "tensorboard>=2.12",
-    "onnx>=1.15",
-    "onnxruntime>=1.16",
-    "onnxscript>=0.1",
-    "anny>=0.6",
-    "smplx>=0.1.28",
-    "opencv-python-headless>=4.8",
-    "imageio>=2.30",
-    "imageio-ffmpeg>=0.4",
 ]
+
+EXTRAS = {
+    "synthetic": ["anny>=0.6"],
+    "export": ["onnx>=1.15", "onnxruntime>=1.16", "onnxscript>=0.1"],
+    "video": ["av>=12.0", "opencv-python-headless>=4.8", "imageio>=2.30"],
+    "smpl": ["smplx>=0.1.28"],
+    "faiss": ["faiss-cpu>=1.7.4"],
+    # faiss-gpu provides the same `faiss` module: install it instead of the `faiss` extra.
+    # PyTorch3D (the optional rasteriser backend) is built from source on CUDA machines.
+    "gpu": ["faiss-gpu>=1.7.4"],
+    "test": ["pytest>=7.0", "pytest-timeout>=2.1"],
+}
+EXTRAS["all"] = sorted({req for name in ("synthetic", "export", "video", "smpl", "faiss", "test")
+                        for req in EXTRAS[name]})
 
 setup(
     name="gcl-reid",
@@ -36,9 +58,5 @@ setup(
     packages=find_packages(include=["reid", "reid.*", "mesh", "mesh.*",
                                     "generators", "generators.*"]),
     install_requires=INSTALL_REQUIRES,
-    extras_require={
-        "test": ["pytest>=7.0", "pytest-timeout>=2.1"],
-        # On CUDA machines: faiss-gpu replaces faiss-cpu; PyTorch3D must be built from source.
-        "gpu": ["faiss-gpu>=1.7.4"],
-    },
+    extras_require=EXTRAS,
 )

@@ -2,7 +2,8 @@
 
 Frames are handled as uint8 arrays (T, H, W, 3); model tensors as float (3, T, H, W) in [-1, 1]
 (:func:`frames_to_tensor` / :func:`tensor_to_frames`). Writes go through a temporary file and a
-rename, so a crash never leaves a half-written video.
+rename, so a crash never leaves a half-written video. Image and video I/O need the ``video`` extra
+(imageio, PyAV for mp4, OpenCV as a decoding fallback); a missing one is named in the error.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import Sequence
 
 import numpy as np
 import torch
+
+from reid.utils.optional import require
 
 FRAME_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif")
@@ -29,9 +32,19 @@ def list_frame_files(folder: str) -> list[str]:
     return [os.path.join(folder, n) for n in sorted(names, key=key)]
 
 
+def _imageio():
+    """imageio's v3 API, or an error naming the ``video`` extra."""
+    return require("imageio.v3", extra="video", purpose="reading and writing images and clips")
+
+
+def _pyav(purpose: str) -> None:
+    """Fail early, naming the ``video`` extra, when PyAV (imageio's mp4 plugin) is missing."""
+    require("av", extra="video", purpose=purpose)
+
+
 def read_frames_folder(folder: str, indices: Sequence[int] | None = None) -> np.ndarray:
     """(T, H, W, 3) uint8 from a folder of images; ``indices`` picks frames (read only those)."""
-    import imageio.v3 as iio
+    iio = _imageio()
 
     files = list_frame_files(folder)
     if not files:
@@ -54,13 +67,14 @@ def read_video_file(path: str) -> np.ndarray:
     """(T, H, W, 3) uint8 from a video file (PyAV through imageio; OpenCV as a fallback)."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"video file not found: {path}")
+    iio = _imageio()
+    is_gif = path.lower().endswith(".gif")
     try:
-        import imageio.v3 as iio
-
-        frames = np.asarray(iio.imread(path, plugin="pyav" if not path.lower().endswith(".gif")
-                                       else None))
+        if not is_gif:
+            _pyav(f"decoding {path}")
+        frames = np.asarray(iio.imread(path, plugin=None if is_gif else "pyav"))
     except Exception as first_error:  # noqa: BLE001 - fall back to OpenCV's decoders
-        import cv2
+        cv2 = require("cv2", extra="video", purpose=f"decoding {path} without PyAV")
 
         capture = cv2.VideoCapture(path)
         frames_list = []
@@ -102,7 +116,9 @@ def _atomic_target(path: str):
 
 def write_video(path: str, frames: np.ndarray, fps: int = 8) -> str:
     """Write uint8 (T, H, W, 3) frames as .mp4 (H.264 via PyAV) or .gif (looping), atomically."""
-    import imageio.v3 as iio
+    iio = _imageio()
+    if path.lower().endswith((".mp4", ".avi", ".mov", ".mkv")):
+        _pyav(f"writing {path}")
 
     frames = np.ascontiguousarray(frames)
     tmp = _atomic_target(path)
@@ -126,7 +142,7 @@ def write_video(path: str, frames: np.ndarray, fps: int = 8) -> str:
 
 def write_image(path: str, image: np.ndarray) -> str:
     """Write a uint8 (H, W, 3) image (PNG/JPEG by extension) atomically."""
-    import imageio.v3 as iio
+    iio = _imageio()
 
     tmp = _atomic_target(path)
     try:

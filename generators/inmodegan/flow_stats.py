@@ -17,9 +17,12 @@ from __future__ import annotations
 import math
 from typing import Mapping, Optional
 
-import cv2
 import numpy as np
 import torch
+
+from reid.utils.optional import require
+
+cv2 = require("cv2", purpose="optical-flow motion statistics (OpenCV Farneback)")
 
 FARNEBACK = dict(pyr_scale=0.5, levels=3, winsize=9, iterations=3, poly_n=5, poly_sigma=1.1,
                  flags=0)

@@ -25,6 +25,8 @@ import re
 
 import torch
 
+from reid.utils.optional import require
+
 from .base import BodyModel, BodyOutput
 from .paths import body_model_cache_dir
 from .transforms import axis_angle_to_matrix
@@ -83,12 +85,8 @@ def bone_part(name: str) -> str:
 
 
 def _import_anny():
-    try:
-        import anny  # noqa: F401
-        import anny.paths
-    except ImportError as exc:  # pragma: no cover - anny is a hard dependency
-        raise ImportError("the default body model needs the 'anny' package: pip install anny") \
-            from exc
+    anny = require("anny", purpose="the Anny body model (synthetic dataset, default body)")
+    require("anny.paths", extra="synthetic", purpose="the Anny body model")
     return anny
 
 

@@ -22,6 +22,8 @@ import pickle
 import numpy as np
 import torch
 
+from reid.utils.optional import require
+
 from .base import BodyModel, BodyOutput
 
 SMPL_FILES: dict[str, tuple[str, ...]] = {
@@ -128,8 +130,8 @@ class SMPLBody(BodyModel):
 
     def __init__(self, smpl_dir: str, gender: str = "neutral", num_betas: int = 10):
         super().__init__()
-        import smplx
-        from smplx.utils import Struct
+        smplx = require("smplx", purpose="the SMPL body model")
+        Struct = require("smplx.utils", extra="smpl", purpose="the SMPL body model").Struct
 
         self.path = find_smpl_file(smpl_dir, gender)
         data = load_smpl_pickle(self.path)
