@@ -15,6 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from reid.utils.optional import require
+from reid.utils.serialization import load_checkpoint_file
+
 from .training import build_generator
 from .video_io import (frame_strip, frames_to_tensor, read_frames_folder, video_grid, write_image,
                        write_video)
@@ -25,7 +28,7 @@ def load_generator(cfg, weights: str, device: str | torch.device = "cpu") -> nn.
     if not os.path.isfile(weights):
         raise FileNotFoundError(f"generator weights not found: {weights} (expected "
                                 "OUTPUT_DIR/checkpoint_last.pth or generator_final.pth of a run)")
-    state = torch.load(weights, map_location="cpu", weights_only=False)
+    state = load_checkpoint_file(weights, what="generator checkpoint")
     if "G" not in state:
         raise ValueError(f"{weights}: no 'G' entry (keys: {sorted(state)[:10]}); expected a "
                          "checkpoint written by tools/train_video_gan.py")
@@ -80,9 +83,8 @@ def read_input_image(path: str, size=64) -> torch.Tensor:
 
     if not os.path.isfile(path):
         raise FileNotFoundError(f"input image not found: {path}")
-    import imageio.v3 as iio
-
-    frame = np.asarray(iio.imread(path))
+    frame = np.asarray(require("imageio.v3", extra="video",
+                               purpose="reading the input image").imread(path))
     if frame.ndim == 2:
         frame = np.repeat(frame[..., None], 3, axis=2)
     video = frames_to_tensor(frame[None, ..., :3])

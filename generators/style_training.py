@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from reid.utils import resolve_device, set_seed, setup_logger
 from reid.utils.seed import get_rng_state, set_rng_state
+from reid.utils.serialization import load_checkpoint_file
 
 from .train_loop import TrainingLoop
 from .video_io import frame_strip, video_grid, write_image, write_video
@@ -131,7 +132,8 @@ class StyleVideoGANTrainer(TrainingLoop):
                 "rng": get_rng_state(), "config": self.cfg.dump()}
 
     def load_checkpoint(self, path: str) -> None:
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        state = load_checkpoint_file(path, map_location=self.device,
+                                     what="video-GAN checkpoint")
         if state.get("model") != self.name or "trainer" not in state:
             raise ValueError(f"checkpoint {path} holds a '{state.get('model')}' run; the config "
                              f"trains '{self.name}'")

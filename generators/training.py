@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from reid.utils import resolve_device, set_seed, setup_logger
 from reid.utils.seed import get_rng_state, set_rng_state
+from reid.utils.serialization import load_checkpoint_file
 
 from .config import STYLE_MODELS, frame_size
 from .discriminators import ImageDiscriminator, VideoDiscriminator2Plus1D, VideoDiscriminator3D
@@ -169,7 +170,8 @@ class VideoGANTrainer(TrainingLoop):
                 "rng": get_rng_state(), "config": self.cfg.dump()}
 
     def load_checkpoint(self, path: str) -> None:
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        state = load_checkpoint_file(path, map_location=self.device,
+                                     what="video-GAN checkpoint")
         if state.get("model") != self.name:
             raise ValueError(f"checkpoint {path} holds a '{state.get('model')}' model; the config "
                              f"builds '{self.name}'")

@@ -7,6 +7,7 @@ import sys
 import pytest
 import torch
 
+from reid.utils.serialization import load_checkpoint_file
 from tests.toy_gcl import make_toy_gcl_root, toy_overrides
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -26,5 +27,5 @@ def test_torchrun_two_process_gloo_job(tmp_path):
         summary = json.load(handle)
     assert summary["stages"] == ["baseline", "gan_warmup", "joint"]
     assert [h["stage"] for h in summary["history"]] == ["baseline", "gan_warmup", "joint", "joint"]
-    state = torch.load(os.path.join(out, "checkpoints", "last.pth"), weights_only=False)
+    state = load_checkpoint_file(os.path.join(out, "checkpoints", "last.pth"), trust_pickle=False)
     assert torch.isfinite(state["memory"]["features"]).all()

@@ -8,6 +8,7 @@ from reid.data import build_dataset, make_toy_reid_folder
 from reid.engine import GCLTrainer
 from reid.engine.stages import TrainingDivergedError
 from reid.engine.view_data import MissingStructureMapsError
+from reid.utils.serialization import load_checkpoint_file
 from tests.toy_gcl import make_toy_gcl_root, toy_cfg
 
 
@@ -21,7 +22,7 @@ def _cfg(root, out, *opts):
 
 
 def _encoder_state(out):
-    state = torch.load(os.path.join(out, "checkpoints", "last.pth"), weights_only=False)
+    state = load_checkpoint_file(os.path.join(out, "checkpoints", "last.pth"), trust_pickle=False)
     return state["models"]["E_id"], state
 
 

@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from reid.utils.serialization import load_checkpoint_file
+
 RESNEXT_WEIGHTS_HINT = ("a 3D ResNeXt-101 Kinetics checkpoint, e.g. "
                         "resnext-101-kinetics.pth from the 3D-ResNets-PyTorch release")
 I3D_WEIGHTS_HINT = ("an I3D Kinetics-400 RGB checkpoint in the PyTorch I3D layout, e.g. "
@@ -236,7 +238,7 @@ def load_feature_network(kind: str, weights: str, device: str | torch.device = "
     if not weights or not os.path.isfile(weights):
         raise FileNotFoundError(f"{kind} weights not found at '{weights}': download {hint} "
                                 "yourself and pass its path (nothing is downloaded implicitly)")
-    state = _unwrap_state(torch.load(weights, map_location="cpu", weights_only=False))
+    state = _unwrap_state(load_checkpoint_file(weights, what=f"{kind} weights"))
     result = model.load_state_dict(state, strict=False)
     missing = [k for k in result.missing_keys if not k.startswith("fc.")]
     if missing or result.unexpected_keys:

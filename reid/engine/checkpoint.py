@@ -11,9 +11,8 @@ import os
 import shutil
 from typing import Any
 
-import torch
-
 from reid.utils.io import atomic_save
+from reid.utils.serialization import load_checkpoint_file
 
 CHECKPOINT_FORMAT = "gcl-reid-training-checkpoint"
 
@@ -50,11 +49,10 @@ class CheckpointManager:
         return load_training_checkpoint(self.last_path)
 
 
-def load_training_checkpoint(path: str) -> dict[str, Any]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise RuntimeError(f"cannot read training checkpoint {path}: {exc}") from exc
+def load_training_checkpoint(path: str, trust_pickle: bool | None = None) -> dict[str, Any]:
+    """Read a training checkpoint weights-only (``trust_pickle``: see
+    :func:`reid.utils.serialization.load_checkpoint_file`)."""
+    state = load_checkpoint_file(path, trust_pickle=trust_pickle, what="training checkpoint")
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise RuntimeError(f"{path} is not a training checkpoint of this project "
                            f"(expected format '{CHECKPOINT_FORMAT}')")

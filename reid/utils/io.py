@@ -49,7 +49,14 @@ def atomic_write_json(path: str, obj: Any, indent: int = 2) -> str:
 
 
 def atomic_save(obj: Any, path: str) -> str:
-    """``torch.save`` made atomic."""
+    """``torch.save`` made atomic; ``obj`` must load back with ``weights_only=True``.
+
+    Anything a weights-only load cannot read (a pickled class, a config object) is refused with
+    a TypeError naming the entry before the file is touched.
+    """
     import torch
 
+    from .serialization import check_weights_only
+
+    check_weights_only(obj, where=os.path.basename(os.fspath(path)))
     return _atomic_write(path, lambda handle: torch.save(obj, handle))

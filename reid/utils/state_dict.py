@@ -46,15 +46,11 @@ class KeyReport:
         return "\n".join(lines)
 
 
-def read_checkpoint(path: str) -> Mapping[str, torch.Tensor]:
-    """Read a checkpoint file and return the innermost tensor mapping."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # corrupt / truncated / not a torch file
-        raise RuntimeError(f"cannot read checkpoint {path}: {exc}") from exc
-    return unwrap_state_dict(obj, path)
+def read_checkpoint(path: str, trust_pickle: bool | None = None) -> Mapping[str, torch.Tensor]:
+    """Read a checkpoint file weights-only and return the innermost tensor mapping."""
+    from .serialization import load_checkpoint_file
+
+    return unwrap_state_dict(load_checkpoint_file(path, trust_pickle=trust_pickle), path)
 
 
 def unwrap_state_dict(obj, source: str = "<object>") -> Mapping[str, torch.Tensor]:

@@ -10,6 +10,7 @@ from torch.utils.data import Dataset
 from generators.config import ConfigError, load_generator_config
 from generators.style_training import StyleVideoGANTrainer, build_style_generator
 from generators.training import build_trainer
+from reid.utils.serialization import load_checkpoint_file
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 from tools import sample_video  # noqa: E402
@@ -69,7 +70,7 @@ def test_train_two_steps_then_resume(tmp_path, name):
     resumed.train(max_iters=3, progress=False)
     assert resumed.iteration == 3
     # the final weights load into the bare generator of the same config
-    state = torch.load(os.path.join(out, "generator_final.pth"), weights_only=False)
+    state = load_checkpoint_file(os.path.join(out, "generator_final.pth"), trust_pickle=False)
     build_style_generator(cfg).load_state_dict(state["G"])
 
 
