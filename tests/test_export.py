@@ -95,8 +95,9 @@ def test_predictor_accepts_every_input_kind(exported):
         "single array": torch.cat([predictor(a) for a in arrays]),
         "list of arrays": predictor(list(arrays)),
         "PIL images": predictor([Image.fromarray(a) for a in arrays]),
-        "float tensor": predictor(floats),
-        "single float tensor": predictor(floats[0]),
+        "float RGB in [0, 1]": predictor(torch.from_numpy(arrays).permute(0, 3, 1, 2) / 255.0),
+        "normalised float tensor": predictor(floats, normalized=True),
+        "single float tensor": predictor(floats[0], normalized=True),
         "uint8 CHW tensor": predictor(torch.from_numpy(arrays).permute(0, 3, 1, 2)),
         "uint8 HWC tensor": predictor(torch.from_numpy(arrays)),
         "chunked": predictor(arrays, batch_size=2),
@@ -108,7 +109,7 @@ def test_predictor_accepts_every_input_kind(exported):
     big = _uint8_images(1, (128, 64), seed=1)[0]
     resized = F.interpolate(torch.from_numpy(big).permute(2, 0, 1)[None].float() / 127.5 - 1,
                             size=INPUT_SIZE, mode="bilinear", antialias=True)
-    assert torch.allclose(predictor(big), predictor(resized), atol=1e-5)
+    assert torch.allclose(predictor(big), predictor(resized, normalized=True), atol=1e-5)
     mixed = predictor([big, arrays[0]])
     assert torch.allclose(mixed, torch.cat([predictor(big), base[:1]]), atol=1e-5)
     predictor.train()
@@ -117,7 +118,7 @@ def test_predictor_accepts_every_input_kind(exported):
 
 def test_predictor_rejects_bad_inputs(exported, tmp_path):
     predictor = load_encoder(exported[0])
-    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+    with pytest.raises(ValueError, match=r"\[0, 255\]"):
         predictor(torch.rand(1, 3, *INPUT_SIZE) * 255)
     with pytest.raises(ValueError, match="uint8"):
         predictor(np.zeros((*INPUT_SIZE, 3), dtype=np.float32))
@@ -151,6 +152,9 @@ def test_export_tool_end_to_end(encoder, tmp_path, capsys):
     summary = json.load(open(os.path.join(out, "export.json")))
     assert list(summary["formats"]) == ["state_dict"] and summary["input_size"] == [64, 32]
     assert summary["key_report"] == {"missing": [], "unexpected": [], "shape_mismatch": []}
+    # saved without an input size: INPUT.SIZE of the config is the (logged) fallback
+    assert summary["input_source"] == {"input_size": "config", "pixel_mean": "checkpoint",
+                                       "pixel_std": "checkpoint"}
     assert os.path.isfile(os.path.join(out, "config.yaml"))
     assert load_encoder(out).input_size == INPUT_SIZE
 

@@ -125,11 +125,13 @@ def test_pretrained_file_in_torchvision_layout_with_prefix(tmp_path):
 
 def test_save_and_load_round_trip(tmp_path, small_encoder):
     path = str(tmp_path / "e_id.pth")
-    save_identity_encoder(small_encoder, path, extra={"input_size": [64, 32]})
+    save_identity_encoder(small_encoder, path, extra={"epoch": 3}, input_size=(64, 32))
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".tmp")]
-    payload = torch.load(path, weights_only=False)
-    assert payload["format"] == "gcl-reid-identity-encoder" and payload["version"] == 1
-    assert payload["input_size"] == [64, 32]
+    payload = torch.load(path, weights_only=True)
+    assert payload["format"] == "gcl-reid-identity-encoder" and payload["version"] == 2
+    assert payload["input_size"] == [64, 32] and payload["epoch"] == 3
+    assert payload["backbone"] == "resnet18" and payload["embed_dim"] == 64
+    assert payload["pixel_mean"] == [0.5] * 3 and payload["pixel_std"] == [0.5] * 3
     loaded, report = load_identity_encoder(path)  # architecture from the file, not a config
     assert report.clean and not loaded.training
     x = _images(2)
@@ -137,6 +139,12 @@ def test_save_and_load_round_trip(tmp_path, small_encoder):
         assert torch.allclose(loaded(x), small_encoder(x), atol=1e-6)
     with pytest.raises(ValueError, match="reserved"):
         save_identity_encoder(small_encoder, path, extra={"state_dict": {}})
+    with pytest.raises(ValueError, match="reserved"):
+        save_identity_encoder(small_encoder, path, extra={"input_size": [64, 32]})
+    with pytest.raises(ValueError, match="input_size.*height, width"):
+        save_identity_encoder(small_encoder, path, input_size=(64,))
+    with pytest.raises(ValueError, match="pixel_std.*positive"):
+        save_identity_encoder(small_encoder, path, input_size=(64, 32), pixel_std=(0.5, 0, 0.5))
 
 
 def test_load_training_checkpoint(tmp_path, small_encoder):

@@ -3,8 +3,11 @@
     python tools/export.py --weights outputs/market/model_final.pth --output outputs/export \
         [--formats state_dict,torchscript,onnx] [--config configs/market.yaml] [KEY VALUE ...]
 
-The architecture comes from the checkpoint when it describes itself, otherwise from the config
-(``MODEL.*``); the input size is ``INPUT.SIZE``. Exits with status 1 when a check fails.
+Architecture, input size (H, W) and normalisation come from the checkpoint when it describes
+itself (``final_encoder.pth``, ``baseline_encoder.pth``, an exported ``encoder.pth``, a training
+checkpoint); the config (``MODEL.*``, ``INPUT.SIZE``) is only the fallback for checkpoints that
+do not (third-party state dicts), which the log says. Every exported file records the values
+used. Exits with status 1 when a check fails.
 """
 import argparse
 import os
@@ -23,8 +26,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--output", required=True, help="folder for the exported files")
     parser.add_argument("--formats", default=",".join(EXPORT_FORMATS),
                         help="comma-separated subset of " + ",".join(EXPORT_FORMATS))
-    parser.add_argument("--config", default="", help="YAML config (for checkpoints that do not "
-                        "describe their architecture)")
+    parser.add_argument("--config", default="", help="YAML config (fallback for checkpoints that "
+                        "do not describe their architecture / input size)")
     parser.add_argument("--batch", type=int, default=4, help="batch size of the check")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
     return parser.parse_args(argv)

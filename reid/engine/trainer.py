@@ -255,10 +255,12 @@ class GCLTrainer:
                 torch.as_tensor(ctx.pseudo_labels, device=ctx.device), "pseudo-labels")
 
     def _save_encoder_copy(self, filename: str) -> None:
+        """E_id as a self-describing encoder file (architecture, INPUT.SIZE, normalisation)."""
         if dist_utils.is_main_process():
-            from reid.models import save_identity_encoder
+            from reid.models.checkpoint import input_description_from_cfg, save_identity_encoder
 
-            save_identity_encoder(self.ctx.encoder, self.ctx.path(filename))
+            save_identity_encoder(self.ctx.encoder, self.ctx.path(filename),
+                                  **input_description_from_cfg(self.cfg))
 
     def _finish(self, seconds: float) -> dict:
         ctx, cfg = self.ctx, self.cfg
