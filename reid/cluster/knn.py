@@ -210,8 +210,9 @@ def resolve_backend(backend: str, use_gpu: bool) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"kNN backend '{backend}' is not one of {BACKENDS}")
     if backend == "faiss" and faiss is None:
-        raise ImportError("kNN backend 'faiss' was requested but faiss is not installed "
-                          "(pip install faiss-cpu, or use backend 'torch')")
+        raise ImportError("kNN backend 'faiss' was requested but faiss is not installed: "
+                          "pip install -e '.[faiss]' (faiss-cpu) or '.[gpu]' (faiss-gpu, "
+                          "instead of faiss-cpu), or use backend 'torch'")
     if backend in ("auto", "faiss") and faiss is not None:
         if use_gpu and faiss_gpu_available():
             return "faiss-gpu"
