@@ -3,7 +3,8 @@
     python tools/make_synthetic.py --out DIR --ids N --cameras C --seed S
                                    [--images-per-camera K] [--preview]
 
-Ends with the summary as one JSON object on the last line.
+Ends with the summary as one JSON object on the last line. DIR must be new, empty or a dataset
+this tool made: a folder with other files (a real Market-1501 copy, say) is refused untouched.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from mesh.synthetic import make_synthetic_dataset  # noqa: E402
+from mesh.synthetic.dataset import (ForeignFolderError, check_output_folder,  # noqa: E402
+                                    check_settings)
 
 
 def main(argv=None) -> dict:
@@ -34,6 +37,12 @@ def main(argv=None) -> dict:
                         help="Anny mesh resolution: low (fast, default) | full | notoes | ...")
     parser.add_argument("--renderer", default="auto", help="auto | torch | pytorch3d")
     args = parser.parse_args(argv)
+    try:  # every check before the folder is touched
+        check_settings(args.ids, args.cameras, args.images_per_camera, (args.height, args.width),
+                       args.batch_size, args.body_resolution, args.renderer)
+        check_output_folder(args.out)
+    except (ValueError, ForeignFolderError) as exc:
+        parser.error(str(exc))
     summary = make_synthetic_dataset(
         args.out, num_ids=args.ids, num_cameras=args.cameras,
         images_per_camera=args.images_per_camera, seed=args.seed, preview=args.preview,

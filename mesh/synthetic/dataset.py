@@ -9,9 +9,15 @@
                                                       yaw, weak-perspective camera, scale
     DIR/annotations.json                               identity attributes and camera profiles
     DIR/preview.png                                    contact sheet (with ``preview=True``)
+    DIR/SYNTHETIC_IN_PROGRESS.json                     written first, removed last: the generator
+                                                       is writing DIR (or was interrupted)
     DIR/SYNTHETIC_COMPLETE.json                        written last: the dataset is complete
 
 Every identity appears in at least two cameras. The same seed gives identical files.
+
+The generator deletes only what it writes (the entries above), and only in a folder that holds
+one of its two markers; a non-empty folder without them (a real Market-1501 copy, say) is
+refused with :class:`ForeignFolderError` before anything is touched.
 """
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import time
 from dataclasses import dataclass
 
@@ -38,13 +45,22 @@ from .scene import apply_camera_effects, crop_backgrounds, sample_camera_profile
 _logger = logging.getLogger("mesh")
 
 MARKER = "SYNTHETIC_COMPLETE.json"
+IN_PROGRESS = "SYNTHETIC_IN_PROGRESS.json"
 SUBSET_FOLDERS = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
+# Everything the generator writes in its folder, and so all it ever deletes there (files in the
+# order they are deleted: the completion marker first, the in-progress marker never).
+OWNED_FOLDERS = tuple(SUBSET_FOLDERS.values()) + ("meshes",)
+OWNED_FILES = (MARKER, "annotations.npz", "annotations.json", "preview.png", IN_PROGRESS)
 MESH_SPLIT = {"train": "train", "query": "test", "gallery": "test"}
 MAX_CAMERAS = 9  # Market-1501 file names hold a one-digit camera number
 JPEG_QUALITY = 90
 # Anny mesh resolution of the synthetic people ("low" = ~2.5k faces keeps the 9 renders per
 # image fast on a CPU; "full" = ~27k faces for close-ups).
 DEFAULT_BODY_RESOLUTION = "low"
+
+
+class ForeignFolderError(RuntimeError):
+    """The output folder holds files that the synthetic generator did not write."""
 
 
 @dataclass
@@ -61,9 +77,11 @@ class ImagePlan:
         return len(self.pid)
 
 
-def plan_images(num_ids: int, num_cameras: int, images_per_camera: int,
-                generator: torch.Generator) -> ImagePlan:
-    """Split identities half train / half test, give each >= 2 cameras, name the files."""
+def check_settings(num_ids: int, num_cameras: int, images_per_camera: int,
+                   image_size: tuple[int, int] = (256, 128), batch_size: int = 1,
+                   body_resolution: str = DEFAULT_BODY_RESOLUTION,
+                   renderer: str = "auto") -> None:
+    """Raise ValueError naming the first bad setting; nothing is read or written."""
     if num_ids < 2:
         raise ValueError(f"synthetic dataset: need at least 2 identities (one train, one test); "
                          f"got {num_ids}")
@@ -74,6 +92,26 @@ def plan_images(num_ids: int, num_cameras: int, images_per_camera: int,
     if images_per_camera < 1:
         raise ValueError(f"synthetic dataset: images per camera must be >= 1; "
                          f"got {images_per_camera}")
+    if len(image_size) != 2 or min(int(v) for v in image_size) < 1:
+        raise ValueError(f"synthetic dataset: image size must be (height, width) >= 1; "
+                         f"got {tuple(image_size)}")
+    if batch_size < 1:
+        raise ValueError(f"synthetic dataset: batch size must be >= 1; got {batch_size}")
+    from ..body.anny_model import RESOLUTIONS
+    from ..render import RENDERER_NAMES
+
+    if body_resolution not in RESOLUTIONS:
+        raise ValueError(f"synthetic dataset: body resolution must be one of "
+                         f"{', '.join(RESOLUTIONS)}; got {body_resolution!r}")
+    if str(renderer).lower() not in RENDERER_NAMES:
+        raise ValueError(f"synthetic dataset: renderer must be one of "
+                         f"{', '.join(RENDERER_NAMES)}; got {renderer!r}")
+
+
+def plan_images(num_ids: int, num_cameras: int, images_per_camera: int,
+                generator: torch.Generator) -> ImagePlan:
+    """Split identities half train / half test, give each >= 2 cameras, name the files."""
+    check_settings(num_ids, num_cameras, images_per_camera)
     order = torch.randperm(num_ids, generator=generator).tolist()
     num_train = num_ids // 2
     min_cams = max(2, (num_cameras + 1) // 2)
@@ -125,16 +163,79 @@ def _write_map(cache: StructureMapCache, split: str, name: str, angle: int,
         handle.write(cache.encode(path, array))
 
 
-def _remove_partial(out_dir: str) -> None:
-    """Delete what an interrupted run of the generator may have left in ``out_dir``."""
-    for name in list(SUBSET_FOLDERS.values()) + ["meshes"]:
+def check_output_folder(out_dir: str) -> None:
+    """Raise :class:`ForeignFolderError` unless ``out_dir`` is absent, empty, or a synthetic
+    dataset (complete, or being written by the generator: one of its markers is there)."""
+    out_dir = os.fspath(out_dir)
+    if not os.path.isdir(out_dir):
+        if os.path.exists(out_dir):
+            raise ForeignFolderError(f"synthetic dataset: {out_dir} is a file, not a folder")
+        return
+    entries = sorted(os.listdir(out_dir))
+    writer = _running_writer(os.path.join(out_dir, IN_PROGRESS)) if IN_PROGRESS in entries else None
+    if writer is not None:
+        raise ForeignFolderError(
+            f"synthetic dataset: {out_dir} is being written by another run of the generator "
+            f"(pid {writer['pid']}, started {writer.get('started', '?')}); wait for it to end, "
+            f"or delete {os.path.join(out_dir, IN_PROGRESS)} if that process is not the generator")
+    if not entries or MARKER in entries or IN_PROGRESS in entries:
+        return
+    shown = [e + ("/" if os.path.isdir(os.path.join(out_dir, e)) else "") for e in entries[:6]]
+    more = f" and {len(entries) - 6} more" if len(entries) > 6 else ""
+    raise ForeignFolderError(
+        f"synthetic dataset: refusing to write into {out_dir}: it holds {', '.join(shown)}{more} "
+        f"but neither {MARKER} nor {IN_PROGRESS}, so the synthetic generator did not make it "
+        "and nothing there is deleted; choose a new or empty folder (or remove those files "
+        "yourself if they are what an older version of the generator left)")
+
+
+def _running_writer(marker_path: str) -> dict | None:
+    """The in-progress marker's record while its writer still runs on this host (another
+    process), else None: an interrupted run, ours, or one that cannot be checked from here."""
+    try:
+        with open(marker_path, "r", encoding="utf-8") as handle:
+            record = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    pid = record.get("pid") if isinstance(record, dict) else None
+    if (not isinstance(pid, int) or pid == os.getpid() or os.name == "nt"
+            or record.get("host") != socket.gethostname()):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return record
+
+
+def _start_writing(out_dir: str, settings: dict) -> None:
+    """Claim ``out_dir``: the in-progress marker first (so an interrupted run can be cleared),
+    then delete what an earlier run of the generator wrote there (nothing else)."""
+    os.makedirs(out_dir, exist_ok=True)
+    atomic_write_json(os.path.join(out_dir, IN_PROGRESS), {
+        "writer": "mesh.synthetic.make_synthetic_dataset (tools/make_synthetic.py)",
+        "owns": [f + "/" for f in OWNED_FOLDERS] + list(OWNED_FILES),
+        "pid": os.getpid(), "host": socket.gethostname(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "settings": settings})
+    _remove_owned(out_dir)
+
+
+def _remove_owned(out_dir: str) -> None:
+    """Delete the generator's own entries of ``out_dir``, all but its in-progress marker (the
+    completion marker first: the folder stops counting as complete at once)."""
+    for name in (n for n in OWNED_FILES if n != IN_PROGRESS):
         path = os.path.join(out_dir, name)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-    for name in ("annotations.npz", "annotations.json", "preview.png", MARKER):
-        path = os.path.join(out_dir, name)
-        if os.path.exists(path):
+        if os.path.lexists(path):
             os.unlink(path)
+    for name in OWNED_FOLDERS:
+        path = os.path.join(out_dir, name)
+        if os.path.islink(path):  # a link to shared renders: drop the link, not its target
+            os.unlink(path)
+        elif os.path.isdir(path):
+            shutil.rmtree(path)
 
 
 def make_synthetic_dataset(out_dir: str, num_ids: int = 100, num_cameras: int = 6,
@@ -143,14 +244,19 @@ def make_synthetic_dataset(out_dir: str, num_ids: int = 100, num_cameras: int = 
                            batch_size: int = 32, body_resolution: str = DEFAULT_BODY_RESOLUTION,
                            renderer: str = "auto", cache_dir: str | None = None,
                            progress: bool = True) -> dict:
-    """Generate the dataset in ``out_dir`` (see the module doc); returns a summary dict."""
+    """Generate the dataset in ``out_dir`` (see the module doc); returns a summary dict.
+
+    Every setting is checked, and ``out_dir`` must be new, empty or a synthetic dataset
+    (:func:`check_output_folder`), before anything in it is deleted or written.
+    """
     from ..body import build_body_model
 
     start = time.perf_counter()
     cpu_start = time.process_time()
     out_dir = os.fspath(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
-    _remove_partial(out_dir)
+    check_settings(num_ids, num_cameras, images_per_camera, image_size, batch_size,
+                   body_resolution, renderer)
+    check_output_folder(out_dir)
     dev = torch.device(device)
     size = (int(image_size[0]), int(image_size[1]))
     g = torch.Generator().manual_seed(int(seed))
@@ -158,12 +264,16 @@ def make_synthetic_dataset(out_dir: str, num_ids: int = 100, num_cameras: int = 
     plan = plan_images(num_ids, num_cameras, images_per_camera, g)
     body = build_body_model("anny", device=str(dev), cache_dir=cache_dir,
                             resolution=body_resolution)
+    mesh_renderer = build_renderer(renderer)
     from ..body.anny_model import SHAPE_NAMES, SHAPE_RANGES
     from ..body.poses import random_everyday_pose
 
+    _start_writing(out_dir, {"num_ids": num_ids, "num_cameras": num_cameras,
+                             "images_per_camera": images_per_camera, "seed": int(seed),
+                             "image_size": list(size), "body_resolution": body_resolution})
     identities = sample_identities(num_ids, [SHAPE_RANGES[n] for n in SHAPE_NAMES], g)
     profiles = sample_camera_profiles(num_cameras, size, g)
-    people = SyntheticPersonRenderer(body, build_renderer(renderer), size)
+    people = SyntheticPersonRenderer(body, mesh_renderer, size)
     cache = StructureMapCache(os.path.join(out_dir, "meshes"), size=size)
     for folder in SUBSET_FOLDERS.values():
         os.makedirs(os.path.join(out_dir, folder), exist_ok=True)
@@ -262,6 +372,7 @@ def make_synthetic_dataset(out_dir: str, num_ids: int = 100, num_cameras: int = 
     marker = {k: summary[k] for k in ("num_ids", "num_cameras", "images_per_camera", "seed",
                                       "image_size", "body_resolution", "images")}
     atomic_write_json(os.path.join(out_dir, MARKER), marker)
+    os.unlink(os.path.join(out_dir, IN_PROGRESS))
     _logger.info("synthetic dataset: %d images of %d identities in %d cameras -> %s (%.1f s)",
                  n, num_ids, num_cameras, out_dir, elapsed)
     return summary
@@ -294,7 +405,9 @@ def ensure_synthetic_dataset(cfg) -> str:
     """Create the synthetic dataset of ``cfg`` (``DATASETS.ROOT`` + ``DATASETS.SYNTHETIC.*``)
     unless a complete one with the same settings exists; returns its folder.
 
-    A folder without the completion marker (an interrupted run) is cleared and rebuilt.
+    A dataset the generator was writing when it was interrupted (its in-progress marker, no
+    completion marker) is cleared and rebuilt; a non-empty folder it did not write is refused
+    (:class:`ForeignFolderError`) and left as it is.
     """
     syn = cfg.DATASETS.SYNTHETIC
     out_dir = synthetic_dataset_dir(cfg.DATASETS.ROOT)
@@ -302,6 +415,9 @@ def ensure_synthetic_dataset(cfg) -> str:
                 "images_per_camera": int(syn.IMAGES_PER_ID_PER_CAMERA), "seed": int(syn.SEED)}
     if is_complete(out_dir, expected):
         return out_dir
+    check_settings(expected["num_ids"], expected["num_cameras"], expected["images_per_camera"],
+                   tuple(cfg.INPUT.SIZE), renderer=cfg.MESH.RENDERER)
+    check_output_folder(out_dir)
     _logger.info("synthetic dataset missing or incomplete in %s: generating %d identities x %d "
                  "cameras", out_dir, expected["num_ids"], expected["num_cameras"])
     from reid.utils import resolve_device

@@ -170,7 +170,8 @@ def test_ensure_rebuilds_an_incomplete_dataset(tmp_path):
     out = synthetic_dataset_dir(cfg.DATASETS.ROOT)
     stray = os.path.join(out, "bounding_box_train", "9999_c1s1_000001_01.jpg")
     os.makedirs(os.path.dirname(stray))
-    open(stray, "wb").close()  # a half-written run: files but no marker
+    open(stray, "wb").close()  # a half-written run: its in-progress marker, no completion marker
+    open(os.path.join(out, "SYNTHETIC_IN_PROGRESS.json"), "w").close()
     assert ensure_synthetic_dataset(cfg) == out
     assert not os.path.exists(stray)
     marker = os.path.join(out, MARKER)
