@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from reid.utils.finite import refuse_non_finite_load
 from reid.utils.optional import require
 from reid.utils.serialization import load_checkpoint_file
 
@@ -24,7 +25,11 @@ from .video_io import (frame_strip, frames_to_tensor, read_frames_folder, video_
 
 
 def load_generator(cfg, weights: str, device: str | torch.device = "cpu") -> nn.Module:
-    """The generator of ``cfg`` with the ``G`` weights of a training checkpoint, in eval mode."""
+    """The generator of ``cfg`` with the ``G`` weights of a training checkpoint, in eval mode.
+
+    Weights holding NaN or infinity (a diverged run) are refused with
+    :class:`~reid.utils.finite.NonFiniteWeightsError` naming the file and the tensors: they
+    would only generate NaN (black) frames."""
     if not os.path.isfile(weights):
         raise FileNotFoundError(f"generator weights not found: {weights} (expected "
                                 "OUTPUT_DIR/checkpoint_last.pth or generator_final.pth of a run)")
@@ -35,6 +40,7 @@ def load_generator(cfg, weights: str, device: str | torch.device = "cpu") -> nn.
     if state.get("model") and state["model"] != cfg.MODEL.NAME.lower():
         raise ValueError(f"{weights} holds a '{state['model']}' generator but MODEL.NAME is "
                          f"'{cfg.MODEL.NAME}'")
+    refuse_non_finite_load(state["G"], weights, what="generator weights")
     generator = build_generator(cfg)
     generator.load_state_dict(state["G"])
     return generator.to(device).eval()

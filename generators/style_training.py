@@ -4,13 +4,12 @@
 :func:`generators.inmodegan.build_inmodegan` / :func:`generators.mostganv.build_mostganv`;
 :class:`StyleVideoGANTrainer` wraps the resulting adversarial trainer (non-saturating loss, lazy
 R1, generator EMA) with the data stream, sample grids and atomic, exactly resumable checkpoints of
-:class:`~generators.train_loop.TrainingLoop`. Samples and ``generator_final.pth`` use the EMA
-generator when one is kept.
+:class:`~generators.train_loop.TrainingLoop` (which stops on a non-finite loss and never saves
+non-finite weights). Samples and ``generator_final.pth`` use the EMA generator when one is kept.
 """
 from __future__ import annotations
 
 import inspect
-import os
 
 import torch
 from torch import nn
@@ -21,7 +20,6 @@ from reid.utils.seed import get_rng_state, set_rng_state
 from reid.utils.serialization import load_checkpoint_file
 
 from .train_loop import TrainingLoop
-from .video_io import frame_strip, video_grid, write_image, write_video
 
 
 def style_build_arguments(cfg) -> dict:
@@ -125,6 +123,12 @@ class StyleVideoGANTrainer(TrainingLoop):
         return self.model.step(batch["video"].to(self.device))
 
     # ----------------------------------------------------------------------------- checkpoints
+    def network_weights(self) -> dict:
+        weights = {"G": self.G.state_dict(), "D": self.model.discriminator.state_dict()}
+        if self.sampling_generator is not self.G:
+            weights["G_ema"] = self.sampling_generator.state_dict()
+        return weights
+
     def state_dict(self) -> dict:
         return {"iteration": self.iteration, "model": self.name, "trainer": self.model.state_dict(),
                 "G": self.sampling_generator.state_dict(),
@@ -148,16 +152,14 @@ class StyleVideoGANTrainer(TrainingLoop):
 
     # ----------------------------------------------------------------------------- samples
     @torch.no_grad()
-    def write_samples(self, tag: str, count: int = 8) -> dict[str, str]:
-        """PNG strip + GIF grid of the sampling generator from fixed codes into samples/."""
+    def render_fixed_samples(self, count: int = 8) -> torch.Tensor:
+        """Clips of the sampling generator in eval mode from fixed codes."""
         frames = self.cfg.MODEL.NUM_FRAMES
         generator = self.sampling_generator
         noise = fixed_noise(generator, self.name, count, frames, self.cfg.SEED + 7)
         was_training = generator.training
         generator.eval()
-        fake = render(generator, self.name, noise, frames).cpu()
-        generator.train(was_training)
-        folder = os.path.join(self.output_dir, "samples")
-        return {"png": write_image(os.path.join(folder, f"{tag}.png"),
-                                   frame_strip(fake, every=max(1, fake.shape[2] // 8))),
-                "gif": write_video(os.path.join(folder, f"{tag}.gif"), video_grid(fake))}
+        try:
+            return render(generator, self.name, noise, frames)
+        finally:
+            generator.train(was_training)

@@ -1,23 +1,43 @@
 """The training loop shared by every video GAN: resume, steps, logging, samples, checkpoints.
 
 A trainer class provides ``step(batch) -> dict``, ``iteration``, ``state_dict`` /
-``load_checkpoint``, ``write_samples(tag)`` and ``final_generator_state()``; :class:`TrainingLoop`
-adds :meth:`train`, which resumes from ``OUTPUT_DIR/checkpoint_last.pth`` when
+``load_checkpoint``, ``network_weights()``, ``render_fixed_samples(count)`` and
+``final_generator_state()``; :class:`TrainingLoop` adds :meth:`write_samples` and :meth:`train`,
+which resumes from ``OUTPUT_DIR/checkpoint_last.pth`` when
 ``SOLVER.RESUME``, writes TensorBoard scalars to ``OUTPUT_DIR/tb``, sample grids to
 ``OUTPUT_DIR/samples`` and checkpoints atomically, and ends with ``generator_final.pth``.
+
+Nothing non-finite is kept: a NaN or infinite loss stops the run with
+:class:`VideoGANDivergedError`, and weights holding NaN or infinity, or rendering NaN from the
+fixed sample inputs, are never saved (:class:`~reid.utils.finite.NonFiniteWeightsError`);
+either way the last good ``checkpoint_last.pth`` stays as it was.
 """
 from __future__ import annotations
 
+import math
 import os
 from abc import ABC, abstractmethod
-from typing import Iterator
+from typing import Iterator, Mapping
 
+import torch
 from torch.utils.data import DataLoader
 
 from reid.utils import atomic_save, resolve_device, set_seed, setup_logger
+from reid.utils.finite import refuse_non_finite_save
+
+from .video_io import frame_strip, video_grid, write_image, write_video
 
 CHECKPOINT_NAME = "checkpoint_last.pth"
 FINAL_NAME = "generator_final.pth"
+
+
+class VideoGANDivergedError(FloatingPointError):
+    """A non-finite video-GAN loss: training stops, the last good checkpoint is kept."""
+
+
+def non_finite_terms(terms: Mapping[str, float]) -> dict[str, float]:
+    """The entries of ``terms`` (loss name -> float) that are NaN or infinite."""
+    return {k: v for k, v in terms.items() if isinstance(v, float) and not math.isfinite(v)}
 
 
 def infinite_batches(loader: DataLoader) -> Iterator[dict]:
@@ -48,7 +68,54 @@ class TrainingLoop(ABC):
         return os.path.join(self.output_dir, CHECKPOINT_NAME)
 
     def save_checkpoint(self, path: str | None = None) -> str:
-        return atomic_save(self.state_dict(), path or self.checkpoint_path)
+        """Write the resumable state atomically; non-finite weights are refused (the run stops
+        and the previous file stays)."""
+        path = path or self.checkpoint_path
+        refuse_non_finite_save(self.network_weights(), path, self._last_good(),
+                               "video-GAN checkpoint", probe=self.render_fixed_samples)
+        return atomic_save(self.state_dict(), path)
+
+    def save_final_generator(self) -> str:
+        """Write ``generator_final.pth`` (what sampling loads); non-finite weights are refused."""
+        state = self.final_generator_state()
+        path = os.path.join(self.output_dir, FINAL_NAME)
+        refuse_non_finite_save(state["G"], path, self._last_good(), "generator weights",
+                               probe=self.render_fixed_samples)
+        return atomic_save(state, path)
+
+    def _last_good(self) -> str | None:
+        """The checkpoint a refused save or a diverged run leaves in place, if there is one."""
+        return self.checkpoint_path if os.path.isfile(self.checkpoint_path) else None
+
+    def check_losses(self, terms: Mapping[str, float], iteration: int | None = None) -> None:
+        """Raise :class:`VideoGANDivergedError` when a loss of ``terms`` (computed in
+        ``iteration``, by default the last finished one) is NaN or infinite."""
+        bad = non_finite_terms(terms)
+        if bad:
+            last = self._last_good()
+            kept = (f"the last good checkpoint {last} is kept" if last else
+                    "no checkpoint was written before the losses diverged")
+            iteration = self.iteration if iteration is None else iteration
+            raise VideoGANDivergedError(
+                f"{self.name}: non-finite loss at iteration {iteration} ({bad}); all terms: "
+                f"{dict(terms)}. Training stops, {kept}; lower SOLVER.G_LR / SOLVER.D_LR.")
+
+    @abstractmethod
+    def network_weights(self) -> dict:
+        """``{name: state dict}`` of every trained network (checked before each save)."""
+
+    @abstractmethod
+    def render_fixed_samples(self, count: int = 8) -> torch.Tensor:
+        """Clips (B, 3, T, H, W) in [-1, 1] of the sampling generator from fixed inputs (the
+        same on every call), in eval mode; the networks' modes are restored."""
+
+    def write_samples(self, tag: str, count: int = 8) -> dict[str, str]:
+        """PNG strip + GIF grid of :meth:`render_fixed_samples` into ``samples/``."""
+        fake = self.render_fixed_samples(count).cpu()
+        folder = os.path.join(self.output_dir, "samples")
+        return {"png": write_image(os.path.join(folder, f"{tag}.png"),
+                                   frame_strip(fake, every=max(1, fake.shape[2] // 8))),
+                "gif": write_video(os.path.join(folder, f"{tag}.gif"), video_grid(fake))}
 
     @abstractmethod
     def final_generator_state(self) -> dict:
@@ -73,6 +140,7 @@ class TrainingLoop(ABC):
         try:
             while self.iteration < max_iters:
                 stats = self.step(next(stream))
+                self.check_losses(stats)
                 bar.update(1)
                 for key, value in stats.items():
                     writer.add_scalar(f"loss/{key}", value, self.iteration)
@@ -87,5 +155,5 @@ class TrainingLoop(ABC):
         finally:
             bar.close()
             writer.close()
-        atomic_save(self.final_generator_state(), os.path.join(self.output_dir, FINAL_NAME))
+        self.save_final_generator()
         return stats

@@ -7,14 +7,14 @@ real and generated clips; G minimises the BCE of both discriminators plus
 G3AN: D_V on whole clips, D_I on ``MODEL.IMAGE_D_FRAMES`` random frames, DCGAN BCE.
 
 Checkpoints (``OUTPUT_DIR/checkpoint_last.pth``, atomic) hold every network, optimiser, the
-iteration and the random states; a run restarts from it when ``SOLVER.RESUME``. TensorBoard
-scalars go to ``OUTPUT_DIR/tb``; sample grids (PNG strip + GIF) to ``OUTPUT_DIR/samples``
-(the loop itself: :mod:`generators.train_loop`). :func:`build_trainer` picks the trainer of any
-``MODEL.NAME``, InMoDeGAN and MoStGAN-V included.
+iteration and the random states; a run restarts from it when ``SOLVER.RESUME``. A non-finite
+loss stops the run before its optimiser step
+(:class:`~generators.train_loop.VideoGANDivergedError`) and non-finite weights are never saved,
+so the last good checkpoint stays. TensorBoard scalars go to ``OUTPUT_DIR/tb``; sample grids
+(PNG strip + GIF) to ``OUTPUT_DIR/samples`` (the loop itself: :mod:`generators.train_loop`).
+:func:`build_trainer` picks the trainer of any ``MODEL.NAME``, InMoDeGAN and MoStGAN-V included.
 """
 from __future__ import annotations
-
-import os
 
 import torch
 from torch import nn
@@ -31,7 +31,6 @@ from .imaginator import ImaginatorGenerator
 from .losses import bce_fake, bce_real, reconstruction_l1, sample_frames, wrong_labels
 from .train_loop import CHECKPOINT_NAME, FINAL_NAME, TrainingLoop  # noqa: F401 (re-exported)
 from .video_dataset import VideoClipDataset
-from .video_io import frame_strip, video_grid, write_image, write_video
 
 
 def build_generator(cfg) -> nn.Module:
@@ -141,6 +140,9 @@ class VideoGANTrainer(TrainingLoop):
         else:
             loss_dv = loss_dv_real + loss_dv_fake
         loss_di = bce_real(self.D_I(real_frames)) + bce_fake(self.D_I(fake_frames.detach()))
+        d_terms = {"D_video": loss_dv.item(), "D_image": loss_di.item()}
+        # A non-finite loss stops before its optimiser step: the weights stay as they were.
+        self.check_losses(dict(stats, **d_terms), self.iteration + 1)
         (loss_dv + loss_di).backward()
         self.opt_D.step()
 
@@ -153,15 +155,18 @@ class VideoGANTrainer(TrainingLoop):
             loss_rec = reconstruction_l1(fake, real)
             loss_g = loss_g + self.cfg.SOLVER.RECON_WEIGHT * loss_rec
             stats["G_reconstruction_l1"] = loss_rec.item()
+        g_terms = {"G_video": loss_gv.item(), "G_image": loss_gi.item(), "G_total": loss_g.item()}
+        self.check_losses(dict(stats, **d_terms, **g_terms), self.iteration + 1)
         loss_g.backward()
         self.opt_G.step()
         self.iteration += 1
-        stats.update({"D_video": loss_dv.item(), "D_image": loss_di.item(),
-                      "G_video": loss_gv.item(), "G_image": loss_gi.item(),
-                      "G_total": loss_g.item()})
-        return stats
+        return dict(stats, **d_terms, **g_terms)
 
     # ----------------------------------------------------------------------------- checkpoints
+    def network_weights(self) -> dict:
+        return {"G": self.G.state_dict(), "D_I": self.D_I.state_dict(),
+                "D_V": self.D_V.state_dict()}
+
     def state_dict(self) -> dict:
         return {"iteration": self.iteration, "model": self.name, "G": self.G.state_dict(),
                 "D_I": self.D_I.state_dict(), "D_V": self.D_V.state_dict(),
@@ -187,12 +192,12 @@ class VideoGANTrainer(TrainingLoop):
 
     # ----------------------------------------------------------------------------- samples
     @torch.no_grad()
-    def write_samples(self, tag: str, count: int = 8) -> dict[str, str]:
-        """PNG strip + GIF grid from fixed inputs (same noise every time) into samples/."""
+    def render_fixed_samples(self, count: int = 8) -> torch.Tensor:
+        """Clips of G in eval mode from fixed inputs (the first clips, the same noise)."""
         if self._fixed is None:
             gen = torch.Generator().manual_seed(self.cfg.SEED + 7)
             n = min(count, len(self.dataset))
-            items = [self.dataset[i] for i in range(n)]
+            items = self._first_clips(n)
             video = torch.stack([it["video"] for it in items]).to(self.device)
             labels = torch.tensor([max(0, it["label"]) for it in items], device=self.device)
             if self.name == "imaginator":
@@ -203,17 +208,27 @@ class VideoGANTrainer(TrainingLoop):
                 noise = (z_a.to(self.device), z_m.to(self.device))
             self._fixed = (video, labels, noise)
         video, labels, noise = self._fixed
+        was_training = self.G.training
         self.G.eval()
         cond = labels if self.num_classes else None
-        if self.name == "imaginator":
-            fake = self.G(video[:, :, 0], cond, noise[0])
-        else:
-            fake = self.G(noise[0], noise[1], cond)
-        folder = os.path.join(self.output_dir, "samples")
-        paths = {"png": write_image(os.path.join(folder, f"{tag}.png"),
-                                    frame_strip(fake, every=max(1, fake.shape[2] // 8))),
-                 "gif": write_video(os.path.join(folder, f"{tag}.gif"), video_grid(fake))}
-        return paths
+        try:
+            if self.name == "imaginator":
+                return self.G(video[:, :, 0], cond, noise[0])
+            return self.G(noise[0], noise[1], cond)
+        finally:
+            self.G.train(was_training)
+
+    def _first_clips(self, count: int) -> list[dict]:
+        """The first ``count`` clips, drawn without moving the dataset's random stream: taking
+        the fixed sample inputs (at the first sample grid or checkpoint) leaves training's clip
+        sampling as it would be without them."""
+        rng = getattr(self.dataset, "rng", None)
+        state = rng.getstate() if rng is not None else None
+        try:
+            return [self.dataset[i] for i in range(count)]
+        finally:
+            if rng is not None:
+                rng.setstate(state)
 
     def final_generator_state(self) -> dict:
         return {"model": self.name, "G": self.G.state_dict(), "config": self.cfg.dump()}

@@ -10,14 +10,17 @@ Layout (compatible with the authors' released renders, which load as they are)::
 
 Maps are 1-channel grey, 256 x 128 (H x W), white background. The file name (and so the image
 format) is that of the dataset image, e.g. ``0002_c1s1_000451_03.jpg``. Files in RGB (as some of
-the authors' renders are) are converted to grey when read; other sizes are resized to 256 x 128.
-Writes are atomic (temporary file in the same folder, then rename), so an interrupted run never
-leaves a half-written map behind and a resumed run can trust any file it finds.
+the authors' renders are) are converted to grey when read; other sizes are resized to 256 x 128,
+with a :class:`StructureMapSizeWarning` naming both sizes and the first such file (once per
+process for each mesh folder and size found). Writes are atomic (temporary file in the same
+folder, then rename), so an interrupted run never leaves a half-written map behind and a resumed
+run can trust any file it finds.
 """
 from __future__ import annotations
 
 import io
 import os
+import warnings
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -26,7 +29,8 @@ from PIL import Image, UnidentifiedImageError
 
 from reid.utils.io import atomic_write_bytes
 
-__all__ = ["ANGLES", "MAP_SIZE", "SPLITS", "StructureMapCache", "folder_name", "to_uint8_maps"]
+__all__ = ["ANGLES", "MAP_SIZE", "SPLITS", "StructureMapCache", "StructureMapSizeWarning",
+           "folder_name", "to_uint8_maps"]
 
 ANGLES: tuple[int, ...] = (0, 45, 90, 135, 180, 225, 270, 315)
 SPLITS: tuple[str, ...] = ("train", "test")
@@ -35,6 +39,26 @@ MAP_SIZE: tuple[int, int] = (256, 128)  # (H, W)
 # File extension -> PIL format name used when writing.
 _FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".tif": "TIFF",
             ".tiff": "TIFF", ".webp": "WEBP"}
+
+
+# (mesh folder, expected (W, H), found (W, H)) already warned about in this process.
+_SIZE_WARNED: set[tuple[str, tuple[int, int], tuple[int, int]]] = set()
+
+
+class StructureMapSizeWarning(UserWarning):
+    """Structure maps of another size than the cache's: they are resized when read."""
+
+
+def _warn_resized_once(mesh_dir: str, path: str, expected: tuple[int, int],
+                       found: tuple[int, int]) -> None:
+    """Say once per (mesh folder, sizes) that maps of ``found`` (W, H) are resized."""
+    key = (os.path.abspath(mesh_dir), expected, found)
+    if key in _SIZE_WARNED:
+        return
+    _SIZE_WARNED.add(key)
+    warnings.warn(f"structure maps below {mesh_dir} are {found[1]} x {found[0]} (H x W), "
+                  f"expected {expected[1]} x {expected[0]}: resizing them when read (first: "
+                  f"{path}; said once per size)", StructureMapSizeWarning, stacklevel=3)
 
 
 def folder_name(angle: int) -> str:
@@ -146,6 +170,7 @@ class StructureMapCache:
                 image = image.convert("L")
                 height, width = self.size
                 if image.size != (width, height):
+                    _warn_resized_once(self.mesh_dir, path, (width, height), tuple(image.size))
                     image = image.resize((width, height), Image.BILINEAR)
                 return np.asarray(image, dtype=np.uint8).copy()
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:

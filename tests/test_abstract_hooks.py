@@ -16,7 +16,7 @@ from reid.engine.stages.generative import GanWarmupStage, JointStage
     (Stage, {"num_epochs", "train_epoch"}),
     (BodyModel, {"forward"}),
     (MeshRenderer, {"rasterize"}),
-    (TrainingLoop, {"final_generator_state"}),
+    (TrainingLoop, {"final_generator_state", "network_weights", "render_fixed_samples"}),
     (AdversarialTrainer, {"fake_inputs", "discriminate"}),
     (_AxisSelfAttention, {"_to_sequences", "_from_sequences"}),
 ])

@@ -10,8 +10,7 @@ from reid.config import get_cfg_defaults
 from reid.models import build_identity_encoder, load_identity_encoder, save_identity_encoder
 from reid.utils.io import atomic_save
 from reid.utils.seed import get_rng_state, set_rng_state
-from reid.utils.serialization import (TRUST_PICKLE_ENV, UnsafeCheckpointError, check_weights_only,
-                                      load_checkpoint_file)
+from reid.utils.serialization import TRUST_PICKLE_ENV, UnsafeCheckpointError, load_checkpoint_file
 
 
 class _Custom:

@@ -6,6 +6,8 @@ Every training image of the ReID dataset (``--config`` + overrides, or ``--datas
 ``--dataset-name``) is animated by the ImaGINator of ``--generator-config``; ``--views`` random
 frames per image go to ``OUT/bounding_box_train/{pid:04d}_c{cam}s1_{src:06d}_{k:02d}.jpg`` with a
 ``manifest.json``. Reruns resume. Use the folder with ``DATASETS.EXTRA_TRAIN_DIRS "('OUT',)"``.
+Generator weights holding NaN or infinity (a diverged run) are refused (exit status 1), naming
+the file and the tensors; nothing is written.
 """
 import argparse
 import os
@@ -17,9 +19,10 @@ from reid.config import load_config  # noqa: E402
 from reid.data import build_dataset  # noqa: E402
 from reid.data.generated_views import generate_views_for_dataset  # noqa: E402
 from reid.utils import resolve_device  # noqa: E402
+from reid.utils.finite import NonFiniteWeightsError  # noqa: E402
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="", help="ReID config (DATASETS.NAME / ROOT)")
     parser.add_argument("--dataset-root", default="", help="instead of --config: dataset folder")
@@ -47,12 +50,17 @@ def main(argv=None) -> None:
 
             ensure_synthetic_dataset(cfg)
     dataset = build_dataset(name, root, verbose=False)
-    manifest = generate_views_for_dataset(
-        dataset, args.generator_config, args.weights, args.out, args.views, args.batch_size,
-        args.seed, resolve_device(args.device), progress=not args.no_progress)
+    try:
+        manifest = generate_views_for_dataset(
+            dataset, args.generator_config, args.weights, args.out, args.views, args.batch_size,
+            args.seed, resolve_device(args.device), progress=not args.no_progress)
+    except NonFiniteWeightsError as exc:
+        print(f"generate_views.py: error: {exc}", file=sys.stderr)
+        return 1
     print(f"{manifest['num_files']} generated views of {manifest['num_sources']} images in "
           f"{args.out} ({manifest['written']} written, {manifest['skipped']} already there)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

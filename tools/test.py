@@ -16,6 +16,18 @@ from reid.config import ConfigError, load_config  # noqa: E402
 from reid.evaluation import run_evaluation  # noqa: E402
 
 
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0 (a negative count is an error, never ignored)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0 (how many queries to "
+                                         f"draw; 0 = none), got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Evaluate an identity encoder (mAP, CMC, mINP; Market-1501 protocol).")
@@ -26,8 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="output folder (default: OUTPUT_DIR/test)")
     parser.add_argument("--rerank", action="store_true",
                         help="k-reciprocal re-ranking (default: TEST.RERANK)")
-    parser.add_argument("--visualize", type=int, default=0, metavar="K",
-                        help="write ranked-list PNGs for K queries")
+    parser.add_argument("--visualize", type=non_negative_int, default=0, metavar="K",
+                        help="write ranked-list PNGs for K >= 0 queries")
     parser.add_argument("opts", nargs=argparse.REMAINDER,
                         help="config overrides as KEY VALUE pairs, e.g. TEST.METRIC euclidean")
     return parser

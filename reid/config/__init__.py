@@ -2,7 +2,8 @@
 
 >>> cfg = load_config("configs/market.yaml", ["MODEL.BACKBONE", "resnet101"])
 
-Unknown keys are an error (:class:`ConfigError`) naming the key and the closest valid ones.
+Unknown keys are an error (:class:`ConfigError`) naming the key and the closest valid ones; so
+is a value that breaks its rule (:mod:`reid.config.validation`), naming the key and the rule.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import yaml
 from yacs.config import CfgNode
 
 from .defaults import get_cfg_defaults
+from .validation import ConfigError, validate_config
 
 __all__ = [
     "CfgNode",
@@ -23,13 +25,10 @@ __all__ = [
     "merge_overrides",
     "save_config",
     "valid_keys",
+    "validate_config",
 ]
 
 BASE_KEY = "_BASE_"
-
-
-class ConfigError(ValueError):
-    """A configuration file or override that does not fit the defaults."""
 
 
 def valid_keys(cfg: CfgNode, prefix: str = "") -> list[str]:
@@ -143,12 +142,15 @@ def load_config(path: str | None = None, opts: Iterable[str] | None = None,
     """Defaults, then the YAML file at ``path`` (with ``_BASE_``), then ``KEY VALUE`` overrides.
 
     ``defaults`` builds the tree of valid keys (default: the ReID job's
-    :func:`~reid.config.defaults.get_cfg_defaults`; the video-GAN jobs pass theirs).
+    :func:`~reid.config.defaults.get_cfg_defaults`, whose values are then checked by
+    :func:`~reid.config.validation.validate_config`; the video-GAN jobs pass theirs).
     """
     cfg = (defaults or get_cfg_defaults)()
     if path:
         _merge_mapping(cfg, _read_yaml(path), os.path.basename(path))
     merge_overrides(cfg, list(opts or []))
+    if defaults is None:
+        validate_config(cfg)
     if freeze:
         cfg.freeze()
     return cfg

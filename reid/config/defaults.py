@@ -35,6 +35,12 @@ _C.MODEL.NUM_PARTS = 4
 _C.MODEL.EMBED_DIM = 512
 # Full identity-encoder checkpoint to start from (a warm-up model, or the model to evaluate).
 _C.MODEL.WEIGHTS = ""
+# Weights that leave tensors of the model unloaded (missing or shape-mismatched keys: another
+# architecture, a fast-reid / torchreid model without this embedding head) are an error listing
+# them in training (MODEL.WEIGHTS, MODEL.PRETRAINED_PATH), tools/test.py and tools/export.py.
+# True loads what fits, keeps the rest at its initial values and logs the list as a warning.
+# Unexpected keys (an ImageNet classifier, another code base's heads) are ignored either way.
+_C.MODEL.PARTIAL_LOAD = False
 # E_str + G + D weights after a gan_warmup stage (written as OUTPUT_DIR/generative_warmup.pth),
 # to run only the joint stage from a shared warm-up.
 _C.MODEL.GENERATIVE_WEIGHTS = ""
@@ -215,6 +221,9 @@ _C.SOLVER.LR_DECAY_FACTOR = 0.1
 # The paper decays G/D with E_id; the authors' public code never decays them.
 _C.SOLVER.DECAY_GAN_LR = True
 _C.SOLVER.CHECKPOINT_PERIOD = 1
+# Epoch checkpoints kept per stage in OUTPUT_DIR/checkpoints: the newest N (an integer >= 0;
+# 0 = keep every one). checkpoints/last.pth is a hard link to the newest file, not a copy.
+_C.SOLVER.CHECKPOINT_KEEP_LAST = 3
 # "fp32", or "bf16": forward passes under bfloat16 autocast (parameters, losses and memories stay
 # float32). About twice as fast on CPUs with AMX / AVX512-BF16 and on recent GPUs.
 _C.SOLVER.PRECISION = "fp32"

@@ -7,7 +7,7 @@ from .datasets import (DatasetFormatError, DatasetLayoutError, ReIDDataset, avai
                        build_dataset, canonical_name, register_dataset)
 from .build import (build_dataset_from_cfg, build_test_loader, build_test_loader_from_cfg,
                     build_train_loader, build_train_loader_from_cfg)
-from .image_io import ImageDataset, ImageReadError, read_image
+from .image_io import ImageDataset, ImageReadError, read_image, readable_training_indices
 from .samplers import RandomIdentitySampler
 from .toy import make_toy_reid_folder
 from .transforms import (PairedTrainTransform, RandomErasing, build_test_transform,
@@ -34,5 +34,6 @@ __all__ = [
     "canonical_name",
     "make_toy_reid_folder",
     "read_image",
+    "readable_training_indices",
     "register_dataset",
 ]

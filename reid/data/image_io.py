@@ -2,14 +2,19 @@
 
 Evaluation must see every image, so an unreadable one raises :class:`ImageReadError` naming the
 file. Training may instead skip it (``skip_unreadable=True``, config key
-``DATASETS.SKIP_UNREADABLE``): the item is replaced by another image of the same identity (or the
-next readable item) and the skip is counted in a counter shared with the loader's worker processes.
+``DATASETS.SKIP_UNREADABLE``): :func:`readable_training_indices` verifies a training list once up
+front so that unreadable images can be dropped from it (count and first paths logged) before any
+reader sees them; an image that turns unreadable later is replaced by another image of the same
+identity (or the next readable item) and the skip is counted in a counter shared with the
+loader's worker processes.
 """
 from __future__ import annotations
 
 import logging
 import multiprocessing
-from typing import Callable, Sequence
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 from PIL import Image
@@ -36,6 +41,48 @@ def read_image(path: str) -> Image.Image:
         raise ImageReadError(path, "file not found") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise ImageReadError(path, f"{type(err).__name__}: {err}") from None
+
+
+def unreadable_images(paths: Sequence[str], workers: int = 4) -> list[tuple[str, str]]:
+    """``(path, reason)`` of the images of ``paths`` that cannot be decoded, in order (each is
+    read once, by ``workers`` threads)."""
+
+    def problem(path: str) -> Optional[str]:
+        try:
+            read_image(path)
+        except ImageReadError as err:
+            return str(err)
+        return None
+
+    with ThreadPoolExecutor(max(1, min(workers, os.cpu_count() or 1))) as pool:
+        reasons = list(pool.map(problem, paths))
+    return [(path, reason) for path, reason in zip(paths, reasons) if reason is not None]
+
+
+def readable_training_indices(items: Sequence[tuple], skip_unreadable: bool = True,
+                              log: Optional[logging.Logger] = None, show: int = 5,
+                              what: str = "training") -> list[int]:
+    """Indices of the ``(path, pid, camid)`` items whose image decodes (reads each one once).
+
+    With ``skip_unreadable`` (``DATASETS.SKIP_UNREADABLE``) the others are left out and their
+    count and first ``show`` paths are logged; without it any unreadable image is an
+    :class:`ImageReadError` naming it. A list without a single readable image is always an error.
+    """
+    bad = unreadable_images([item[0] for item in items])
+    if not bad:
+        return list(range(len(items)))
+    first = "; ".join(reason for _, reason in bad[:show])
+    more = f"; ... and {len(bad) - show} more" if len(bad) > show else ""
+    if not skip_unreadable or len(bad) == len(items):
+        advice = ("no readable image is left to train on" if skip_unreadable else
+                  "set DATASETS.SKIP_UNREADABLE True to train without them")
+        raise ImageReadError(bad[0][0], f"{len(bad)} of {len(items)} {what} images are "
+                             f"unreadable ({first}{more}); {advice}")
+    (log or logger).warning("skipping %d of %d %s images that cannot be read "
+                            "(DATASETS.SKIP_UNREADABLE): %s%s", len(bad), len(items), what,
+                            first, more)
+    unreadable = {path for path, _ in bad}
+    return [i for i, item in enumerate(items) if item[0] not in unreadable]
 
 
 class ImageDataset(Dataset):
@@ -106,10 +153,4 @@ class ImageDataset(Dataset):
 
     def check_readable(self) -> list[str]:
         """Paths whose image cannot be decoded (reads every image once; for up-front checks)."""
-        bad = []
-        for path, _, _ in self.items:
-            try:
-                read_image(path)
-            except ImageReadError:
-                bad.append(path)
-        return bad
+        return [path for path, _ in unreadable_images([item[0] for item in self.items])]

@@ -56,13 +56,17 @@ def format_ablation_table(rows: Sequence[dict]) -> str:
 
 def run_ablations(config_paths: Iterable[str], opts: Sequence[str] = (),
                   output: str = "outputs/ablations") -> list[dict]:
-    """Train every config (each from the same warm-up encoder) and write ``table.md``."""
+    """Train every config (each from the same warm-up encoder) and write ``table.md``.
+
+    Each row resumes from its own checkpoints, so re-running after an interruption continues
+    the unfinished rows instead of being refused by the finished ones' output folders.
+    """
     from reid.engine.trainer import GCLTrainer
 
     rows: list[dict] = []
     for path in config_paths:
         cfg = load_config(path, list(opts))
-        summary = GCLTrainer(cfg).run()
+        summary = GCLTrainer(cfg, resume=True).run()
         if not rows and summary.get("baseline"):
             rows.append({"setting": "baseline (warm-up encoder)", "config": "-",
                          **summary["baseline"]})

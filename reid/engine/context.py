@@ -98,3 +98,14 @@ class TrainingContext:
 
     def path(self, *parts: str) -> str:
         return os.path.join(self.output_dir, *parts)
+
+    def checkpoint_note(self) -> str:
+        """What a run that stops now leaves to resume from, for error messages: the kept
+        checkpoint's folder, or that no checkpoint exists yet."""
+        from reid.engine.checkpoint import CheckpointManager
+
+        checkpoints = CheckpointManager(self.output_dir)
+        if checkpoints.has_checkpoints():
+            return f"The last good checkpoint is kept in {checkpoints.folder}."
+        return (f"No checkpoint exists yet ({checkpoints.folder} holds none): this run has "
+                "nothing to resume from.")

@@ -4,14 +4,17 @@
 >>> summary = GCLTrainer(load_config("configs/synthetic.yaml")).run()
 
 Every epoch ends with an atomic checkpoint (models, optimisers, schedulers, memory,
-pseudo-labels, RNG states, config, history); ``resume=True`` continues from
-``OUTPUT_DIR/checkpoints/last.pth`` exactly. Evaluation is reported (every ``TEST.EVAL_PERIOD``
-epochs, after the warm-up and at the end) and never used to choose a checkpoint.
+pseudo-labels, RNG states, config, history); ``resume=True`` continues from the newest one in
+``OUTPUT_DIR/checkpoints`` exactly. One run at a time per ``OUTPUT_DIR`` (``run.lock``); a fresh
+run into a folder with checkpoints needs ``overwrite=True``. Evaluation is reported (every
+``TEST.EVAL_PERIOD`` epochs, after the warm-up and at the end) and never used to choose a
+checkpoint.
 """
 from __future__ import annotations
 
 import os
 import time
+import weakref
 from typing import Optional
 
 import numpy as np
@@ -21,10 +24,12 @@ from reid.config import save_config
 from reid.data import build_dataset
 from reid.data.generated_views import append_extra_train_dirs
 from reid.engine import distributed as dist_utils
-from reid.engine.checkpoint import CheckpointManager
+from reid.engine.checkpoint import CheckpointManager, ExistingCheckpointsError
 from reid.engine.context import TrainingContext
+from reid.engine.run_lock import OutputFolderLockedError, RunLock, sigterm_as_interrupt
 from reid.engine.stages import GENERATIVE_STAGES, STAGE_ORDER, STAGE_TYPES
 from reid.engine.summary import format_summary_table
+from reid.engine.validation import check_train_set, validate_training_config
 from reid.utils import atomic_write_json, resolve_device, set_seed, setup_logger
 from reid.utils.seed import get_rng_state, set_rng_state
 
@@ -43,28 +48,85 @@ def _check_stages(stages) -> list[str]:
 
 
 class GCLTrainer:
-    def __init__(self, cfg, resume: bool = False):
+    def __init__(self, cfg, resume: bool = False, overwrite: bool = False):
+        """``resume``: continue from the newest checkpoint of ``OUTPUT_DIR/checkpoints``.
+        ``overwrite``: start afresh in a folder that holds checkpoints, deleting those (and
+        nothing else); without it such a folder is refused. ``OUTPUT_DIR`` stays locked until
+        :meth:`run` ends (or :meth:`close`)."""
+        if resume and overwrite:
+            raise ValueError("GCLTrainer: resume and overwrite exclude each other")
         self.cfg = cfg
         self.resume = resume
         self.stages = _check_stages(cfg.GCL.STAGES)
+        validate_training_config(cfg, self.stages)  # key and rule named, before any work
+        self.checkpoints = CheckpointManager.from_cfg(cfg)
         device = resolve_device(cfg.MODEL.DEVICE)
         dist_utils.init_distributed(device)
         if device.type == "cuda" and dist_utils.is_distributed():
             device = torch.device("cuda", dist_utils.local_rank())
         set_seed(int(cfg.SEED), cfg.DETERMINISTIC)
         output_dir = cfg.OUTPUT_DIR
-        logger = setup_logger("reid", output_dir if dist_utils.is_main_process() else None)
-        if dist_utils.is_main_process():
-            os.makedirs(output_dir, exist_ok=True)
-            save_config(cfg, os.path.join(output_dir, "config.yaml"))
-        self.ctx = self._build_context(cfg, device, logger, output_dir)
-        self.checkpoints = CheckpointManager(output_dir)
+        self._lock: Optional[RunLock] = None
+        setup_logger("reid")  # console first: the lock may log a takeover
+        self._claim_output_dir(overwrite)
+        try:
+            logger = setup_logger("reid", output_dir if dist_utils.is_main_process() else None)
+            if dist_utils.is_main_process():
+                self._prepare_checkpoints(overwrite, logger)
+                save_config(cfg, os.path.join(output_dir, "config.yaml"))
+            self.ctx = self._build_context(cfg, device, logger, output_dir)
+        except BaseException:
+            self.close()
+            raise
         self.metrics: dict = {}
+
+    # ------------------------------------------------------------------ the output folder
+    def _claim_output_dir(self, overwrite: bool) -> None:
+        """Lock OUTPUT_DIR (rank 0) and refuse a fresh run into a folder with checkpoints
+        unless ``overwrite``; every rank raises what rank 0 found."""
+        problem = None
+        if dist_utils.is_main_process():
+            try:
+                self._lock = RunLock(self.cfg.OUTPUT_DIR).acquire()
+                weakref.finalize(self, self._lock.release)
+                if not (self.resume or overwrite) and self.checkpoints.has_checkpoints():
+                    raise ExistingCheckpointsError(self._existing_checkpoints_message())
+            except (OutputFolderLockedError, ExistingCheckpointsError) as exc:
+                self.close()
+                problem = exc
+        message = dist_utils.broadcast_object(None if problem is None else str(problem))
+        if problem is not None:
+            raise problem
+        if message is not None:
+            raise RuntimeError(f"rank 0 refused OUTPUT_DIR: {message}")
+
+    def _existing_checkpoints_message(self) -> str:
+        folder = self.checkpoints.folder
+        names = sorted(os.listdir(folder))
+        shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        return (f"OUTPUT_DIR {self.cfg.OUTPUT_DIR} already holds the checkpoints of a run "
+                f"({folder}: {shown}); continue it with --resume, start afresh with "
+                "--overwrite (deletes only those checkpoints), or choose another OUTPUT_DIR")
+
+    def _prepare_checkpoints(self, overwrite: bool, logger) -> None:
+        """Remove what killed checkpoint writes left; with ``overwrite`` (a fresh run), the
+        previous run's checkpoints too."""
+        self.checkpoints.remove_stale_temporaries()
+        if overwrite:
+            removed = self.checkpoints.clear()
+            if removed:
+                logger.warning("overwrite: removed %d checkpoint file(s) of the previous run "
+                               "from %s", len(removed), self.checkpoints.folder)
+
+    def close(self) -> None:
+        """Release OUTPUT_DIR's lock (:meth:`run` does this when it ends)."""
+        if self._lock is not None:
+            self._lock.release()
 
     # ------------------------------------------------------------------ building
     def _build_context(self, cfg, device, logger, output_dir) -> TrainingContext:
         from reid.cluster import PseudoLabeler
-        from reid.models import build_identity_encoder, load_identity_encoder
+        from reid.models import build_identity_encoder, check_complete_load, load_identity_encoder
 
         if cfg.DATASETS.NAME == "synthetic" and dist_utils.is_main_process():
             from mesh.synthetic import ensure_synthetic_dataset
@@ -76,11 +138,13 @@ class GCLTrainer:
         logger.info("\n%s", dataset.summary())
         train_items = list(dataset.train)
         monitor_ids = np.asarray([item[1] for item in train_items], dtype=np.int64)
+        check_train_set(cfg, self.stages, len(train_items))
 
         if cfg.MODEL.WEIGHTS:
             # A warm-up checkpoint (ours, fast-reid, torchreid, cluster-contrast, ...): missing
-            # and unexpected keys are reported by name.
+            # and shape-mismatched keys are an error listing them unless MODEL.PARTIAL_LOAD.
             encoder, report = load_identity_encoder(cfg.MODEL.WEIGHTS, cfg=cfg, device="cpu")
+            check_complete_load(report, "MODEL.WEIGHTS", bool(cfg.MODEL.PARTIAL_LOAD), logger)
             logger.info("identity encoder initialised from %s:\n%s", cfg.MODEL.WEIGHTS,
                         report.summary())
         else:
@@ -183,16 +247,33 @@ class GCLTrainer:
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> dict:
+        """Train and finish; OUTPUT_DIR's lock is released at the end, also after an error
+        (logged with its traceback, to log.txt too), Ctrl-C or SIGTERM (handled like Ctrl-C)."""
+        try:
+            with sigterm_as_interrupt():
+                return self._train()
+        except KeyboardInterrupt as exc:
+            self.ctx.logger.warning("interrupted (%s). %s", str(exc) or "Ctrl-C",
+                                    self.ctx.checkpoint_note())
+            raise
+        except Exception as exc:  # the error and its traceback go to log.txt too
+            self.ctx.logger.error("training failed: %s: %s", type(exc).__name__, exc,
+                                  exc_info=True)
+            raise
+        finally:
+            self.close()
+
+    def _train(self) -> dict:
         ctx = self.ctx
         start_stage, start_epoch, stage_state = 0, 0, None
         if self.resume:
-            state = self.checkpoints.load_last()
-            if state is None:
+            found = self.checkpoints.find_last()
+            if found is None:
                 ctx.logger.info("--resume: no checkpoint in %s, starting from scratch",
                                 self.checkpoints.folder)
             else:
-                start_stage, start_epoch, stage_state = self._restore(state)
-                ctx.logger.info("resumed from %s: stage %s, epoch %d", self.checkpoints.last_path,
+                start_stage, start_epoch, stage_state = self._restore(found[1])
+                ctx.logger.info("resumed from %s: stage %s, epoch %d", found[0],
                                 self.stages[start_stage], start_epoch)
         started = time.time()
         for index, name in enumerate(self.stages):
@@ -240,7 +321,17 @@ class GCLTrainer:
                     {"stage": name, "epoch": epoch + 1, **(self.evaluate(f"{name}_{epoch + 1}") or {})})
             due = (epoch + 1) % max(1, int(cfg.SOLVER.CHECKPOINT_PERIOD)) == 0
             if (due or epoch + 1 == stage.num_epochs) and dist_utils.is_main_process():
-                self.checkpoints.save(self._state(index, epoch, stage), name, epoch + 1)
+                from reid.utils.finite import model_output, probe_input, refuse_non_finite_save
+
+                state = self._state(index, epoch, stage)
+                # Exploded weights never replace the last good checkpoint: the run stops here.
+                weights = dict(state["models"], memory=state["memory"] or {})
+                refuse_non_finite_save(
+                    weights, f"{name} epoch {epoch + 1}",
+                    last_good=lambda: (self.checkpoints.find_last() or (None,))[0],
+                    what="training checkpoint", probe=lambda: model_output(
+                        ctx.encoder, probe_input((2, 3, *cfg.INPUT.SIZE), ctx.device)))
+                self.checkpoints.save(state, name, epoch + 1)
             dist_utils.barrier()
 
     def _check_replicas(self) -> None:

@@ -3,7 +3,9 @@
 Each sample is ``{"img", "s_ori", "s_new", "angle", "index", "path"}``: the RGB image and its
 original-view structure map go through the same random geometry (flip, pad + crop), and
 ``s_new`` is the map of one random rotation (45, ..., 315 degrees) drawn per sample per
-iteration, transformed with the same flip so that left and right stay consistent.
+iteration, transformed with the same flip so that left and right stay consistent. With
+``skip_unreadable`` (``DATASETS.SKIP_UNREADABLE``) an image that cannot be read is replaced by
+another of the same identity and counted, as in :class:`reid.data.ImageDataset`.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from mesh.structure_cache import StructureMapCache
-from reid.data import PairedTrainTransform, read_image
+from reid.data import ImageDataset, PairedTrainTransform
 
 NEW_VIEW_ANGLES = (45, 90, 135, 180, 225, 270, 315)
 
@@ -27,7 +29,8 @@ class MissingStructureMapsError(FileNotFoundError):
 
 def check_structure_maps(cache: StructureMapCache, items: Sequence[tuple], split: str = "train",
                          angles: Sequence[int] = (0,) + NEW_VIEW_ANGLES, show: int = 10) -> None:
-    """Fail before training starts when any image lacks a structure map (names + count)."""
+    """Fail before training starts when any image lacks a structure map (names + count); one
+    map is read, so that maps of another size are reported (once) before the loaders start."""
     names = [os.path.basename(item[0]) for item in items]
     missing = cache.missing(split, names, angles)
     if missing:
@@ -36,13 +39,16 @@ def check_structure_maps(cache: StructureMapCache, items: Sequence[tuple], split
             f"(first: {', '.join(missing[:show])}). Create them with "
             f"`python tools/prepare_meshes.py --config CFG --checkpoint HMR.pth --smpl-dir DIR`, "
             f"or set MESH.DIR to the folder of the released renders.")
+    if names:
+        cache.read(split, names[0], tuple(angles)[0])
 
 
 class ViewPairDataset(Dataset):
     def __init__(self, items: Sequence[tuple], cache: StructureMapCache, split: str = "train",
                  size: Sequence[int] = (256, 128), flip_prob: float = 0.5, padding: int = 10,
-                 angles: Sequence[int] = NEW_VIEW_ANGLES):
+                 angles: Sequence[int] = NEW_VIEW_ANGLES, skip_unreadable: bool = False):
         self.items = list(items)
+        self.images = ImageDataset(self.items, transform=None, skip_unreadable=skip_unreadable)
         self.cache = cache
         self.split = split
         self.angles = tuple(angles)
@@ -52,10 +58,15 @@ class ViewPairDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
+    @property
+    def num_skipped(self) -> int:
+        """Unreadable images replaced so far (all loader workers together)."""
+        return self.images.num_skipped
+
     def __getitem__(self, index: int) -> dict:
-        path = self.items[index][0]
+        sample = self.images[index]  # another item's image when this one is unreadable
+        image, path, index = sample["img"], sample["path"], sample["index"]
         name = os.path.basename(path)
-        image = read_image(path)
         s_ori = Image.fromarray(self.cache.read(self.split, name, 0))
         angle = self.angles[int(torch.randint(len(self.angles), ()))]
         s_new = Image.fromarray(self.cache.read(self.split, name, angle))
@@ -67,8 +78,9 @@ class ViewPairDataset(Dataset):
 def build_view_loader(items: Sequence[tuple], cache: StructureMapCache, batch_size: int,
                       size: Sequence[int], num_workers: int, seed: int, split: str = "train",
                       flip_prob: float = 0.5, padding: int = 10, drop_last: bool = True,
-                      sampler=None) -> DataLoader:
-    dataset = ViewPairDataset(items, cache, split, size, flip_prob, padding)
+                      sampler=None, skip_unreadable: bool = False) -> DataLoader:
+    dataset = ViewPairDataset(items, cache, split, size, flip_prob, padding,
+                              skip_unreadable=skip_unreadable)
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(dataset, batch_size=batch_size, shuffle=sampler is None, sampler=sampler,
                       num_workers=num_workers, drop_last=drop_last and len(dataset) >= batch_size,

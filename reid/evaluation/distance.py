@@ -5,7 +5,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-METRICS = ("cosine", "euclidean")
+from reid.config.validation import TEST_METRICS as METRICS  # the values TEST.METRIC accepts
 
 
 def _as_tensor(features, name: str) -> torch.Tensor:

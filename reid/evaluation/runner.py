@@ -24,14 +24,16 @@ RANKS = (1, 5, 10, 20)
 
 
 def _build_model(cfg, weights: str | None, device, logger: logging.Logger) -> nn.Module:
-    from reid.models import build_identity_encoder, load_identity_encoder
+    """E_id from ``weights`` (or ``MODEL.WEIGHTS``): weights that leave tensors of the encoder
+    unloaded are an error listing them unless ``MODEL.PARTIAL_LOAD``; no weights at all is a
+    warning."""
+    from reid.models import build_identity_encoder, check_complete_load, load_identity_encoder
 
+    key = "--weights" if weights else "MODEL.WEIGHTS"
     weights = weights or cfg.MODEL.WEIGHTS
     if weights:
         model, report = load_identity_encoder(weights, cfg, device=device)
-        if not report.clean:
-            logger.warning("weights %s do not match the encoder exactly:\n%s", weights,
-                           report.summary())
+        check_complete_load(report, key, bool(cfg.MODEL.PARTIAL_LOAD), logger)
         return model
     logger.warning("no weights given (--weights or MODEL.WEIGHTS): evaluating the encoder as "
                    "built from the config (%s)",
@@ -81,6 +83,7 @@ def run_evaluation(cfg, model: nn.Module | None = None, weights: str | None = No
         the dataset, sizes, skipped queries, weights path and re-ranking flag.
     """
     from reid.data import build_dataset_from_cfg, build_test_loader_from_cfg
+    from reid.models import check_finite_weights
 
     output_dir = output_dir or os.path.join(cfg.OUTPUT_DIR, "test")
     os.makedirs(output_dir, exist_ok=True)
@@ -96,6 +99,10 @@ def run_evaluation(cfg, model: nn.Module | None = None, weights: str | None = No
     weights_path = weights or cfg.MODEL.WEIGHTS or ""
     if model is None:
         model = _build_model(cfg, weights, device, logger)
+        checked = weights_path or "the encoder built from the config"
+    else:
+        checked = "the given encoder"
+    check_finite_weights(model, f"evaluation of {checked}")  # before any feature extraction
     model = model.to(device)
 
     qf, q_pids, q_camids = extract_features(

@@ -295,13 +295,20 @@ def export_from_checkpoint(weights: str, output_dir: str, cfg=None,
     used (INPUT.SIZE and MODEL architecture set to the exported encoder's) is saved as
     ``output_dir/config.yaml``; key mismatches while loading are logged by name and recorded in
     the summary. ``trust_pickle``: see :func:`reid.models.checkpoint.read_encoder_file`.
+
+    Refused before anything is written: weights that leave tensors of the encoder unloaded
+    (:class:`~reid.models.PartialLoadError` listing them, unless ``cfg.MODEL.PARTIAL_LOAD``) and
+    an encoder with NaN / inf values (:class:`~reid.models.NonFiniteWeightsError`).
     """
     from reid.config import get_cfg_defaults, save_config
+    from reid.models.weight_checks import check_complete_load, check_finite_weights
 
     cfg = cfg if cfg is not None else get_cfg_defaults()
     formats = parse_formats(formats)
     obj = read_encoder_file(weights, trust_pickle)
     model, report = identity_encoder_from_checkpoint(obj, weights, cfg)
+    check_complete_load(report, "--weights", bool(cfg.MODEL.PARTIAL_LOAD))
+    check_finite_weights(model, f"export of {weights}")
     inputs, sources = resolve_input_description(checkpoint_description(obj, weights), cfg,
                                                 weights)
     os.makedirs(output_dir, exist_ok=True)

@@ -7,12 +7,18 @@ from .checkpoint import (ENCODER_FORMAT, identity_encoder_from_checkpoint, load_
                          save_identity_encoder, split_encoder_checkpoint)
 from .identity_encoder import IdentityEncoder, IdentityFeatures, build_identity_encoder
 from .key_mapping import remap_state_keys
+from .weight_checks import (NonFiniteWeightsError, PartialLoadError, check_complete_load,
+                            check_finite_weights)
 
 __all__ = [
     "ENCODER_FORMAT",
     "IdentityEncoder",
     "IdentityFeatures",
+    "NonFiniteWeightsError",
+    "PartialLoadError",
     "build_identity_encoder",
+    "check_complete_load",
+    "check_finite_weights",
     "create_backbone",
     "identity_encoder_from_checkpoint",
     "load_backbone_weights",

@@ -18,6 +18,7 @@ from torch import nn
 from reid.utils.state_dict import KeyReport, load_state_dict_with_report, read_checkpoint
 
 from .key_mapping import remap_backbone_state
+from .weight_checks import check_complete_load
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -50,7 +51,32 @@ def create_backbone(name: str, pretrained_from_timm: bool = False) -> nn.Module:
     if not hasattr(model, "forward_features") or not getattr(model, "num_features", 0):
         raise ValueError(f"MODEL.BACKBONE '{name}' has no forward_features / num_features; "
                          "pick a timm CNN that returns a spatial feature map")
+    check_feature_map(model, name)
     return model
+
+
+def check_feature_map(model: nn.Module, name: str, probe_size: int = 64) -> None:
+    """ValueError naming ``MODEL.BACKBONE`` unless ``forward_features`` of a probe image gives
+    a ``(B, C, h, w)`` feature map with ``C == num_features`` (transformers give tokens)."""
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            output = model.forward_features(torch.zeros(1, 3, probe_size, probe_size))
+    except Exception as exc:
+        raise ValueError(f"MODEL.BACKBONE '{name}': forward_features failed on a "
+                         f"{probe_size}x{probe_size} probe image ({type(exc).__name__}: {exc}); "
+                         "pick a timm CNN that returns a spatial feature map (resnet50, "
+                         "resnet101, efficientnet_b0, ...)") from exc
+    finally:
+        model.train(was_training)
+    shape = tuple(getattr(output, "shape", ()))
+    if len(shape) != 4 or shape[1] != int(model.num_features):
+        raise ValueError(f"MODEL.BACKBONE '{name}' is not a CNN with a spatial feature map: its "
+                         f"forward_features gives shape {shape} for a {probe_size}x{probe_size} "
+                         f"image, not (B, {int(model.num_features)}, h, w) (vision transformers "
+                         "give token sequences); pick a timm CNN such as resnet50, resnet101 or "
+                         "efficientnet_b0")
 
 
 def _stride_of(module: nn.Module) -> int:
@@ -135,11 +161,14 @@ def input_statistics(model: nn.Module) -> tuple[tuple[float, ...], tuple[float, 
     return mean, std
 
 
-def load_backbone_weights(backbone: nn.Module, path: str, backbone_name: str = "") -> KeyReport:
+def load_backbone_weights(backbone: nn.Module, path: str, backbone_name: str = "",
+                          partial_load: bool = False) -> KeyReport:
     """Load ImageNet weights from a local file (timm / torchvision / prefixed state dicts).
 
     Missing, unexpected (e.g. the ImageNet classifier ``fc.*``) and shape-mismatched keys are
-    reported by name.
+    reported by name. Unexpected keys are ignored; missing or shape-mismatched ones (weights of
+    another backbone) are a :class:`~reid.models.weight_checks.PartialLoadError` unless
+    ``partial_load`` (``MODEL.PARTIAL_LOAD``).
     """
     if not os.path.isfile(path):
         what = f" for the backbone '{backbone_name}'" if backbone_name else ""
@@ -150,4 +179,5 @@ def load_backbone_weights(backbone: nn.Module, path: str, backbone_name: str = "
             "MODEL.PRETRAINED_FROM_TIMM True to let timm download them (needs a network)")
     state: Mapping[str, torch.Tensor] = read_checkpoint(path)
     state = remap_backbone_state(state, backbone.state_dict().keys())
-    return load_state_dict_with_report(backbone, state, strict=False, source=path)
+    report = load_state_dict_with_report(backbone, state, strict=False, source=path)
+    return check_complete_load(report, "MODEL.PRETRAINED_PATH", partial_load)

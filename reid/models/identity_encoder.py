@@ -45,11 +45,13 @@ class IdentityEncoder(nn.Module):
         embed_dim: size of the identity embedding ``f``.
         pretrained_path: local file with ImageNet weights for the backbone ("" = none).
         pretrained_from_timm: let timm download ImageNet weights (needs a network).
+        partial_load: accept a ``pretrained_path`` file that leaves backbone tensors unloaded
+            (``MODEL.PARTIAL_LOAD``); an error listing them otherwise.
     """
 
     def __init__(self, backbone: str = "resnet50", last_stride: int = 1, num_parts: int = 4,
                  embed_dim: int = 512, pretrained_path: str = "",
-                 pretrained_from_timm: bool = False) -> None:
+                 pretrained_from_timm: bool = False, partial_load: bool = False) -> None:
         super().__init__()
         if num_parts < 1:
             raise ValueError(f"MODEL.NUM_PARTS must be >= 1, got {num_parts}")
@@ -67,7 +69,7 @@ class IdentityEncoder(nn.Module):
         self.pretrained_report: KeyReport | None = None
         if pretrained_path:
             self.pretrained_report = load_backbone_weights(self.backbone, pretrained_path,
-                                                           backbone)
+                                                           backbone, partial_load)
         self.strided_layers_changed = set_last_stride(self.backbone, self.last_stride)
         self.feature_dim = int(self.backbone.num_features)
 
@@ -139,4 +141,5 @@ def build_identity_encoder(cfg, pretrained: bool = True) -> IdentityEncoder:
         embed_dim=model_cfg.EMBED_DIM,
         pretrained_path=model_cfg.PRETRAINED_PATH if pretrained else "",
         pretrained_from_timm=bool(model_cfg.PRETRAINED_FROM_TIMM) if pretrained else False,
+        partial_load=bool(model_cfg.PARTIAL_LOAD),
     )

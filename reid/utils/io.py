@@ -1,21 +1,43 @@
 """Atomic writes: a temporary file in the target folder, flushed, then renamed over the target.
 
-A crash mid-write leaves the previous file (or nothing), never a half-written one.
+A crash mid-write leaves the previous file (or nothing), never a half-written one. A process
+killed between the write and the rename (``kill -9``) leaves its temporary
+``.tmp-<name>-XXXXXXXX`` beside the target: :func:`remove_stale_temporaries` clears them. A full
+disk is reported as :class:`DiskFullError` naming the file, with the temporary removed.
 """
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
+import re
+import secrets
 import tempfile
 from typing import Any, Callable
+
+TEMP_PREFIX = ".tmp-"
+# ``TEMP_PREFIX + <target name> + "-"`` and 8 characters from mkstemp (or ``_temp_name``).
+TEMP_PATTERN = re.compile(r"^\.tmp-(?P<target>.+)-[a-z0-9_]{8}$")
+_DISK_FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+class DiskFullError(OSError):
+    """No space left (or quota exceeded) while writing ``path``; the message names it."""
+
+    def __init__(self, path: str):
+        super().__init__(errno.ENOSPC, f"no space left on device writing {path}")
+        self.path = path
+
+    def __reduce__(self):  # picklable (e.g. from a data loader worker)
+        return DiskFullError, (self.path,)
 
 
 def _atomic_write(path: str, write: Callable[[io.BufferedWriter], None]) -> str:
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path) + "-", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX + os.path.basename(path) + "-", dir=folder)
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
@@ -23,17 +45,59 @@ def _atomic_write(path: str, write: Callable[[io.BufferedWriter], None]) -> str:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    except BaseException as exc:
+        _discard(tmp)
+        if _is_disk_full(exc):
+            raise DiskFullError(path) from exc
         raise
     return path
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC / EDQUOT anywhere in the exception chain, or torch's zip writer failing with
+    ``unexpected pos`` (what ``torch.save`` raises when the file stops growing)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in _DISK_FULL_ERRNOS:
+            return True
+        if isinstance(exc, RuntimeError) and "unexpected pos" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _discard(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _fsync_folder(folder: str) -> None:
+    """Make the renames in ``folder`` durable (best effort: not every platform opens folders)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def _temp_name(path: str) -> str:
+    """A fresh temporary name beside ``path`` that :data:`TEMP_PATTERN` recognises."""
+    folder, name = os.path.split(os.path.abspath(path))
+    return os.path.join(folder, f"{TEMP_PREFIX}{name}-{secrets.token_hex(4)}")
 
 
 def atomic_write_bytes(path: str, data: bytes) -> str:
@@ -60,3 +124,36 @@ def atomic_save(obj: Any, path: str) -> str:
 
     check_weights_only(obj, where=os.path.basename(os.fspath(path)))
     return _atomic_write(path, lambda handle: torch.save(obj, handle))
+
+
+def atomic_link(source: str, path: str) -> str:
+    """Make ``path`` a hard link to ``source`` (same file system, no copy of the data),
+    replacing ``path`` atomically, and sync the folder: renames into it before this one (the
+    ``source`` just written beside it) are durable too. Raises OSError where the file system
+    has no hard links."""
+    path = os.fspath(path)
+    tmp = _temp_name(path)
+    os.link(os.fspath(source), tmp)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        _discard(tmp)
+        raise
+    _fsync_folder(os.path.dirname(os.path.abspath(path)))
+    return path
+
+
+def remove_stale_temporaries(folder: str) -> list[str]:
+    """Delete the temporaries (:data:`TEMP_PATTERN`) that killed writers left in ``folder``;
+    returns their paths. Call it only while no other process writes into ``folder``."""
+    removed = []
+    try:
+        names = sorted(os.listdir(folder))
+    except FileNotFoundError:
+        return removed
+    for name in names:
+        path = os.path.join(folder, name)
+        if TEMP_PATTERN.match(name) and os.path.isfile(path) and not os.path.islink(path):
+            _discard(path)
+            removed.append(path)
+    return removed

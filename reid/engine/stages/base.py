@@ -7,15 +7,17 @@ from abc import ABC, abstractmethod
 from collections import defaultdict
 from typing import Iterable
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
+from reid.data import readable_training_indices
 from reid.engine import distributed as dist_utils
 from reid.engine.context import TrainingContext
 
 
 class TrainingDivergedError(FloatingPointError):
-    """A non-finite loss: training stops, the last good checkpoint is kept."""
+    """A non-finite loss: training stops, the last good checkpoint (if any) is kept."""
 
 
 class Stage(ABC):
@@ -26,6 +28,7 @@ class Stage(ABC):
     def __init__(self, ctx: TrainingContext):
         self.ctx = ctx
         self.cfg = ctx.cfg
+        use_readable_training_images(ctx)
 
     @property
     @abstractmethod
@@ -80,7 +83,23 @@ class Stage(ABC):
         if bad:
             raise TrainingDivergedError(
                 f"{self.name}: non-finite loss at step {step} ({bad}); all terms: {terms}. "
-                f"The last good checkpoint is kept in {self.ctx.path('checkpoints')}.")
+                f"{self.ctx.checkpoint_note()}")
+
+
+def use_readable_training_images(ctx: TrainingContext) -> None:
+    """Verify ``ctx``'s training images once per run (the first stage does, before anything
+    reads them) and drop the unreadable ones from ``ctx.train_items`` / ``ctx.monitor_ids``
+    (``DATASETS.SKIP_UNREADABLE``; without it they are an error naming them). Every reader of
+    the training list (the pseudo-label feature passes, the GAN view data, the loaders) then
+    sees readable images only, and memory rows stay aligned with the items."""
+    if getattr(ctx, "train_images_verified", False):
+        return
+    keep = readable_training_indices(ctx.train_items, bool(ctx.cfg.DATASETS.SKIP_UNREADABLE),
+                                     ctx.logger)
+    if len(keep) < len(ctx.train_items):
+        ctx.train_items[:] = [ctx.train_items[i] for i in keep]
+        ctx.monitor_ids = np.asarray(ctx.monitor_ids)[keep]
+    ctx.train_images_verified = True
 
 
 class RunningMeans:

@@ -14,6 +14,7 @@ from torch.nn.parallel import DistributedDataParallel
 from reid.data import build_train_loader
 from reid.engine import distributed as dist_utils
 from reid.engine.stages.base import RunningMeans, Stage
+from reid.engine.validation import check_epoch_iterations
 from reid.losses import cluster_contrast_loss
 from reid.memory import ClusterMemory
 from reid.utils.precision import autocast
@@ -62,6 +63,8 @@ class ClusterContrastStage(Stage):
             num_iters=int(s.ITERS_PER_EPOCH) or None,
             seed=ctx.epoch_seed(self.name, epoch) + dist_utils.rank(),
             skip_unreadable=self.cfg.DATASETS.SKIP_UNREADABLE, labels=result.labels.tolist())
+        check_epoch_iterations(loader, len(loader), self.name, epoch,
+                               "SOLVER.BASELINE.BATCH_SIZE")
         self.model.train()
         means = RunningMeans()
         for step, data in enumerate(self.progress(loader, len(loader), epoch)):

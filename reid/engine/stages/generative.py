@@ -24,6 +24,7 @@ from mesh.structure_cache import StructureMapCache
 from reid.data import ImageDataset, build_train_transform
 from reid.engine import distributed as dist_utils
 from reid.engine.stages.base import RunningMeans, Stage, TrainingDivergedError, maybe_distributed
+from reid.engine.validation import check_epoch_iterations
 from reid.engine.view_data import build_view_loader
 from reid.engine.visualize import save_view_grid
 from reid.memory import InstanceMemory
@@ -56,8 +57,11 @@ class _GenerativeStage(Stage):
             self.ctx.train_items, structure_cache_for(cfg, self.ctx.dataset), batch_size=int(cfg.SOLVER.BATCH_SIZE),
             size=tuple(cfg.INPUT.SIZE), num_workers=cfg.DATALOADER.NUM_WORKERS,
             seed=self.ctx.epoch_seed(self.name, epoch) + dist_utils.rank(),
-            flip_prob=cfg.INPUT.FLIP_PROB, padding=cfg.INPUT.PADDING)
-        return loader, (min(iters, len(loader)) if iters else len(loader))
+            flip_prob=cfg.INPUT.FLIP_PROB, padding=cfg.INPUT.PADDING,
+            skip_unreadable=cfg.DATASETS.SKIP_UNREADABLE)
+        total = min(iters, len(loader)) if iters else len(loader)
+        return loader, check_epoch_iterations(loader, total, self.name, epoch,
+                                              "SOLVER.BATCH_SIZE")
 
     @abstractmethod
     def _iters_per_epoch(self) -> int:
@@ -80,7 +84,7 @@ class _GenerativeStage(Stage):
             except NonFiniteLossError as exc:
                 raise TrainingDivergedError(
                     f"{self.name}: non-finite loss at epoch {epoch + 1}, step {i}: {exc.terms}. "
-                    f"The last good checkpoint is kept in {ctx.path('checkpoints')}.") from exc
+                    f"{ctx.checkpoint_note()}") from exc
             means.add(terms)
             ctx.global_step += 1
             if ctx.global_step % self.cfg.SOLVER.LOG_PERIOD == 0:
@@ -220,6 +224,8 @@ class JointStage(_GenerativeStage):
                                              num_workers=cfg.DATALOADER.NUM_WORKERS)
         iters = int(self._iters_per_epoch())
         total = min(iters, len(loader)) if iters else len(loader)
+        check_epoch_iterations(loader, total, f"{self.name} (without GAN)", epoch,
+                               "SOLVER.BATCH_SIZE")
         means = RunningMeans()
         for i, data in enumerate(self.progress(loader, total, epoch)):
             if i >= total:

@@ -9,9 +9,10 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from reid.data import build_dataset, build_train_loader
+from reid.data import build_dataset, build_train_loader, readable_training_indices
 from reid.engine import distributed as dist_utils
 from reid.engine.stages.base import RunningMeans, Stage
+from reid.engine.validation import check_epoch_iterations
 from reid.losses import CrossEntropyLabelSmooth, TripletLoss
 from reid.utils.precision import autocast
 
@@ -43,7 +44,10 @@ class SourceWarmupStage(Stage):
         self.source = build_dataset(cfg.DATASETS.SOURCE, cfg.DATASETS.SOURCE_ROOT or cfg.DATASETS.ROOT)
         pids = sorted({item[1] for item in self.source.train})
         relabel = {pid: i for i, pid in enumerate(pids)}
-        self.items = [(path, relabel[pid], cam) for path, pid, cam in self.source.train]
+        items = [(path, relabel[pid], cam) for path, pid, cam in self.source.train]
+        keep = readable_training_indices(items, bool(cfg.DATASETS.SKIP_UNREADABLE),
+                                         self.ctx.logger, what="source training")
+        self.items = [items[i] for i in keep]
         self.net = _EncoderWithClassifier(self.ctx.encoder, len(pids)).to(self.ctx.device)
         s = cfg.SOLVER.SOURCE
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=s.LR,
@@ -73,6 +77,8 @@ class SourceWarmupStage(Stage):
             num_workers=self.cfg.DATALOADER.NUM_WORKERS, num_iters=int(s.ITERS_PER_EPOCH) or None,
             seed=ctx.epoch_seed(self.name, epoch) + dist_utils.rank(),
             skip_unreadable=self.cfg.DATASETS.SKIP_UNREADABLE)
+        check_epoch_iterations(loader, len(loader), self.name, epoch,
+                               "SOLVER.SOURCE.BATCH_SIZE")
         self.model.train()
         means = RunningMeans()
         for step, data in enumerate(self.progress(loader, len(loader), epoch)):

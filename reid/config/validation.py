@@ -1,0 +1,101 @@
+"""Rules on config values, checked when a config is loaded (:func:`reid.config.load_config`).
+
+Each broken rule is a :class:`ConfigError` naming the key, its value and the rule, so that a bad
+value fails before any work instead of hours into a run. Rules that only concern training (at
+least one epoch, the generator's input-size constraint) are checked when a trainer starts, see
+:func:`reid.engine.validation.validate_training_config`.
+"""
+from __future__ import annotations
+
+import difflib
+from typing import Any, Iterable
+
+
+class ConfigError(ValueError):
+    """A configuration file, override or value that does not fit the defaults or their rules."""
+
+
+#: Distance metrics of :func:`reid.evaluation.distance.compute_distance_matrix` (``TEST.METRIC``).
+TEST_METRICS = ("cosine", "euclidean")
+#: The per-stage sections of ``SOLVER`` (``SOLVER.<STAGE>.EPOCHS`` / ``ITERS_PER_EPOCH``).
+STAGE_SECTIONS = ("SOURCE", "BASELINE", "GAN_WARMUP", "JOINT")
+#: Batch sizes, each an integer >= 1.
+BATCH_SIZE_KEYS = ("SOLVER.BATCH_SIZE", "SOLVER.BASELINE.BATCH_SIZE", "SOLVER.SOURCE.BATCH_SIZE",
+                   "TEST.BATCH_SIZE", "MESH.BATCH_SIZE")
+#: Batch sizes of the P x K identity sampler: multiples of ``DATALOADER.NUM_INSTANCES`` (when > 0).
+IDENTITY_BATCH_KEYS = ("SOLVER.BASELINE.BATCH_SIZE", "SOLVER.SOURCE.BATCH_SIZE")
+
+
+def value_of(cfg, key: str) -> Any:
+    """The value of the dotted ``key`` in ``cfg``."""
+    node = cfg
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_int(cfg, key: str, minimum: int, meaning: str = "") -> int:
+    """``cfg``'s ``key`` as an integer >= ``minimum``; ConfigError naming key, value and rule."""
+    value = value_of(cfg, key)
+    if not _is_int(value) or value < minimum:
+        note = f" ({meaning})" if meaning else ""
+        raise ConfigError(f"{key} must be an integer >= {minimum}{note}; got {value!r}")
+    return value
+
+
+def check_choice(cfg, key: str, choices: Iterable[str]) -> str:
+    """``cfg``'s ``key`` as one of ``choices``; ConfigError listing them otherwise."""
+    value, choices = value_of(cfg, key), tuple(choices)
+    if value not in choices:
+        close = difflib.get_close_matches(str(value), choices, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ConfigError(f"{key} must be one of {', '.join(choices)}; got {value!r}{hint}")
+    return value
+
+
+def check_input_size(cfg, key: str = "INPUT.SIZE") -> tuple[int, int]:
+    """``cfg``'s ``key`` as ``(height, width)``, two integers >= 1."""
+    value = value_of(cfg, key)
+    if (not isinstance(value, (tuple, list)) or len(value) != 2
+            or not all(_is_int(v) and v >= 1 for v in value)):
+        raise ConfigError(f"{key} must be (height, width), two integers >= 1; got {value!r}")
+    return int(value[0]), int(value[1])
+
+
+def _check_counts(cfg) -> None:
+    """Epochs, iterations, batch sizes, workers: integers in their ranges."""
+    for section in STAGE_SECTIONS:
+        check_int(cfg, f"SOLVER.{section}.EPOCHS", 0, "0 skips the stage")
+        check_int(cfg, f"SOLVER.{section}.ITERS_PER_EPOCH", 0, "0 = one pass over the data")
+    for key in BATCH_SIZE_KEYS:
+        check_int(cfg, key, 1)
+    check_int(cfg, "DATALOADER.NUM_WORKERS", 0, "0 = load in the main process")
+    check_int(cfg, "DATALOADER.NUM_INSTANCES", 0, "K of the P x K sampler, 0 = plain shuffling")
+    check_int(cfg, "SOLVER.LOG_PERIOD", 1, "iterations between logged scalars")
+    check_int(cfg, "TEST.EVAL_PERIOD", 0, "0 = evaluate only at the end")
+    check_int(cfg, "SOLVER.CHECKPOINT_KEEP_LAST", 0, "epoch files kept per stage, 0 = all")
+
+
+def _check_identity_batches(cfg) -> None:
+    """P x K batches: each identity-sampled batch size a multiple of K."""
+    k = value_of(cfg, "DATALOADER.NUM_INSTANCES")
+    if k == 0:
+        return
+    for key in IDENTITY_BATCH_KEYS:
+        batch = value_of(cfg, key)
+        if batch % k:
+            raise ConfigError(f"{key} {batch} must be a multiple of DATALOADER.NUM_INSTANCES {k} "
+                              f"(P x K batches of K images per identity); e.g. "
+                              f"{max(k, batch - batch % k)}")
+
+
+def validate_config(cfg) -> None:
+    """Check the values of a ReID config (:func:`reid.config.defaults.get_cfg_defaults` tree)."""
+    _check_counts(cfg)
+    _check_identity_batches(cfg)
+    check_input_size(cfg)
+    check_choice(cfg, "TEST.METRIC", TEST_METRICS)
