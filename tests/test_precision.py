@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from reid.models.gcl import GCLStepConfig
-from reid.utils.precision import autocast, check_precision
+from reid.utils import precision as precision_module
+from reid.utils.precision import autocast, check_precision, resolve_precision
 from tests.test_gcl_networks import _batch, _step
 
 
@@ -17,6 +18,17 @@ def test_precision_names_and_errors():
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
     with autocast("cpu", "bf16"):
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("fast_bf16, expected", [(True, "bf16"), (False, "fp32")])
+def test_auto_precision_follows_the_cpu(monkeypatch, fast_bf16, expected):
+    monkeypatch.setattr(precision_module, "cpu_has_fast_bf16", lambda: fast_bf16)
+    assert resolve_precision("auto", "cpu") == expected
+    assert resolve_precision("AUTO", torch.device("cpu")) == expected
+    assert resolve_precision("bf16", "cpu") == "bf16" and resolve_precision("fp32", "cpu") == "fp32"
+    dtype = torch.bfloat16 if expected == "bf16" else torch.float32
+    with autocast("cpu", "auto"):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == dtype
 
 
 def test_precision_from_config():

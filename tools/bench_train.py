@@ -23,9 +23,9 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=256)
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--num-negatives", type=int, default=8192)
-    parser.add_argument("--precision", choices=("fp32", "bf16"), default="bf16",
-                        help="bf16 (default): forward passes under bfloat16 autocast "
-                             "(SOLVER.PRECISION); fp32 on CPUs without bf16 instructions")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="auto",
+                        help="SOLVER.PRECISION of the step: auto (default) is bf16 autocast on "
+                             "CPUs with AMX / AVX512-BF16 and fp32 elsewhere")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
                         help="channels-last memory format for the networks and the batch "
                              "(SOLVER.CHANNELS_LAST; default on)")

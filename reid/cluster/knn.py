@@ -27,6 +27,8 @@ from typing import Optional, Tuple, Union
 import numpy as np
 import torch
 
+from reid.utils.precision import cpu_has_fast_bf16
+
 from .kernels import NUMBA_AVAILABLE, rescore, topk_rows
 
 try:  # faiss is optional: the torch backend covers its absence.
@@ -119,10 +121,7 @@ FP32_UNIT_ROUNDOFF = 2.0 ** -24
 
 def fast_bf16_matmul() -> bool:
     """True when this CPU multiplies bf16 matrices in hardware (AMX tiles or AVX512-BF16)."""
-    try:
-        return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
-    except AttributeError:  # pragma: no cover - older torch
-        return False
+    return cpu_has_fast_bf16()
 
 
 def _exact_rows_knn(x: torch.Tensor, rows: np.ndarray, k: int) -> Tuple[np.ndarray, np.ndarray]:

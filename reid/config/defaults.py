@@ -224,8 +224,10 @@ _C.SOLVER.CHECKPOINT_PERIOD = 1
 # Epoch checkpoints kept per stage in OUTPUT_DIR/checkpoints: the newest N (an integer >= 0;
 # 0 = keep every one). checkpoints/last.pth is a hard link to the newest file, not a copy.
 _C.SOLVER.CHECKPOINT_KEEP_LAST = 3
-# "fp32", or "bf16": forward passes under bfloat16 autocast (parameters, losses and memories stay
-# float32). About twice as fast on CPUs with AMX / AVX512-BF16 and on recent GPUs.
+# "fp32", "bf16": forward passes under bfloat16 autocast (parameters, losses and memories stay
+# float32), about twice as fast on CPUs with AMX / AVX512-BF16 and on recent GPUs, or "auto":
+# bf16 where the device computes it in hardware, fp32 elsewhere (emulated bf16 on a CPU without
+# AMX / AVX512-BF16 is about 20x slower than fp32).
 _C.SOLVER.PRECISION = "fp32"
 # Channels-last memory format for E_id and the generative networks (faster convolutions on CPUs
 # with oneDNN and on tensor-core GPUs, above all with bf16). Same weights and results up to rounding.

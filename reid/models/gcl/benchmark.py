@@ -17,6 +17,7 @@ from typing import Optional
 import torch
 
 from ...memory.instance_memory import InstanceMemory
+from ...utils.precision import resolve_precision
 from .generative_module import GCLGenerativeModule
 from .grad import count_parameters
 from .train_step import GCLStepConfig, GCLTrainStep
@@ -128,7 +129,7 @@ def time_joint_step(efficient: bool, batch_size: int = 16, iters: int = 1, warmu
         times.append(time.perf_counter() - start)
         print(f"[{name}] iteration {len(times)}/{iters}: {times[-1]:.2f} s", file=sys.stderr, flush=True)
     result = {
-        "precision": config.precision,
+        "precision": resolve_precision(config.precision, dev),
         "channels_last": memory_format == torch.channels_last,
         "seconds_per_iter": sum(times) / len(times),
         "iters_per_second": len(times) / sum(times),
