@@ -195,6 +195,8 @@ def test_resume_and_overwrite_are_accepted(toy_root, tmp_path):
 
     out = str(tmp_path / "run")
     files = _finished_run(out)
+    # --resume reads the newest checkpoint up front (to compare its config): make it a real one.
+    CheckpointManager(out).save({"epoch": 0, "models": {}}, "baseline", 1)
     trainer = GCLTrainer(_baseline_cfg(toy_root, out), resume=True)
     assert os.path.exists(os.path.join(out, LOCK_NAME))
     trainer.close()

@@ -26,6 +26,8 @@ from reid.data.generated_views import append_extra_train_dirs
 from reid.engine import distributed as dist_utils
 from reid.engine.checkpoint import CheckpointManager, ExistingCheckpointsError
 from reid.engine.context import TrainingContext
+from reid.engine.resume_config import (apply_schedule_settings, check_resume_config,
+                                       schedule_settings)
 from reid.engine.run_lock import OutputFolderLockedError, RunLock, sigterm_as_interrupt
 from reid.engine.stages import GENERATIVE_STAGES, STAGE_ORDER, STAGE_TYPES
 from reid.engine.summary import format_summary_table
@@ -73,8 +75,10 @@ class GCLTrainer:
             logger = setup_logger("reid", output_dir if dist_utils.is_main_process() else None)
             if dist_utils.is_main_process():
                 self._prepare_checkpoints(overwrite, logger)
-                save_config(cfg, os.path.join(output_dir, "config.yaml"))
+            self._resume_from = self._find_resume_point(logger) if resume else None
             self.ctx = self._build_context(cfg, device, logger, output_dir)
+            if dist_utils.is_main_process():  # only once nothing refused the run
+                save_config(cfg, os.path.join(output_dir, "config.yaml"))
         except BaseException:
             self.close()
             raise
@@ -127,7 +131,10 @@ class GCLTrainer:
     def _build_context(self, cfg, device, logger, output_dir) -> TrainingContext:
         from reid.cluster import PseudoLabeler
         from reid.models import build_identity_encoder, check_complete_load, load_identity_encoder
+        from reid.utils.precision import resolve_precision
 
+        logger.info("device %s, SOLVER.PRECISION %s -> %s", device, cfg.SOLVER.PRECISION,
+                    resolve_precision(cfg.SOLVER.PRECISION, device))
         if cfg.DATASETS.NAME == "synthetic" and dist_utils.is_main_process():
             from mesh.synthetic import ensure_synthetic_dataset
 
@@ -203,6 +210,26 @@ class GCLTrainer:
             "encoder_config": ctx.encoder.config(),
         }
 
+    def _find_resume_point(self, logger) -> Optional[tuple[str, dict]]:
+        """``(path, state)`` of the newest checkpoint, None when there is none. Its config is
+        compared with this one first: a change of the model, the data or a key not known to be
+        safe is a ResumeConfigError naming each key (old -> new) before anything is written;
+        changed schedule keys are logged and applied (:meth:`_restore_stage`), harmless ones
+        logged."""
+        found = self.checkpoints.find_last()
+        if found is not None:
+            check_resume_config(found[1], self.cfg, self.stages, found[0], logger)
+        return found
+
+    def _restore_stage(self, stage, stage_state: dict) -> None:
+        """Load the resumed stage's optimisers / schedulers, then re-apply what the config
+        sets in them (learning rates, weight decays, LR steps...) where it changed since the
+        checkpoint; the learning rate follows the new schedule at the restored epoch."""
+        planned = schedule_settings(stage)
+        stage.load_state_dict(stage_state)
+        for line in apply_schedule_settings(stage, planned):
+            self.ctx.logger.info("resume: %s", line)
+
     def _restore(self, state: dict) -> tuple[int, int, Optional[dict]]:
         ctx = self.ctx
         ctx.encoder.load_state_dict(state["models"]["E_id"])
@@ -267,7 +294,7 @@ class GCLTrainer:
         ctx = self.ctx
         start_stage, start_epoch, stage_state = 0, 0, None
         if self.resume:
-            found = self.checkpoints.find_last()
+            found, self._resume_from = self._resume_from, None  # checked in __init__
             if found is None:
                 ctx.logger.info("--resume: no checkpoint in %s, starting from scratch",
                                 self.checkpoints.folder)
@@ -288,7 +315,7 @@ class GCLTrainer:
             if fresh:
                 stage.begin()
             else:
-                stage.load_state_dict(stage_state)
+                self._restore_stage(stage, stage_state)
             first_epoch = start_epoch if index == start_stage else 0
             stage_state = None
             if first_epoch < stage.num_epochs:
