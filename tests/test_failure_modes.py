@@ -226,3 +226,18 @@ def test_structure_maps_of_another_size_warn_once_with_sizes_and_file(tmp_path):
     assert len(sized) == 1
     text = str(sized[0].message)
     assert "128 x 64" in text and "256 x 128" in text and cache.path("train", names[0], 0) in text
+
+
+def test_non_finite_generative_weights_are_refused(toy_root, tmp_path):
+    """MODEL.GENERATIVE_WEIGHTS holding NaN is refused before training, naming the file."""
+    stages = ("GCL.STAGES", "('gan_warmup',)")
+    trainer = GCLTrainer(toy_cfg(toy_root, str(tmp_path / "a"), *stages))
+    state = {k: v.clone() for k, v in trainer.ctx.generative.state_dict().items()}
+    trainer.close()
+    first = next(k for k, v in state.items() if v.is_floating_point())
+    state[first].fill_(float("nan"))
+    path = str(tmp_path / "generative_nan.pth")
+    torch.save({"state_dict": state}, path)
+    with pytest.raises(NonFiniteWeightsError, match="generative_nan.pth"):
+        GCLTrainer(toy_cfg(toy_root, str(tmp_path / "b"), *stages,
+                           "MODEL.GENERATIVE_WEIGHTS", path))

@@ -250,3 +250,18 @@ def test_sigterm_as_interrupt_raises_a_keyboard_interrupt():
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(30)
     assert isinstance(err.value, Terminated) and err.value.signum == signal.SIGTERM
+
+
+def test_a_refused_overwrite_run_keeps_the_previous_checkpoints(toy_root, tmp_path):
+    """--overwrite deletes the old checkpoints only once every check has passed."""
+    from reid.engine import GCLTrainer
+    from tests.toy_gcl import toy_cfg
+
+    out = str(tmp_path / "run")
+    _finished_run(out)
+    cfg = toy_cfg(toy_root, out, "GCL.STAGES", "('baseline',)", "TEST.EVAL_PERIOD", "0",
+                  "MODEL.WEIGHTS", str(tmp_path / "absent.pth"))  # refused building the context
+    with pytest.raises(FileNotFoundError, match="absent.pth"):
+        GCLTrainer(cfg, overwrite=True)
+    assert os.path.isfile(os.path.join(out, "checkpoints", "baseline_epoch001.pth"))
+    assert not os.path.exists(os.path.join(out, LOCK_NAME))

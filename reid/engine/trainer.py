@@ -74,10 +74,12 @@ class GCLTrainer:
         try:
             logger = setup_logger("reid", output_dir if dist_utils.is_main_process() else None)
             if dist_utils.is_main_process():
-                self._prepare_checkpoints(overwrite, logger)
+                self.checkpoints.remove_stale_temporaries()
             self._resume_from = self._find_resume_point(logger) if resume else None
             self.ctx = self._build_context(cfg, device, logger, output_dir)
             if dist_utils.is_main_process():  # only once nothing refused the run
+                if overwrite:
+                    self._remove_previous_checkpoints(logger)
                 save_config(cfg, os.path.join(output_dir, "config.yaml"))
         except BaseException:
             self.close()
@@ -112,15 +114,13 @@ class GCLTrainer:
                 f"({folder}: {shown}); continue it with --resume, start afresh with "
                 "--overwrite (deletes only those checkpoints), or choose another OUTPUT_DIR")
 
-    def _prepare_checkpoints(self, overwrite: bool, logger) -> None:
-        """Remove what killed checkpoint writes left; with ``overwrite`` (a fresh run), the
-        previous run's checkpoints too."""
-        self.checkpoints.remove_stale_temporaries()
-        if overwrite:
-            removed = self.checkpoints.clear()
-            if removed:
-                logger.warning("overwrite: removed %d checkpoint file(s) of the previous run "
-                               "from %s", len(removed), self.checkpoints.folder)
+    def _remove_previous_checkpoints(self, logger) -> None:
+        """``overwrite``: delete the previous run's checkpoints, once every check that can
+        refuse the run has passed (a refused run loses nothing)."""
+        removed = self.checkpoints.clear()
+        if removed:
+            logger.warning("overwrite: removed %d checkpoint file(s) of the previous run from %s",
+                           len(removed), self.checkpoints.folder)
 
     def close(self) -> None:
         """Release OUTPUT_DIR's lock (:meth:`run` does this when it ends)."""
@@ -176,8 +176,11 @@ class GCLTrainer:
             generative = build_generative_module(cfg, code_dim=encoder.feature_dim)
             if m.GENERATIVE_WEIGHTS:
                 from reid.utils import load_state_dict_with_report
+                from reid.utils.finite import refuse_non_finite_load
 
                 report = load_state_dict_with_report(generative, m.GENERATIVE_WEIGHTS, strict=True)
+                refuse_non_finite_load(generative.state_dict(), m.GENERATIVE_WEIGHTS,
+                                       what="MODEL.GENERATIVE_WEIGHTS")
                 logger.info("generative module initialised from %s (%d tensors)",
                             m.GENERATIVE_WEIGHTS, len(report.loaded))
             generative = generative.to(device, memory_format=memory_format)
