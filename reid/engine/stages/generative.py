@@ -33,10 +33,14 @@ from reid.models.gcl import GCLStepConfig, GCLTrainStep, NonFiniteLossError
 
 def structure_cache_for(cfg, dataset) -> StructureMapCache:
     """The structure-map cache of ``MESH.DIR``, or ``<dataset folder>/meshes`` (as
-    ``tools/prepare_meshes.py`` writes it) for the located dataset folder ``dataset.root``."""
+    ``tools/prepare_meshes.py`` writes it) for the located dataset folder ``dataset.root``.
+
+    Maps are expected at ``INPUT.SIZE``, the size every reader brings them to: maps of that size
+    are used as they are; others are resized once, with a warning that names both sizes."""
     from mesh.prepare import resolve_mesh_dir
 
-    return StructureMapCache(resolve_mesh_dir(cfg.MESH.DIR, dataset.root))
+    size = (int(cfg.INPUT.SIZE[0]), int(cfg.INPUT.SIZE[1]))
+    return StructureMapCache(resolve_mesh_dir(cfg.MESH.DIR, dataset.root), size=size)
 
 
 class _GenerativeStage(Stage):
