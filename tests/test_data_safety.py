@@ -1,7 +1,6 @@
 """The synthetic generator deletes only what it wrote: a foreign Market-style folder survives
 tools/make_synthetic.py (bad and good arguments) and ensure_synthetic_dataset; an interrupted run
 of the generator (its own in-progress marker) is still cleared and rebuilt."""
-import hashlib
 import importlib.util
 import json
 import os
@@ -12,6 +11,7 @@ import pytest
 from mesh.synthetic import dataset as synthetic
 from mesh.synthetic.dataset import (IN_PROGRESS, MARKER, ForeignFolderError, check_output_folder,
                                     ensure_synthetic_dataset, is_complete, make_synthetic_dataset)
+from tests.file_digest import folder_digest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = (64, 32)
@@ -37,16 +37,6 @@ def _market_folder(root: str) -> str:
     return root
 
 
-def _digest(root: str) -> dict:
-    out = {}
-    for folder, _, files in os.walk(root):
-        for name in files:
-            path = os.path.join(folder, name)
-            with open(path, "rb") as handle:
-                out[os.path.relpath(path, root)] = hashlib.sha1(handle.read()).hexdigest()
-    return out
-
-
 def _cfg(root: str):
     from reid.config import get_cfg_defaults
 
@@ -64,17 +54,17 @@ def _cfg(root: str):
                                  ["--body-resolution", "huge"], ["--renderer", "opengl"]])
 def test_make_synthetic_with_bad_arguments_leaves_a_foreign_folder_alone(tmp_path, capsys, bad):
     root = _market_folder(str(tmp_path / "Market-1501"))
-    before = _digest(root)
+    before = folder_digest(root)
     with pytest.raises(SystemExit) as err:
         _tool().main(["--out", root] + bad)
     assert err.value.code == 2
     assert "synthetic dataset:" in capsys.readouterr().err
-    assert _digest(root) == before
+    assert folder_digest(root) == before
 
 
 def test_make_synthetic_refuses_a_foreign_folder_with_good_arguments(tmp_path, capsys):
     root = _market_folder(str(tmp_path / "Market-1501"))
-    before = _digest(root)
+    before = folder_digest(root)
     with pytest.raises(SystemExit) as err:
         _tool().main(["--out", root, "--ids", "4", "--cameras", "2", "--height", "64",
                       "--width", "32"])
@@ -83,16 +73,16 @@ def test_make_synthetic_refuses_a_foreign_folder_with_good_arguments(tmp_path, c
     assert root in message and "bounding_box_train/" in message and "readme.txt" in message
     with pytest.raises(ForeignFolderError, match="refusing to write into"):
         make_synthetic_dataset(root, num_ids=4, num_cameras=2, image_size=SMALL, progress=False)
-    assert _digest(root) == before
+    assert folder_digest(root) == before
 
 
 def test_ensure_synthetic_dataset_refuses_a_foreign_folder_named_synthetic(tmp_path):
     root = _market_folder(str(tmp_path / "synthetic"))
-    before = _digest(root)
+    before = folder_digest(root)
     with pytest.raises(ForeignFolderError) as err:
         ensure_synthetic_dataset(_cfg(root))
     assert root in str(err.value) and MARKER in str(err.value)
-    assert _digest(root) == before
+    assert folder_digest(root) == before
 
 
 def test_check_output_folder_accepts_new_empty_and_own_folders(tmp_path):
@@ -114,10 +104,10 @@ def test_a_folder_that_another_live_generator_writes_is_refused(tmp_path):
     marker = {"pid": os.getppid(), "host": socket.gethostname(), "started": "just now"}
     with open(os.path.join(out, IN_PROGRESS), "w", encoding="utf-8") as handle:
         json.dump(marker, handle)
-    before = _digest(out)
+    before = folder_digest(out)
     with pytest.raises(ForeignFolderError, match=f"being written .*pid {os.getppid()}"):
         ensure_synthetic_dataset(_cfg(out))
-    assert _digest(out) == before
+    assert folder_digest(out) == before
     marker["host"] = "elsewhere"  # cannot be checked from here: an interrupted run
     with open(os.path.join(out, IN_PROGRESS), "w", encoding="utf-8") as handle:
         json.dump(marker, handle)

@@ -93,3 +93,11 @@ def test_slim_core_imports_or_names_the_extra():
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "NEEDS_EXTRA" in result.stdout
+
+
+def test_missing_anny_names_the_synthetic_extra(monkeypatch):
+    from mesh.body.anny_model import _import_anny
+
+    monkeypatch.setitem(sys.modules, "anny", None)
+    with pytest.raises(ImportError, match=r"'synthetic' extra: pip install -e '\.\[synthetic\]'"):
+        _import_anny()

@@ -25,8 +25,6 @@ import re
 
 import torch
 
-from reid.utils.optional import require
-
 from .base import BodyModel, BodyOutput
 from .paths import body_model_cache_dir
 from .transforms import axis_angle_to_matrix
@@ -85,8 +83,16 @@ def bone_part(name: str) -> str:
 
 
 def _import_anny():
-    anny = require("anny", purpose="the Anny body model (synthetic dataset, default body)")
-    require("anny.paths", extra="synthetic", purpose="the Anny body model")
+    try:
+        import anny
+        import anny.paths  # noqa: F401
+    except ImportError as exc:
+        if exc.name is not None and exc.name.split(".")[0] != "anny":
+            raise  # anny is there but one of its own imports failed: show that error
+        raise ImportError("the Anny body model (synthetic dataset, default body) needs the "
+                          "package 'anny', which is not installed; it comes with the 'synthetic' "
+                          "extra: pip install -e '.[synthetic]' (or `make setup`)",
+                          name="anny") from exc
     return anny
 
 

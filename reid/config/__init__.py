@@ -105,7 +105,8 @@ def _check_keys(data: Mapping, cfg: CfgNode, source: str, root: CfgNode | None =
             _check_keys(value, node, source, root, path + ".")
 
 
-def _merge_mapping(cfg: CfgNode, data: Mapping, source: str) -> None:
+def merge_mapping(cfg: CfgNode, data: Mapping, source: str) -> None:
+    """Merge a YAML mapping read from ``source`` into ``cfg``; unknown keys are a ConfigError."""
     _check_keys(data, cfg, source)
     try:
         cfg.merge_from_other_cfg(CfgNode(_to_plain(data)))
@@ -147,7 +148,7 @@ def load_config(path: str | None = None, opts: Iterable[str] | None = None,
     """
     cfg = (defaults or get_cfg_defaults)()
     if path:
-        _merge_mapping(cfg, _read_yaml(path), os.path.basename(path))
+        merge_mapping(cfg, _read_yaml(path), os.path.basename(path))
     merge_overrides(cfg, list(opts or []))
     if defaults is None:
         validate_config(cfg)

@@ -8,7 +8,7 @@ Layout below ``OUTPUT_DIR/checkpoints``:
   atomically after it is written; where the file system has no hard links, ``last.json`` names
   the newest epoch file instead.
 
-A run killed mid-write leaves the previous checkpoint intact and a ``.tmp-<name>-XXXXXXXX``
+A run killed mid-write leaves the previous checkpoint intact and a ``.tmp-<name>-<random suffix>``
 temporary, which :meth:`CheckpointManager.remove_stale_temporaries` clears at the next start.
 When ``last.pth`` / ``last.json`` is missing or unreadable, :meth:`CheckpointManager.load_last`
 falls back to the newest epoch file that loads, and logs which one it used.
@@ -22,7 +22,7 @@ import re
 from typing import Any
 
 from reid.utils.io import (DiskFullError, atomic_link, atomic_save, atomic_write_json,
-                           remove_stale_temporaries)
+                           remove_if_present, remove_stale_temporaries)
 from reid.utils.serialization import UnsafeCheckpointError, load_checkpoint_file
 
 CHECKPOINT_FORMAT = "gcl-reid-training-checkpoint"
@@ -85,9 +85,9 @@ class CheckpointManager:
             _logger.debug("cannot hard-link %s (%s): writing %s", self.last_path, exc,
                           self.pointer_path)
             atomic_write_json(self.pointer_path, {"file": os.path.basename(path)})
-            _remove_if_present(self.last_path)  # an older link would shadow the pointer
+            remove_if_present(self.last_path)  # an older link would shadow the pointer
             return
-        _remove_if_present(self.pointer_path)
+        remove_if_present(self.pointer_path)
 
     def _prune(self, stage: str) -> None:
         if self.keep_last <= 0:
@@ -204,13 +204,6 @@ def _try_load(path: str) -> dict[str, Any] | None:
     except (OSError, RuntimeError) as exc:
         _logger.warning("skipping unreadable checkpoint %s: %s", path, exc)
         return None
-
-
-def _remove_if_present(path: str) -> None:
-    try:
-        os.remove(path)
-    except FileNotFoundError:
-        pass
 
 
 def load_training_checkpoint(path: str, trust_pickle: bool | None = None) -> dict[str, Any]:

@@ -29,10 +29,9 @@ from typing import Any, Optional, Sequence
 
 import yaml
 
-from reid.config import CfgNode, ConfigError, get_cfg_defaults, valid_keys
-from reid.config import _merge_mapping as merge_mapping
+from reid.config import CfgNode, ConfigError, get_cfg_defaults, merge_mapping, valid_keys
 from reid.config.validation import value_of
-from reid.engine.validation import _STAGE_EPOCH_KEYS as STAGE_EPOCH_KEYS
+from reid.engine.validation import STAGE_EPOCH_KEYS
 
 REFUSED, SCHEDULE, HARMLESS, UNCLASSIFIED = "refused", "schedule", "harmless", "unclassified"
 

@@ -23,7 +23,7 @@ GENERATOR_STRIDE = 4
 #: The largest dilation of E_str's ASPP; its reflection padding needs more than that many pixels
 #: in the H/4 x W/4 structure features.
 ASPP_MAX_DILATION = 9
-_STAGE_EPOCH_KEYS = {"source": "SOLVER.SOURCE.EPOCHS", "baseline": "SOLVER.BASELINE.EPOCHS",
+STAGE_EPOCH_KEYS = {"source": "SOLVER.SOURCE.EPOCHS", "baseline": "SOLVER.BASELINE.EPOCHS",
                      "gan_warmup": "SOLVER.GAN_WARMUP.EPOCHS", "joint": "SOLVER.JOINT.EPOCHS"}
 
 
@@ -37,7 +37,7 @@ def uses_generator(cfg, stages: Sequence[str]) -> bool:
 
 
 def _check_epochs(cfg, stages: Sequence[str]) -> None:
-    keys = [_STAGE_EPOCH_KEYS[s] for s in stages if s in _STAGE_EPOCH_KEYS]
+    keys = [STAGE_EPOCH_KEYS[s] for s in stages if s in STAGE_EPOCH_KEYS]
     if sum(int(value_of(cfg, key)) for key in keys) < 1:
         shown = ", ".join(f"{key} {value_of(cfg, key)}" for key in keys)
         raise ConfigError(f"GCL.STAGES {tuple(stages)} train no epoch at all ({shown}): set at "

@@ -2,8 +2,8 @@
 
 A crash mid-write leaves the previous file (or nothing), never a half-written one. A process
 killed between the write and the rename (``kill -9``) leaves its temporary
-``.tmp-<name>-XXXXXXXX`` beside the target: :func:`remove_stale_temporaries` clears them. A full
-disk is reported as :class:`DiskFullError` naming the file, with the temporary removed.
+``.tmp-<name>-<random suffix>`` beside the target: :func:`remove_stale_temporaries` clears
+them. A full disk is reported as :class:`DiskFullError` naming the file, with the temporary removed.
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def _atomic_write(path: str, write: Callable[[io.BufferedWriter], None]) -> str:
         os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, path)
     except BaseException as exc:
-        _discard(tmp)
+        remove_if_present(tmp)
         if _is_disk_full(exc):
             raise DiskFullError(path) from exc
         raise
@@ -67,7 +67,8 @@ def _is_disk_full(exc: BaseException) -> bool:
     return False
 
 
-def _discard(path: str) -> None:
+def remove_if_present(path: str) -> None:
+    """Delete ``path``; a file that is already gone is not an error."""
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -137,7 +138,7 @@ def atomic_link(source: str, path: str) -> str:
     try:
         os.replace(tmp, path)
     except BaseException:
-        _discard(tmp)
+        remove_if_present(tmp)
         raise
     _fsync_folder(os.path.dirname(os.path.abspath(path)))
     return path
@@ -154,6 +155,6 @@ def remove_stale_temporaries(folder: str) -> list[str]:
     for name in names:
         path = os.path.join(folder, name)
         if TEMP_PATTERN.match(name) and os.path.isfile(path) and not os.path.islink(path):
-            _discard(path)
+            remove_if_present(path)
             removed.append(path)
     return removed

@@ -1,5 +1,4 @@
 """Synthetic dataset: determinism, split statistics, file names, structure maps, rebuild logic."""
-import hashlib
 import os
 import re
 
@@ -12,22 +11,13 @@ from mesh.synthetic import (MARKER, ensure_synthetic_dataset, is_complete, make_
                             plan_images, synthetic_dataset_dir)
 from mesh.synthetic.appearance import hsv_to_rgb, paint, sample_identities
 from mesh.synthetic.people import STRUCTURE_ANGLES, rotate_about_vertical
+from tests.file_digest import folder_digest
 
 MARKET_NAME = re.compile(r"^(\d{4})_c(\d)s1_(\d{6})_(\d{2})\.jpg$")
 FOLDERS = ("bounding_box_train", "query", "bounding_box_test")
 SMALL = (64, 32)
 SETTINGS = dict(num_ids=4, num_cameras=2, images_per_camera=2, image_size=SMALL, batch_size=8,
                 progress=False)
-
-
-def _digest(root: str) -> dict:
-    out = {}
-    for folder, _, files in os.walk(root):
-        for name in files:
-            path = os.path.join(folder, name)
-            with open(path, "rb") as handle:
-                out[os.path.relpath(path, root)] = hashlib.sha1(handle.read()).hexdigest()
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +41,7 @@ def test_same_seed_gives_identical_files(dataset, tmp_path):
     root, _ = dataset
     again = str(tmp_path / "again")
     make_synthetic_dataset(again, seed=3, preview=True, **SETTINGS)
-    first, second = _digest(root), _digest(again)
+    first, second = folder_digest(root), folder_digest(again)
     assert first.keys() == second.keys()
     assert first == second
 
