@@ -1,4 +1,4 @@
-"""Installs the packages reid, mesh and generators.
+"""Installs the packages common, reid, mesh and generators.
 
 The core (``pip install -e .``) is what ReID training and evaluation on a real dataset need.
 Heavier parts are extras, each named in the error raised when one is missing:
@@ -55,7 +55,7 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=["reid", "reid.*", "mesh", "mesh.*",
+    packages=find_packages(include=["common", "common.*", "reid", "reid.*", "mesh", "mesh.*",
                                     "generators", "generators.*"]),
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,

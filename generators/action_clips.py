@@ -20,7 +20,7 @@ import os
 import numpy as np
 import torch
 
-from reid.utils.io import atomic_write_text
+from common.io import atomic_write_text
 
 ACTIONS: tuple[str, ...] = ("walk", "run", "wave_one_hand", "wave_two_hands", "bend", "jump",
                             "jumping_jack", "side_step")

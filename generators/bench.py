@@ -99,7 +99,7 @@ def time_style_iteration(name: str, size: str = "paper", batch_size: int = 2,
                          iterations: int = 2, warmup: int = 1, device: str = "auto") -> dict:
     """Seconds per InMoDeGAN / MoStGAN-V iteration (lazy R1 included at its share: every
     ``R1_INTERVAL``-th iteration) and the peak memory, in this process."""
-    from reid.utils import resolve_device
+    from common import resolve_device
 
     from .style_training import build_style_model
 
@@ -154,7 +154,7 @@ def time_style_iteration_isolated(*args) -> dict:
 
 def time_generator_step(cfg, iterations: int = 2, warmup: int = 1) -> dict[str, float]:
     """Seconds of one generator forward + backward (L1 to a random clip) and its parameters."""
-    from reid.utils import resolve_device
+    from common import resolve_device
 
     device = resolve_device(cfg.MODEL.DEVICE)
     g = build_generator(cfg).to(device).train()

@@ -2,8 +2,8 @@
 
 YAML files under ``configs/generators/`` (with ``_BASE_`` inheritance) and command-line ``KEY VALUE``
 pairs may only change keys that exist here; an unknown key is a :class:`ConfigError` naming the key
-and the closest valid ones. The YAML reading, key checking and override parsing are the ReID job's
-(:mod:`reid.config`); only the defaults differ.
+and the closest valid ones. The YAML reading, key checking and override parsing are the project's
+(:mod:`common.config`); only the defaults differ.
 
 >>> cfg = load_generator_config("configs/generators/g3an.yaml", ["SOLVER.MAX_ITERS", "10"])
 """
@@ -13,7 +13,7 @@ from typing import Iterable
 
 from yacs.config import CfgNode as CN
 
-from reid.config import ConfigError, load_config
+from common.config import ConfigError, load_config
 
 __all__ = ["ConfigError", "MODEL_NAMES", "STYLE_MODELS", "frame_size", "get_generator_defaults",
            "load_generator_config"]
@@ -145,7 +145,7 @@ def get_generator_defaults() -> CN:
 def load_generator_config(path: str | None = None, opts: Iterable[str] | None = None,
                           freeze: bool = True) -> CN:
     """Defaults, then the YAML at ``path`` (``_BASE_`` resolved), then ``KEY VALUE`` overrides."""
-    cfg = load_config(path, opts, freeze=False, defaults=get_generator_defaults)
+    cfg = load_config(path, opts, get_generator_defaults, freeze=False)
     check_generator_config(cfg)
     if freeze:
         cfg.freeze()

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from reid.utils.finite import refuse_non_finite_load
-from reid.utils.optional import require
-from reid.utils.serialization import load_checkpoint_file
+from common.finite import refuse_non_finite_load
+from common.optional import require
+from common.serialization import load_checkpoint_file
 
 from .training import build_generator
 from .video_io import (frame_strip, frames_to_tensor, read_frames_folder, video_grid, write_image,
@@ -28,7 +28,7 @@ def load_generator(cfg, weights: str, device: str | torch.device = "cpu") -> nn.
     """The generator of ``cfg`` with the ``G`` weights of a training checkpoint, in eval mode.
 
     Weights holding NaN or infinity (a diverged run) are refused with
-    :class:`~reid.utils.finite.NonFiniteWeightsError` naming the file and the tensors: they
+    :class:`~common.finite.NonFiniteWeightsError` naming the file and the tensors: they
     would only generate NaN (black) frames."""
     if not os.path.isfile(weights):
         raise FileNotFoundError(f"generator weights not found: {weights} (expected "
@@ -160,7 +160,7 @@ def write_motion_statistics(generator, directions: list[int], path: str, batch: 
     """Optical-flow motion statistics of each InMoDeGAN direction (thesis 5.3.4) as one JSON
     file ``{"directions": {k: statistics}}``; see
     :func:`generators.inmodegan.direction_motion_statistics`."""
-    from reid.utils import atomic_write_json
+    from common import atomic_write_json
 
     from .inmodegan import direction_motion_statistics
 

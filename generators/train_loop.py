@@ -9,7 +9,7 @@ which resumes from ``OUTPUT_DIR/checkpoint_last.pth`` when
 
 Nothing non-finite is kept: a NaN or infinite loss stops the run with
 :class:`VideoGANDivergedError`, and weights holding NaN or infinity, or rendering NaN from the
-fixed sample inputs, are never saved (:class:`~reid.utils.finite.NonFiniteWeightsError`);
+fixed sample inputs, are never saved (:class:`~common.finite.NonFiniteWeightsError`);
 either way the last good ``checkpoint_last.pth`` stays as it was.
 """
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Iterator, Mapping
 import torch
 from torch.utils.data import DataLoader
 
-from reid.utils import atomic_save, resolve_device, set_seed, setup_logger
-from reid.utils.finite import refuse_non_finite_save
+from common import atomic_save, resolve_device, set_seed, setup_logger
+from common.finite import refuse_non_finite_save
 
 from .video_io import frame_strip, video_grid, write_image, write_video
 

@@ -20,9 +20,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from reid.utils import resolve_device, set_seed, setup_logger
-from reid.utils.seed import get_rng_state, set_rng_state
-from reid.utils.serialization import load_checkpoint_file
+from common import resolve_device, set_seed, setup_logger
+from common.seed import get_rng_state, set_rng_state
+from common.serialization import load_checkpoint_file
 
 from .config import STYLE_MODELS, frame_size
 from .discriminators import ImageDiscriminator, VideoDiscriminator2Plus1D, VideoDiscriminator3D

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from reid.utils.optional import require
+from common.optional import require
 
 FRAME_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif")

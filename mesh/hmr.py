@@ -22,7 +22,7 @@ Accepted checkpoint formats (``MESH.HMR_CHECKPOINT``):
   SPIN does not fit the 72-d axis-angle head and is reported as a shape mismatch), plus the mean
   parameters ``init_pose`` / ``init_shape`` / ``init_cam`` when present.
 
-Every mismatch is reported by name (:class:`reid.utils.KeyReport`); ``strict=True`` makes it an
+Every mismatch is reported by name (:class:`common.KeyReport`); ``strict=True`` makes it an
 error.
 
 HMR's image space has y pointing down; :func:`hmr_to_project` turns its SMPL meshes and cameras
@@ -38,8 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reid.utils.io import atomic_save
-from reid.utils.state_dict import KeyReport, load_state_dict_with_report, read_checkpoint
+from common.io import atomic_save
+from common.state_dict import KeyReport, load_state_dict_with_report, read_checkpoint
 
 CHECKPOINT_FORMAT = "gcl_reid.hmr"
 NUM_CAMERA, NUM_POSE, NUM_SHAPE = 3, 72, 10

@@ -136,7 +136,7 @@ def prepare_structure_maps(cfg, checkpoint: str = "", smpl_dir: str = "",
     """Run (or ``check_only``: audit) the pipeline for the dataset of ``cfg``; returns an exit
     code: 0 = every map present and readable, 1 = problems (reported by name)."""
     from reid.data import build_dataset
-    from reid.utils import resolve_device
+    from common import resolve_device
 
     from .body import build_body_model
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from reid.utils.io import atomic_write_bytes
+from common.io import atomic_write_bytes
 
 __all__ = ["ANGLES", "MAP_SIZE", "SPLITS", "StructureMapCache", "StructureMapSizeWarning",
            "folder_name", "to_uint8_maps"]

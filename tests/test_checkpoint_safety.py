@@ -14,9 +14,9 @@ from reid.config import load_config
 from reid.engine import checkpoint as checkpoint_module
 from reid.engine.checkpoint import (CHECKPOINT_FORMAT, LEGACY_COPY_TEMP, CheckpointManager,
                                     check_keep_last)
-from reid.utils import atomic_save
-from reid.utils import io as io_module
-from reid.utils.io import TEMP_PATTERN, DiskFullError, atomic_write_json
+from common import atomic_save
+from common import io as io_module
+from common.io import TEMP_PATTERN, DiskFullError, atomic_write_json
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KILLED_SAVE = """

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from reid.utils.serialization import load_checkpoint_file
+from common.serialization import load_checkpoint_file
 from tests.toy_gcl import make_toy_gcl_root, toy_overrides
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

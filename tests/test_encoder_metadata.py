@@ -20,7 +20,7 @@ from reid.export import NormalisedEncoder, export_encoder, export_from_checkpoin
 from reid.models import IdentityEncoder, load_identity_encoder, save_identity_encoder
 from reid.models.backbone import IMAGENET_MEAN, IMAGENET_STD
 from reid.models.checkpoint import ENCODER_FORMAT, checkpoint_description
-from reid.utils.io import atomic_save
+from common.io import atomic_save
 
 BACKBONE = "test_resnet"  # a tiny timm ResNet (BatchNorm), random weights
 TRAIN_SIZE = (128, 64)  # the synthetic config's size, not the INPUT.SIZE default 256x128

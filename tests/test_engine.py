@@ -8,7 +8,7 @@ from reid.data import build_dataset, make_toy_reid_folder
 from reid.engine import GCLTrainer
 from reid.engine.stages import TrainingDivergedError
 from reid.engine.view_data import MissingStructureMapsError
-from reid.utils.serialization import load_checkpoint_file
+from common.serialization import load_checkpoint_file
 from tests.toy_gcl import make_toy_gcl_root, toy_cfg
 
 

@@ -20,7 +20,7 @@ from reid.engine import GCLTrainer
 from reid.engine.checkpoint import CheckpointManager
 from reid.engine.stages.baseline import ClusterContrastStage
 from reid.engine.view_data import ViewPairDataset
-from reid.utils.finite import NonFiniteWeightsError, model_output, non_finite_tensors, probe_input
+from common.finite import NonFiniteWeightsError, model_output, non_finite_tensors, probe_input
 from tests.toy_gcl import make_toy_gcl_root, toy_cfg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -9,7 +9,7 @@ from reid.config import load_config
 from reid.models import (IdentityEncoder, IdentityFeatures, build_identity_encoder,
                          load_identity_encoder, save_identity_encoder)
 from reid.models.backbone import IMAGENET_MEAN, IMAGENET_STD
-from reid.utils.io import atomic_save
+from common.io import atomic_save
 
 SMALL = (64, 32)
 

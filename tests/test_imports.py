@@ -8,10 +8,10 @@ import textwrap
 
 import pytest
 
-from reid.utils.optional import EXTRA_OF_MODULE, MissingExtraError, require
+from common.optional import EXTRA_OF_MODULE, MissingExtraError, require
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PACKAGES = ("reid", "mesh", "generators")
+PACKAGES = ("common", "reid", "mesh", "generators")
 
 
 def package_modules() -> list[str]:
@@ -76,7 +76,7 @@ def test_slim_core_imports_or_names_the_extra():
         import importlib, sys
         for name in {hidden!r}:
             sys.modules[name] = None
-        from reid.utils.optional import MissingExtraError
+        from common.optional import MissingExtraError
         failures, needs_extra = [], []
         for name in {package_modules()!r}:
             try:

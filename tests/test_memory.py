@@ -3,7 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from reid.memory import ClusterMemory, InstanceMemory, all_gather_tensors
+from common.distributed import all_gather_cat
+from reid.memory import ClusterMemory, InstanceMemory
 
 
 def _memory():
@@ -89,7 +90,7 @@ def test_sample_negatives_none_available():
 
 def test_all_gather_is_noop_without_distributed():
     t = torch.arange(3)
-    assert all_gather_tensors(t) is t
+    assert all_gather_cat(t) is t
     seen = []
     mem = InstanceMemory(4, dim=2, gather_fn=lambda x: seen.append(x.shape[0]) or x)
     mem.update(torch.tensor([0, 1]), torch.ones(2, 2))

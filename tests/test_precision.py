@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from reid.models.gcl import GCLStepConfig
-from reid.utils import precision as precision_module
-from reid.utils.precision import autocast, check_precision, resolve_precision
+from common import precision as precision_module
+from common.precision import autocast, check_precision, resolve_precision
 from tests.test_gcl_networks import _batch, _step
 
 

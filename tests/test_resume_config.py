@@ -16,7 +16,7 @@ from reid.engine.resume_config import (HARMLESS, REFUSED, SCHEDULE, UNCLASSIFIED
                                        checkpoint_config, classify, config_changes,
                                        plan_resume, schedule_settings)
 from reid.engine.run_lock import LOCK_NAME
-from reid.utils.serialization import load_checkpoint_file
+from common.serialization import load_checkpoint_file
 from tests.toy_gcl import make_toy_gcl_root, toy_cfg
 
 BASELINE_ONLY = ("GCL.STAGES", "('baseline',)", "SOLVER.BASELINE.ITERS_PER_EPOCH", "1",

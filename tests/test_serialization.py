@@ -8,9 +8,9 @@ import torch
 
 from reid.config import get_cfg_defaults
 from reid.models import build_identity_encoder, load_identity_encoder, save_identity_encoder
-from reid.utils.io import atomic_save
-from reid.utils.seed import get_rng_state, set_rng_state
-from reid.utils.serialization import TRUST_PICKLE_ENV, UnsafeCheckpointError, load_checkpoint_file
+from common.io import atomic_save
+from common.seed import get_rng_state, set_rng_state
+from common.serialization import TRUST_PICKLE_ENV, UnsafeCheckpointError, load_checkpoint_file
 
 
 class _Custom:
@@ -22,7 +22,7 @@ class _Custom:
 
 def _plain_weights_only_load(path):
     """torch.load(weights_only=True) with the module's numpy allow-list and nothing else."""
-    from reid.utils.serialization import SAFE_GLOBALS
+    from common.serialization import SAFE_GLOBALS
 
     with torch.serialization.safe_globals(SAFE_GLOBALS):
         return torch.load(path, map_location="cpu", weights_only=True)

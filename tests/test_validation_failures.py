@@ -24,7 +24,7 @@ from reid.evaluation import run_evaluation
 from reid.export import export_from_checkpoint
 from reid.models import (IdentityEncoder, NonFiniteWeightsError, PartialLoadError,
                          build_identity_encoder, save_identity_encoder)
-from reid.utils.io import atomic_save
+from common.io import atomic_save
 from tests.toy_gcl import make_toy_gcl_root, toy_cfg
 
 SMALL = ["MODEL.BACKBONE", "resnet18", "INPUT.SIZE", "(64, 32)", "DATALOADER.NUM_WORKERS", "0",

@@ -11,7 +11,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from reid.models.gcl.benchmark import run_train_benchmark  # noqa: E402
-from reid.utils import resolve_device  # noqa: E402
+from common import resolve_device  # noqa: E402
 
 
 def main() -> None:

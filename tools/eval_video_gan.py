@@ -14,7 +14,7 @@ from generators.config import load_generator_config  # noqa: E402
 from generators.evaluation import evaluate_generator  # noqa: E402
 from generators.sampling import load_generator  # noqa: E402
 from generators.training import build_dataset  # noqa: E402
-from reid.utils import resolve_device  # noqa: E402
+from common import resolve_device  # noqa: E402
 
 
 def main(argv=None) -> None:

@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from reid.config import load_config  # noqa: E402
 from reid.export import EXPORT_FORMATS, export_from_checkpoint, format_export_summary  # noqa: E402
-from reid.utils import setup_logger  # noqa: E402
+from common import setup_logger  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

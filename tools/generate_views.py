@@ -18,8 +18,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from reid.config import load_config  # noqa: E402
 from reid.data import build_dataset  # noqa: E402
 from reid.data.generated_views import generate_views_for_dataset  # noqa: E402
-from reid.utils import resolve_device  # noqa: E402
-from reid.utils.finite import NonFiniteWeightsError  # noqa: E402
+from common import resolve_device  # noqa: E402
+from common.finite import NonFiniteWeightsError  # noqa: E402
 
 
 def main(argv=None) -> int:

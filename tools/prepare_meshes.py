@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from mesh.prepare import prepare_structure_maps  # noqa: E402
 from reid.config import load_config  # noqa: E402
-from reid.utils import setup_logger  # noqa: E402
+from common import setup_logger  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

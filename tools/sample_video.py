@@ -19,7 +19,7 @@ from generators.config import load_generator_config  # noqa: E402
 from generators.sampling import (first_frame_of, g3an_manipulations, imaginator_all_labels,  # noqa: E402
                                  load_generator, read_input_image, style_video_samples,
                                  write_clip_set, write_motion_statistics)
-from reid.utils import resolve_device  # noqa: E402
+from common import resolve_device  # noqa: E402
 
 
 def main(argv=None) -> None:

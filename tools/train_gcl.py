@@ -35,7 +35,7 @@ def _refusals() -> tuple:
     from reid.engine.run_lock import OutputFolderLockedError
     from reid.engine.validation import EmptyEpochError
     from reid.models.weight_checks import PartialLoadError
-    from reid.utils.finite import NonFiniteWeightsError
+    from common.finite import NonFiniteWeightsError
 
     synthetic = sys.modules.get("mesh.synthetic.dataset")  # loaded only when it was used
     return (OutputFolderLockedError, ExistingCheckpointsError, ConfigError, PartialLoadError,

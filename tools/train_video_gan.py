@@ -16,7 +16,7 @@ from generators.config import load_generator_config  # noqa: E402
 from generators.train_loop import VideoGANDivergedError  # noqa: E402
 from generators.training import build_trainer  # noqa: E402
 from reid.config import save_config  # noqa: E402
-from reid.utils.finite import NonFiniteWeightsError  # noqa: E402
+from common.finite import NonFiniteWeightsError  # noqa: E402
 
 
 def main(argv=None) -> int:

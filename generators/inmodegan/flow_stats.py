@@ -20,7 +20,7 @@ from typing import Mapping, Optional
 import numpy as np
 import torch
 
-from reid.utils.optional import require
+from common.optional import require
 
 cv2 = require("cv2", purpose="optical-flow motion statistics (OpenCV Farneback)")
 

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from reid.utils.serialization import load_checkpoint_file
+from common.serialization import load_checkpoint_file
 
 RESNEXT_WEIGHTS_HINT = ("a 3D ResNeXt-101 Kinetics checkpoint, e.g. "
                         "resnext-101-kinetics.pth from the 3D-ResNets-PyTorch release")

@@ -17,7 +17,7 @@ import types
 
 import numpy as np
 
-from reid.utils.io import atomic_write_bytes
+from common.io import atomic_write_bytes
 
 SMPL_PARENTS = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)
 

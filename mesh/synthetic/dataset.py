@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from reid.utils.io import atomic_write_bytes, atomic_write_json
+from common.io import atomic_write_bytes, atomic_write_json
 
 from ..render import build_renderer
 from ..structure_cache import StructureMapCache
@@ -420,7 +420,7 @@ def ensure_synthetic_dataset(cfg) -> str:
     check_output_folder(out_dir)
     _logger.info("synthetic dataset missing or incomplete in %s: generating %d identities x %d "
                  "cameras", out_dir, expected["num_ids"], expected["num_cameras"])
-    from reid.utils import resolve_device
+    from common import resolve_device
 
     device = resolve_device(cfg.MODEL.DEVICE)
     make_synthetic_dataset(out_dir, num_ids=expected["num_ids"],

@@ -27,7 +27,7 @@ from typing import Optional, Tuple, Union
 import numpy as np
 import torch
 
-from reid.utils.precision import cpu_has_fast_bf16
+from common.precision import cpu_has_fast_bf16
 
 from .kernels import NUMBA_AVAILABLE, rescore, topk_rows
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 import difflib
 from typing import Any, Iterable
 
-
-class ConfigError(ValueError):
-    """A configuration file, override or value that does not fit the defaults or their rules."""
+from common.config import ConfigError
 
 
 #: Distance metrics of :func:`reid.evaluation.distance.compute_distance_matrix` (``TEST.METRIC``).

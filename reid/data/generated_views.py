@@ -25,7 +25,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from reid.utils.io import atomic_write_bytes, atomic_write_json
+from common.io import atomic_write_bytes, atomic_write_json
 
 from .datasets.base import DatasetFormatError, DatasetLayoutError, ReIDDataset
 from .datasets.market_style import GENERIC_PATTERN, parse_market_style_folder

@@ -6,7 +6,7 @@ import os
 from typing import Iterable, Sequence
 
 from reid.config import load_config
-from reid.utils import atomic_write_json, atomic_write_text
+from common import atomic_write_json, atomic_write_text
 
 
 def ablation_configs(folder: str) -> list[str]:

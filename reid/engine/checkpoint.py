@@ -21,9 +21,9 @@ import os
 import re
 from typing import Any
 
-from reid.utils.io import (DiskFullError, atomic_link, atomic_save, atomic_write_json,
+from common.io import (DiskFullError, atomic_link, atomic_save, atomic_write_json,
                            remove_if_present, remove_stale_temporaries)
-from reid.utils.serialization import UnsafeCheckpointError, load_checkpoint_file
+from common.serialization import UnsafeCheckpointError, load_checkpoint_file
 
 CHECKPOINT_FORMAT = "gcl-reid-training-checkpoint"
 LAST_NAME = "last.pth"
@@ -208,7 +208,7 @@ def _try_load(path: str) -> dict[str, Any] | None:
 
 def load_training_checkpoint(path: str, trust_pickle: bool | None = None) -> dict[str, Any]:
     """Read a training checkpoint weights-only (``trust_pickle``: see
-    :func:`reid.utils.serialization.load_checkpoint_file`)."""
+    :func:`common.serialization.load_checkpoint_file`)."""
     state = load_checkpoint_file(path, trust_pickle=trust_pickle, what="training checkpoint")
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise RuntimeError(f"{path} is not a training checkpoint of this project "

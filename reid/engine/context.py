@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from reid.data import build_test_loader
-from reid.engine import distributed as dist_utils
+from common import distributed as dist_utils
 
 
 @dataclass

@@ -23,7 +23,7 @@ import torch
 from reid.config import save_config
 from reid.data import build_dataset
 from reid.data.generated_views import append_extra_train_dirs
-from reid.engine import distributed as dist_utils
+from common import distributed as dist_utils
 from reid.engine.checkpoint import CheckpointManager, ExistingCheckpointsError
 from reid.engine.context import TrainingContext
 from reid.engine.resume_config import (apply_schedule_settings, check_resume_config,
@@ -32,8 +32,8 @@ from reid.engine.run_lock import OutputFolderLockedError, RunLock, sigterm_as_in
 from reid.engine.stages import GENERATIVE_STAGES, STAGE_ORDER, STAGE_TYPES
 from reid.engine.summary import format_summary_table
 from reid.engine.validation import check_train_set, validate_training_config
-from reid.utils import atomic_write_json, resolve_device, set_seed, setup_logger
-from reid.utils.seed import get_rng_state, set_rng_state
+from common import atomic_write_json, resolve_device, set_seed, setup_logger
+from common.seed import get_rng_state, set_rng_state
 
 
 def _check_stages(stages) -> list[str]:
@@ -131,7 +131,7 @@ class GCLTrainer:
     def _build_context(self, cfg, device, logger, output_dir) -> TrainingContext:
         from reid.cluster import PseudoLabeler
         from reid.models import build_identity_encoder, check_complete_load, load_identity_encoder
-        from reid.utils.precision import resolve_precision
+        from common.precision import resolve_precision
 
         logger.info("device %s, SOLVER.PRECISION %s -> %s", device, cfg.SOLVER.PRECISION,
                     resolve_precision(cfg.SOLVER.PRECISION, device))
@@ -175,8 +175,8 @@ class GCLTrainer:
             m = cfg.MODEL
             generative = build_generative_module(cfg, code_dim=encoder.feature_dim)
             if m.GENERATIVE_WEIGHTS:
-                from reid.utils import load_state_dict_with_report
-                from reid.utils.finite import refuse_non_finite_load
+                from common import load_state_dict_with_report
+                from common.finite import refuse_non_finite_load
 
                 report = load_state_dict_with_report(generative, m.GENERATIVE_WEIGHTS, strict=True)
                 refuse_non_finite_load(generative.state_dict(), m.GENERATIVE_WEIGHTS,
@@ -324,7 +324,7 @@ class GCLTrainer:
             if first_epoch < stage.num_epochs:
                 self._run_stage(index, name, stage, first_epoch)
             if name == "gan_warmup" and dist_utils.is_main_process():
-                from reid.utils import atomic_save
+                from common import atomic_save
 
                 atomic_save({"state_dict": ctx.generative.state_dict()},
                             ctx.path("generative_warmup.pth"))
@@ -351,7 +351,7 @@ class GCLTrainer:
                     {"stage": name, "epoch": epoch + 1, **(self.evaluate(f"{name}_{epoch + 1}") or {})})
             due = (epoch + 1) % max(1, int(cfg.SOLVER.CHECKPOINT_PERIOD)) == 0
             if (due or epoch + 1 == stage.num_epochs) and dist_utils.is_main_process():
-                from reid.utils.finite import model_output, probe_input, refuse_non_finite_save
+                from common.finite import model_output, probe_input, refuse_non_finite_save
 
                 state = self._state(index, epoch, stage)
                 # Exploded weights never replace the last good checkpoint: the run stops here.

@@ -12,7 +12,7 @@ from typing import Any
 from torch import nn
 
 from reid.config import save_config
-from reid.utils import atomic_write_json, resolve_device, setup_logger
+from common import atomic_write_json, resolve_device, setup_logger
 
 from .distance import compute_distance_matrix
 from .features import extract_features

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from reid.utils.io import atomic_write_bytes
+from common.io import atomic_write_bytes
 
 RIGHT = (40, 180, 60)
 WRONG = (220, 40, 40)

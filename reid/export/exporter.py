@@ -32,8 +32,8 @@ from reid.models.checkpoint import (INPUT_KEYS, PIXEL_MEAN, PIXEL_STD, check_pix
                                     input_description, input_description_from_cfg,
                                     read_encoder_file, save_identity_encoder)
 from reid.models.identity_encoder import IdentityEncoder
-from reid.utils.io import atomic_write_bytes, atomic_write_json
-from reid.utils.optional import require
+from common.io import atomic_write_bytes, atomic_write_json
+from common.optional import require
 
 EXPORT_FORMATS = ("state_dict", "torchscript", "onnx")
 FILE_NAMES = {"state_dict": "encoder.pth", "torchscript": "encoder.torchscript.pt",

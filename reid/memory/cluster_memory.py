@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .distributed import all_gather_tensors
+from common.distributed import all_gather_cat
 
 
 class ClusterMemory(nn.Module):
@@ -34,7 +34,7 @@ class ClusterMemory(nn.Module):
         self.momentum = momentum
         self.temperature = temperature
         self.update_mode = update_mode
-        self.gather_fn = gather_fn if gather_fn is not None else all_gather_tensors
+        self.gather_fn = gather_fn if gather_fn is not None else all_gather_cat
         self.register_buffer("centroids", torch.zeros(0, dim))
 
     @property

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .distributed import all_gather_tensors
+from common.distributed import all_gather_cat
 
 
 class InstanceMemory(nn.Module):
@@ -19,7 +19,7 @@ class InstanceMemory(nn.Module):
 
     Both ``features`` and ``labels`` are buffers, so ``state_dict()`` holds the whole memory.
     Under DistributedDataParallel ``update`` first gathers indices and features from all ranks
-    (``gather_fn``, :func:`all_gather_tensors` by default) so that every rank applies the same
+    (``gather_fn``, :func:`all_gather_cat` by default) so that every rank applies the same
     update; without torch.distributed the hook is a no-op.
     """
 
@@ -36,7 +36,7 @@ class InstanceMemory(nn.Module):
         self.momentum = momentum
         # Whether entries labelled -1 (DBSCAN outliers) serve as negatives (GCL: yes).
         self.outlier_negatives = outlier_negatives
-        self.gather_fn = gather_fn if gather_fn is not None else all_gather_tensors
+        self.gather_fn = gather_fn if gather_fn is not None else all_gather_cat
         self.register_buffer("features", torch.zeros(num_samples, dim))
         self.register_buffer("labels", torch.full((num_samples,), -1, dtype=torch.long))
 

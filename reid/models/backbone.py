@@ -15,7 +15,7 @@ import timm
 import torch
 from torch import nn
 
-from reid.utils.state_dict import KeyReport, load_state_dict_with_report, read_checkpoint
+from common.state_dict import KeyReport, load_state_dict_with_report, read_checkpoint
 
 from .key_mapping import remap_backbone_state
 from .weight_checks import check_complete_load

@@ -33,9 +33,9 @@ from typing import Any, Mapping, Sequence
 import torch
 import yaml
 
-from reid.utils.io import atomic_save
-from reid.utils.serialization import load_checkpoint_file
-from reid.utils.state_dict import KeyReport, load_state_dict_with_report, unwrap_state_dict
+from common.io import atomic_save
+from common.serialization import load_checkpoint_file
+from common.state_dict import KeyReport, load_state_dict_with_report, unwrap_state_dict
 
 from .identity_encoder import IdentityEncoder, build_identity_encoder
 from .key_mapping import remap_state_keys
@@ -135,7 +135,7 @@ def read_encoder_file(path: str, trust_pickle: bool | None = None) -> Any:
     """Read a checkpoint weights-only, with a clear error for absent or unreadable files.
 
     ``trust_pickle`` allows full unpickling of a legacy / third-party file (see
-    :func:`reid.utils.serialization.load_checkpoint_file`)."""
+    :func:`common.serialization.load_checkpoint_file`)."""
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f"identity-encoder checkpoint not found: '{path}' (expected a file written by "

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reid.utils.state_dict import KeyReport
+from common.state_dict import KeyReport
 
 from .backbone import create_backbone, input_statistics, load_backbone_weights, set_last_stride
 

@@ -1,7 +1,7 @@
 """Key-name remapping of common ReID checkpoint formats onto the identity encoder (one place).
 
 Handled formats (each key is mapped independently; keys that fit nowhere keep their name and are
-then reported as unexpected by :func:`reid.utils.load_state_dict_with_report`):
+then reported as unexpected by :func:`common.load_state_dict_with_report`):
 
 * this project: ``backbone.*``, ``embedding.*``, ``embedding_bn.*``;
 * ``DataParallel`` / ``DistributedDataParallel`` wrappers: ``module.`` prefixes (any depth);

@@ -6,7 +6,7 @@
   list as a warning. Unexpected keys (an ImageNet classifier, another code base's heads) are
   logged as a warning and ignored: they leave nothing of the model at its initial values.
 * :func:`check_finite_weights`: a model with NaN / inf parameters or buffers is a
-  :class:`~reid.utils.finite.NonFiniteWeightsError` naming the first such tensors.
+  :class:`~common.finite.NonFiniteWeightsError` naming the first such tensors.
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import logging
 
 from torch import nn
 
-from reid.utils.finite import NonFiniteWeightsError, describe_non_finite, non_finite_tensors
-from reid.utils.state_dict import KeyReport
+from common.finite import NonFiniteWeightsError, describe_non_finite, non_finite_tensors
+from common.state_dict import KeyReport
 
 _logger = logging.getLogger("reid")
 

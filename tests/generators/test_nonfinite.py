@@ -14,7 +14,7 @@ from generators.style_training import StyleVideoGANTrainer
 from generators.train_loop import CHECKPOINT_NAME, FINAL_NAME, VideoGANDivergedError
 from generators.training import VideoGANTrainer, build_generator, build_trainer
 from reid.data import make_toy_reid_folder
-from reid.utils.finite import NonFiniteWeightsError, non_finite_tensors
+from common.finite import NonFiniteWeightsError, non_finite_tensors
 from tests.generators.test_style_training import TinyClips, tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

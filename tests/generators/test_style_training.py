@@ -10,7 +10,7 @@ from torch.utils.data import Dataset
 from generators.config import ConfigError, load_generator_config
 from generators.style_training import StyleVideoGANTrainer, build_style_generator
 from generators.training import build_trainer
-from reid.utils.serialization import load_checkpoint_file
+from common.serialization import load_checkpoint_file
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 from tools import sample_video  # noqa: E402

@@ -12,7 +12,7 @@ import torch
 from tqdm import tqdm
 
 from reid.data import readable_training_indices
-from reid.engine import distributed as dist_utils
+from common import distributed as dist_utils
 from reid.engine.context import TrainingContext
 
 
@@ -123,7 +123,7 @@ class GradientAveragingOptimizer:
     """Wraps an optimiser so that ``step()`` first averages gradients across ranks.
 
     Only used in distributed jobs for the multi-pass GAN steps (see
-    :func:`reid.engine.distributed.average_gradients`); a no-op wrapper otherwise.
+    :func:`common.distributed.average_gradients`); a no-op wrapper otherwise.
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer):

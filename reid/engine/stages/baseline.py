@@ -12,12 +12,12 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from reid.data import build_train_loader
-from reid.engine import distributed as dist_utils
+from common import distributed as dist_utils
 from reid.engine.stages.base import RunningMeans, Stage
 from reid.engine.validation import check_epoch_iterations
 from reid.losses import cluster_contrast_loss
 from reid.memory import ClusterMemory
-from reid.utils.precision import autocast
+from common.precision import autocast
 
 
 class ClusterContrastStage(Stage):

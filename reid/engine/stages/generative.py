@@ -22,7 +22,7 @@ import torch
 
 from mesh.structure_cache import StructureMapCache
 from reid.data import ImageDataset, build_train_transform
-from reid.engine import distributed as dist_utils
+from common import distributed as dist_utils
 from reid.engine.stages.base import RunningMeans, Stage, TrainingDivergedError, maybe_distributed
 from reid.engine.validation import check_epoch_iterations
 from reid.engine.view_data import build_view_loader

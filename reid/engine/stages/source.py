@@ -10,11 +10,11 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from reid.data import build_dataset, build_train_loader, readable_training_indices
-from reid.engine import distributed as dist_utils
+from common import distributed as dist_utils
 from reid.engine.stages.base import RunningMeans, Stage
 from reid.engine.validation import check_epoch_iterations
 from reid.losses import CrossEntropyLabelSmooth, TripletLoss
-from reid.utils.precision import autocast
+from common.precision import autocast
 
 
 class _EncoderWithClassifier(nn.Module):

@@ -17,7 +17,7 @@ from typing import Optional
 import torch
 
 from ...memory.instance_memory import InstanceMemory
-from ...utils.precision import resolve_precision
+from common.precision import resolve_precision
 from .generative_module import GCLGenerativeModule
 from .grad import count_parameters
 from .train_step import GCLStepConfig, GCLTrainStep

@@ -32,7 +32,7 @@ from ...losses.reconstruction import (GANLossWeights, feature_reconstruction_los
                                       image_reconstruction_loss)
 from ...losses.view_invariant import VI_TERMS, view_invariant_losses
 from ...memory.instance_memory import InstanceMemory
-from ...utils.precision import autocast, check_precision
+from common.precision import autocast, check_precision
 from .generative_module import GCLGenerativeModule
 from .grad import set_requires_grad
 from .video_view import video_view_loss

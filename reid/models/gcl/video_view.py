@@ -154,7 +154,7 @@ def video_view_loss(encoder: nn.Module, video_view: VideoViewGenerator, x: torch
     ``generated_bn_stats=False`` keeps E_id's BatchNorm running statistics out of the E_id pass
     over the generated frames."""
     from ...losses.view_invariant import view_invariant_losses
-    from ...utils.precision import autocast
+    from common.precision import autocast
     from ..batchnorm import frozen_running_stats
 
     with autocast(x.device, precision):
