@@ -139,7 +139,7 @@ def test_structure_maps_default_to_the_located_dataset_folder(tmp_path):
     from types import SimpleNamespace
 
     from reid.config import load_config
-    from reid.engine.stages.generative import structure_cache_for
+    from reid.views.structure_maps import structure_cache_for
 
     dataset = SimpleNamespace(root=str(tmp_path / "Market-1501-v15.09.15"))
     cfg = load_config(None, ["DATASETS.ROOT", str(tmp_path)])

@@ -46,7 +46,7 @@ def main(argv=None) -> int:
         cfg = load_config(args.config, args.opts)
         name, root = cfg.DATASETS.NAME, cfg.DATASETS.ROOT
         if name == "synthetic":
-            from mesh.synthetic import ensure_synthetic_dataset
+            from reid.data.synthetic import ensure_synthetic_dataset
 
             ensure_synthetic_dataset(cfg)
     dataset = build_dataset(name, root, verbose=False)

@@ -62,7 +62,7 @@ class TrainingContext:
                                 self.cfg.DATALOADER.NUM_WORKERS)
         if foreground:
             from reid.engine.foreground_data import build_foreground_loader
-            from reid.engine.stages.generative import structure_cache_for
+            from reid.views.structure_maps import structure_cache_for
 
             loader = build_foreground_loader(shard, structure_cache_for(self.cfg, self.dataset), size,
                                              batch, workers)

@@ -136,7 +136,7 @@ class GCLTrainer:
         logger.info("device %s, SOLVER.PRECISION %s -> %s", device, cfg.SOLVER.PRECISION,
                     resolve_precision(cfg.SOLVER.PRECISION, device))
         if cfg.DATASETS.NAME == "synthetic" and dist_utils.is_main_process():
-            from mesh.synthetic import ensure_synthetic_dataset
+            from reid.data.synthetic import ensure_synthetic_dataset
 
             ensure_synthetic_dataset(cfg)
         dist_utils.barrier()
@@ -160,14 +160,14 @@ class GCLTrainer:
         encoder = encoder.to(device, memory_format=memory_format)
 
         if cfg.CLUSTER.FOREGROUND_MASK:
-            from reid.engine.stages.generative import structure_cache_for
+            from reid.views.structure_maps import structure_cache_for
             from reid.engine.view_data import check_structure_maps
 
             # The silhouettes come from the angle-0 maps (CLUSTER.FOREGROUND_MASK).
             check_structure_maps(structure_cache_for(cfg, dataset), train_items, angles=(0,))
         generative = None
         if any(s in GENERATIVE_STAGES for s in self.stages) and cfg.GCL.USE_GAN:
-            from reid.engine.stages.generative import structure_cache_for
+            from reid.views.structure_maps import structure_cache_for
             from reid.engine.view_data import check_structure_maps
             from reid.models.gcl import build_generative_module
 

@@ -51,7 +51,7 @@ def render_view_grid(encoder, generative, cache, split: str, paths: list[str], s
 
 def save_view_grid(ctx, batch: dict, stage: str, epoch: int, num_people: int = 4) -> str | None:
     """Write ``OUTPUT_DIR/images/<stage>_epoch<N>.png`` and log it to TensorBoard."""
-    from reid.engine.stages.generative import structure_cache_for
+    from reid.views.structure_maps import structure_cache_for
 
     if ctx.generative is None:
         return None

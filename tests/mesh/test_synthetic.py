@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from mesh.structure_cache import StructureMapCache
-from mesh.synthetic import (MARKER, ensure_synthetic_dataset, is_complete, make_synthetic_dataset,
-                            plan_images, synthetic_dataset_dir)
+from mesh.synthetic import MARKER, is_complete, make_synthetic_dataset, plan_images, synthetic_dataset_dir
 from mesh.synthetic.appearance import hsv_to_rgb, paint, sample_identities
 from mesh.synthetic.people import STRUCTURE_ANGLES, rotate_about_vertical
+from reid.data.synthetic import ensure_synthetic_dataset
 from tests.file_digest import folder_digest
 
 MARKET_NAME = re.compile(r"^(\d{4})_c(\d)s1_(\d{6})_(\d{2})\.jpg$")

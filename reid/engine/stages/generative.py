@@ -20,7 +20,6 @@ from abc import abstractmethod
 
 import torch
 
-from mesh.structure_cache import StructureMapCache
 from reid.data import ImageDataset, build_train_transform
 from common import distributed as dist_utils
 from reid.engine.stages.base import RunningMeans, Stage, TrainingDivergedError, maybe_distributed
@@ -28,19 +27,8 @@ from reid.engine.validation import check_epoch_iterations
 from reid.engine.view_data import build_view_loader
 from reid.engine.visualize import save_view_grid
 from reid.memory import InstanceMemory
+from reid.views.structure_maps import structure_cache_for
 from reid.models.gcl import GCLStepConfig, GCLTrainStep, NonFiniteLossError
-
-
-def structure_cache_for(cfg, dataset) -> StructureMapCache:
-    """The structure-map cache of ``MESH.DIR``, or ``<dataset folder>/meshes`` (as
-    ``tools/prepare_meshes.py`` writes it) for the located dataset folder ``dataset.root``.
-
-    Maps are expected at ``INPUT.SIZE``, the size every reader brings them to: maps of that size
-    are used as they are; others are resized once, with a warning that names both sizes."""
-    from mesh.prepare import resolve_mesh_dir
-
-    size = (int(cfg.INPUT.SIZE[0]), int(cfg.INPUT.SIZE[1]))
-    return StructureMapCache(resolve_mesh_dir(cfg.MESH.DIR, dataset.root), size=size)
 
 
 class _GenerativeStage(Stage):
