@@ -24,6 +24,7 @@ test: setup
 test-fast:
 	$(PYTHON) -m pytest -q
 
+# Every benchmark at its full size: thin command lines in tools/, the code in benchmarks/.
 bench:
 	$(PYTHON) tools/bench_eval.py
 	$(PYTHON) tools/bench_cluster.py

@@ -9,6 +9,7 @@ all three.
 * :mod:`common.seed`, :mod:`common.device`, :mod:`common.logging`, :mod:`common.precision`
 * :mod:`common.distributed`: torch.distributed helpers (one code path with and without torchrun)
 * :mod:`common.optional`: optional packages, with an error naming the extra that brings them
+* :mod:`common.profiling`: peak memory of a block (CUDA allocator or process RSS)
 """
 from .device import resolve_device
 from .io import atomic_save, atomic_write_bytes, atomic_write_json, atomic_write_text

@@ -6,13 +6,13 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from benchmarks.reference.cluster import (reference_dbscan, reference_jaccard_distance,
+                                          reference_select_eps)
+from benchmarks.synthetic import make_clustered_features
 from reid.cluster import (ALL_OUTLIERS, SINGLE_CLUSTER, PseudoLabeler, cluster_agreement,
                           compute_jaccard_distance, knn_search, run_dbscan, select_eps,
                           sparse_to_dense_distance)
 from reid.cluster.knn import faiss
-from reid.cluster.reference import (reference_dbscan, reference_jaccard_distance,
-                                    reference_select_eps)
-from reid.cluster.synthetic import make_clustered_features
 
 
 def blobs(n=200, dim=32, ids=12, noise=0.05, spread=0.8, seed=0):

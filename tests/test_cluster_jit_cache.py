@@ -24,7 +24,7 @@ FIRST_CLUSTERING = textwrap.dedent("""
     import json
     from reid.cluster import PseudoLabeler
     from reid.cluster.kernels import kernel_cache_dir, kernel_cache_stats
-    from reid.cluster.synthetic import make_clustered_features
+    from benchmarks.synthetic import make_clustered_features
 
     x, _ = make_clustered_features(160, 64, 12, spread=0.8, seed=0)
     result = PseudoLabeler(k1=12, k2=4, rho=0.05, use_gpu=False)(x)

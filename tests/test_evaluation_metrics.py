@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from reid.evaluation import evaluate, evaluate_reference
+from benchmarks.reference.evaluation import evaluate_reference
+from reid.evaluation import evaluate
 
 
 def _hand_case():

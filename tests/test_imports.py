@@ -11,7 +11,7 @@ import pytest
 from common.optional import EXTRA_OF_MODULE, MissingExtraError, require
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PACKAGES = ("common", "reid", "mesh", "generators")
+PACKAGES = ("common", "reid", "mesh", "generators", "benchmarks")
 
 
 def package_modules() -> list[str]:

@@ -11,7 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from reid.cluster.benchmark import run_cluster_benchmark  # noqa: E402
+from benchmarks.cluster import run_cluster_benchmark  # noqa: E402
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from reid.evaluation.benchmark import run_benchmark  # noqa: E402
+from benchmarks.evaluation import run_benchmark  # noqa: E402
 
 
 def main() -> None:

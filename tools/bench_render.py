@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from mesh.render.benchmark import run_render_benchmark  # noqa: E402
+from benchmarks.render import run_render_benchmark  # noqa: E402
 
 
 def main(argv=None) -> dict:

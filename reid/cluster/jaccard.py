@@ -1,7 +1,7 @@
 """k-reciprocal Jaccard distance (Zhong et al. re-ranking, as used by SpCL / cluster-contrast / GCL),
 computed with sparse matrices and vectorised index arithmetic.
 
-Algorithm (identical to the per-row reference in :mod:`reid.cluster.reference`):
+Algorithm (identical to the per-row reference in :mod:`benchmarks.reference.cluster`):
 
 1. One kNN search with k1 neighbours (row itself included) gives the rank table R (N, k1).
 2. k-reciprocal sets: j in K(i) iff j in R[i, :k] and i in R[j, :k], for k = k1 and for

@@ -6,7 +6,6 @@
 from .distance import compute_distance_matrix
 from .features import extract_features
 from .metrics import evaluate
-from .reference import evaluate_reference
 from .rerank import re_ranking, re_ranking_reference
 from .runner import format_results_table, results_in_percent, run_evaluation
 from .visualize import save_ranked_lists
@@ -14,7 +13,6 @@ from .visualize import save_ranked_lists
 __all__ = [
     "compute_distance_matrix",
     "evaluate",
-    "evaluate_reference",
     "extract_features",
     "format_results_table",
     "re_ranking",

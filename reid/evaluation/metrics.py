@@ -3,7 +3,7 @@
 Protocol: for each query the gallery images with the same identity AND the same camera are
 removed from its ranked list ("junk"); a query with no remaining match is skipped and counted.
 Ties in distance are broken by gallery index (as a stable sort would), so the result equals
-:func:`reid.evaluation.reference.evaluate_reference` exactly.
+:func:`benchmarks.reference.evaluation.evaluate_reference` exactly.
 
 How it avoids a full ``argsort`` (the slow part of the usual evaluators): for a chunk of query
 rows the junk entries are set to +inf and the rows are sorted by value only (a SIMD sort in

@@ -1,8 +1,8 @@
 """Straightforward k-reciprocal Jaccard distance, eps selection and DBSCAN with per-row loops and
 dense matrices, the way the public SpCL / cluster-contrast / GCL code computes them.
 
-Kept as the ground truth for the tests and the speed reference for ``tools/bench_cluster.py``;
-training uses the sparse, vectorised :mod:`reid.cluster.jaccard`. Slow and O(N^2) in memory
+Kept as the ground truth for the tests and the speed reference of :mod:`benchmarks.cluster`
+(``tools/bench_cluster.py``); training uses the sparse, vectorised :mod:`reid.cluster.jaccard`. Slow and O(N^2) in memory
 (three dense float32 N x N matrices) by design.
 """
 from __future__ import annotations
@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from sklearn.cluster import DBSCAN
 
-from .dbscan import ZERO_DISTANCE_TOL
-from .jaccard import KnnResult, half_k
-from .knn import ArrayLike, knn_search, l2_normalize
+from reid.cluster.dbscan import ZERO_DISTANCE_TOL
+from reid.cluster.jaccard import KnnResult, half_k
+from reid.cluster.knn import ArrayLike, knn_search, l2_normalize
 
 
 def reference_reciprocal_neighbours(rank: np.ndarray, i: int, k: int) -> np.ndarray:
@@ -75,7 +75,8 @@ def reference_jaccard_distance(features: ArrayLike, k1: int = 30, k2: int = 6,
 def reference_select_eps(dist: np.ndarray, rho: float) -> float:
     """Mean of the smallest rho fraction of the non-zero upper-triangle distances (full sort).
 
-    "Non-zero" is taken with the same float32-rounding tolerance as :func:`select_eps`.
+    "Non-zero" is taken with the same float32-rounding tolerance as
+    :func:`reid.cluster.dbscan.select_eps`.
     """
     tri = np.triu(dist, 1)
     tri = tri[tri > ZERO_DISTANCE_TOL]

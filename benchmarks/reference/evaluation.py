@@ -1,7 +1,8 @@
 """Straightforward per-query Market-1501 evaluation (the textbook loop).
 
-Used by the tests and by ``tools/bench_eval.py`` to check :func:`reid.evaluation.evaluate`.
-Ties in distance are broken by gallery index (a stable sort), the same rule the fast path uses.
+Used by the tests and by :mod:`benchmarks.evaluation` (``tools/bench_eval.py``) to check
+:func:`reid.evaluation.evaluate`. Ties in distance are broken by gallery index (a stable sort),
+the same rule the fast path uses.
 """
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Timing of the pseudo-labeller against the per-row reference on features with known clusters."""
+"""Timing of the pseudo-labeller against the per-row reference on features with known clusters.
+
+``tools/bench_cluster.py`` is the command-line entry point.
+"""
 from __future__ import annotations
 
 import os
@@ -8,11 +11,12 @@ from typing import Dict, List, Optional
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
-from .kernels import warm_up_kernels
-from .knn import faiss, knn_search
-from .pseudo_labeler import PseudoLabeler, cluster_agreement
-from .reference import reference_dbscan, reference_jaccard_distance, reference_select_eps
-from .synthetic import make_clustered_features
+from benchmarks.reference.cluster import (reference_dbscan, reference_jaccard_distance,
+                                          reference_select_eps)
+from benchmarks.synthetic import make_clustered_features
+from reid.cluster.kernels import warm_up_kernels
+from reid.cluster.knn import faiss, knn_search
+from reid.cluster.pseudo_labeler import PseudoLabeler, cluster_agreement
 
 STEPS = ("knn", "jaccard", "eps", "dbscan")
 

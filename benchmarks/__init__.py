@@ -1,0 +1,1 @@
+"""Benchmarks and reference implementations of the project, called by tools/bench_*.py."""
