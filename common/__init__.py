@@ -4,6 +4,7 @@ all three.
 
 * :mod:`common.config`: yacs trees, YAML files with ``_BASE_``, ``KEY VALUE`` overrides
 * :mod:`common.io`: atomic file writes; :mod:`common.serialization`: weights-only checkpoint reads
+* :mod:`common.image_io`: reading an image, with an error naming a file that is not one
 * :mod:`common.state_dict`: loading state dicts with a report of missing / unexpected keys
 * :mod:`common.finite`: refusing non-finite weights on save and load
 * :mod:`common.seed`, :mod:`common.device`, :mod:`common.logging`, :mod:`common.precision`

@@ -1,50 +1,34 @@
-"""The structure-map pipeline behind ``tools/prepare_meshes.py``.
+"""The structure-map pipeline: person crops -> HMR regressor -> SMPL mesh -> project convention
+-> rotations about the vertical axis -> grey structure maps -> the cache
+(:class:`mesh.structure_cache.StructureMapCache`).
 
-For every dataset image: HMR regressor -> SMPL mesh -> project convention -> 8 rotations about
-the vertical axis -> grey structure maps -> the cache (:class:`mesh.structure_cache.StructureMapCache`).
-Training images go to split ``train``, query and gallery images to split ``test``. Images whose
-8 maps all exist are skipped, so an interrupted run resumes where it stopped.
+Everything here takes explicit arguments: image paths per split (``train``: training images,
+``test``: query and gallery images), the mesh folder, the HMR checkpoint, the SMPL folder and
+gender, renderer, device, batch size, image size and angles. Images whose maps all exist are
+skipped, so an interrupted run resumes where it stopped. Building these arguments from a ReID
+config and its dataset is the ReID side's job (its views package, behind
+``tools/prepare_meshes.py``).
 """
 from __future__ import annotations
 
 import logging
-import os
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 
+from common import resolve_device
+from common.image_io import read_image
+
 from .hmr import HMRRegressor, hmr_to_project
-from .rotation import rotate_views
-from .structure_cache import ANGLES, SPLITS, StructureMapCache
+from .rotation import VIEW_ANGLES, rotate_views
+from .structure_cache import MAP_SIZE, StructureMapCache
 
 _logger = logging.getLogger("mesh")
 
 
-def dataset_splits(dataset) -> dict[str, list[str]]:
-    """``{"train": train image paths, "test": query + gallery image paths}`` (unique names)."""
-    def unique(items: Iterable[tuple]) -> list[str]:
-        seen, paths = set(), []
-        for path, *_ in items:
-            name = os.path.basename(path)
-            if name not in seen:
-                seen.add(name)
-                paths.append(path)
-        return paths
-
-    return {"train": unique(dataset.train),
-            "test": unique(list(dataset.query) + list(dataset.gallery))}
-
-
-def resolve_mesh_dir(mesh_dir: str, dataset_root: str) -> str:
-    """``MESH.DIR``, or ``<dataset folder>/meshes`` when empty."""
-    return mesh_dir or os.path.join(dataset_root, "meshes")
-
-
 def load_crops(paths: Sequence[str], size: tuple[int, int]) -> torch.Tensor:
     """Person crops as a (B, 3, H, W) tensor in [-1, 1], resized to ``size``."""
-    from reid.data import read_image
-
     arrays = [np.asarray(read_image(p).convert("RGB").resize((size[1], size[0])), np.uint8)
               for p in paths]
     batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float()
@@ -56,8 +40,8 @@ class StructureMapPreparer:
 
     def __init__(self, regressor: HMRRegressor, body, cache: StructureMapCache,
                  renderer: str = "auto", device: str | torch.device = "cpu",
-                 batch_size: int = 32, angles: Sequence[int] = ANGLES,
-                 image_size: tuple[int, int] = (256, 128)):
+                 batch_size: int = 32, angles: Sequence[int] = VIEW_ANGLES,
+                 image_size: tuple[int, int] = MAP_SIZE):
         self.device = torch.device(device)
         self.regressor = regressor.to(self.device).eval()
         self.body = body.to(self.device)
@@ -108,17 +92,6 @@ class StructureMapPreparer:
         return {"done": len(todo), "skipped": skipped}
 
 
-def check_structure_maps(cache: StructureMapCache, splits: dict[str, Sequence[str]],
-                         angles: Sequence[int] = ANGLES) -> tuple[list[str], list[str]]:
-    """Missing and unreadable maps (relative paths) over all ``splits``."""
-    missing, unreadable = [], []
-    for split, paths in splits.items():
-        miss, bad = cache.check(split, paths, angles)
-        missing += miss
-        unreadable += bad
-    return missing, unreadable
-
-
 def format_problems(missing: list[str], unreadable: list[str], mesh_dir: str,
                     limit: int = 20) -> str:
     lines = []
@@ -130,47 +103,40 @@ def format_problems(missing: list[str], unreadable: list[str], mesh_dir: str,
     return "\n".join(lines)
 
 
-def prepare_structure_maps(cfg, checkpoint: str = "", smpl_dir: str = "",
-                           splits: Sequence[str] = SPLITS, batch_size: int | None = None,
-                           check_only: bool = False, progress: bool = True) -> int:
-    """Run (or ``check_only``: audit) the pipeline for the dataset of ``cfg``; returns an exit
-    code: 0 = every map present and readable, 1 = problems (reported by name)."""
-    from reid.data import build_dataset
-    from common import resolve_device
-
+def prepare_structure_map_cache(paths_by_split: dict[str, Sequence[str]], mesh_dir: str,
+                                checkpoint: str = "", smpl_dir: str = "",
+                                smpl_gender: str = "neutral", renderer: str = "auto",
+                                device: str = "cpu", batch_size: int = 32,
+                                image_size: tuple[int, int] = MAP_SIZE,
+                                angles: Sequence[int] = VIEW_ANGLES, check_only: bool = False,
+                                progress: bool = True) -> int:
+    """Render (unless ``check_only``) and audit the maps of ``paths_by_split`` (``{split: image
+    paths}``) in the cache at ``mesh_dir``; returns an exit code: 0 = every map present and
+    readable, 1 = problems (logged by name). ``device``: auto | cpu | cuda | cuda:N."""
     from .body import build_body_model
 
-    unknown = [s for s in splits if s not in SPLITS]
-    if unknown:
-        raise ValueError(f"--splits: unknown split(s) {unknown}; expected some of {SPLITS}")
-    dataset = build_dataset(cfg.DATASETS.NAME, cfg.DATASETS.ROOT)
-    all_paths = dataset_splits(dataset)
-    wanted = {s: all_paths[s] for s in splits}
-    mesh_dir = resolve_mesh_dir(cfg.MESH.DIR, dataset.root)
-    cache = StructureMapCache(mesh_dir)
-    size = tuple(cfg.INPUT.SIZE)
+    angles = tuple(int(a) for a in angles)
+    cache = StructureMapCache(mesh_dir, angles=angles)
     if not check_only:
-        checkpoint = checkpoint or cfg.MESH.HMR_CHECKPOINT
-        smpl_dir = smpl_dir or cfg.MESH.SMPL_DIR
         regressor = HMRRegressor()
         report = regressor.load_checkpoint(checkpoint)
         if not report.clean:
             _logger.warning("HMR checkpoint does not match the regressor completely:\n%s",
                             report.summary())
-        body = build_body_model("smpl", smpl_dir=smpl_dir, gender=cfg.MESH.SMPL_GENDER)
-        preparer = StructureMapPreparer(
-            regressor, body, cache, renderer=cfg.MESH.RENDERER,
-            device=resolve_device(cfg.MODEL.DEVICE),
-            batch_size=batch_size or cfg.MESH.BATCH_SIZE, image_size=size)
-        for split, paths in wanted.items():
+        body = build_body_model("smpl", smpl_dir=smpl_dir, gender=smpl_gender)
+        preparer = StructureMapPreparer(regressor, body, cache, renderer=renderer,
+                                        device=resolve_device(str(device)),
+                                        batch_size=batch_size, angles=angles,
+                                        image_size=image_size)
+        for split, paths in paths_by_split.items():
             stats = preparer.run(split, paths, progress=progress)
             _logger.info("%s: rendered %d images, skipped %d, cache %s", split, stats["done"],
                          stats["skipped"], mesh_dir)
-    missing, unreadable = check_structure_maps(cache, wanted)
+    missing, unreadable = cache.check_splits(paths_by_split)
     if missing or unreadable:
         _logger.error(format_problems(missing, unreadable, mesh_dir))
         return 1
-    count = sum(len(p) for p in wanted.values())
+    count = sum(len(p) for p in paths_by_split.values())
     _logger.info("all %d structure maps of %d images present and readable in %s",
-                 count * len(ANGLES), count, mesh_dir)
+                 count * len(angles), count, mesh_dir)
     return 0

@@ -1,4 +1,4 @@
-"""The structure-map cache: grey body renders of every dataset image at 8 viewpoints.
+"""The structure-map cache: grey body renders of every dataset image at its viewpoints.
 
 Layout (compatible with the authors' released renders, which load as they are)::
 
@@ -7,6 +7,9 @@ Layout (compatible with the authors' released renders, which load as they are)::
     ...
     <mesh_dir>/train/render_315/<image file name>
     <mesh_dir>/test/...                                 query and gallery images
+
+A cache holds the maps of its ``angles`` (default :data:`mesh.rotation.VIEW_ANGLES`, the original
+view and 7 rotations); a map of another angle is refused by name.
 
 Maps are 1-channel grey, 256 x 128 (H x W), white background. The file name (and so the image
 format) is that of the dataset image, e.g. ``0002_c1s1_000451_03.jpg``. Files in RGB (as some of
@@ -29,10 +32,11 @@ from PIL import Image, UnidentifiedImageError
 
 from common.io import atomic_write_bytes
 
-__all__ = ["ANGLES", "MAP_SIZE", "SPLITS", "StructureMapCache", "StructureMapSizeWarning",
-           "folder_name", "to_uint8_maps"]
+from .rotation import ORIGINAL_VIEW, VIEW_ANGLES
 
-ANGLES: tuple[int, ...] = (0, 45, 90, 135, 180, 225, 270, 315)
+__all__ = ["MAP_SIZE", "SPLITS", "StructureMapCache", "StructureMapSizeWarning", "folder_name",
+           "resolve_mesh_dir", "to_uint8_maps"]
+
 SPLITS: tuple[str, ...] = ("train", "test")
 MAP_SIZE: tuple[int, int] = (256, 128)  # (H, W)
 
@@ -61,19 +65,26 @@ def _warn_resized_once(mesh_dir: str, path: str, expected: tuple[int, int],
                   f"{path}; said once per size)", StructureMapSizeWarning, stacklevel=3)
 
 
-def folder_name(angle: int) -> str:
-    """``"render"`` for the original view (0 degrees), else ``"render_<angle>"``."""
-    angle = _check_angle(angle)
-    return "render" if angle == 0 else f"render_{angle}"
+def resolve_mesh_dir(mesh_dir: str, dataset_root: str) -> str:
+    """The cache folder: ``mesh_dir`` (``MESH.DIR``), or ``<dataset folder>/meshes`` when empty."""
+    return mesh_dir or os.path.join(dataset_root, "meshes")
 
 
-def _check_angle(angle: int) -> int:
+def folder_name(angle: int, angles: Sequence[int] = VIEW_ANGLES) -> str:
+    """``"render"`` for the original view (0 degrees), else ``"render_<angle>"``; ``angle`` must
+    be one of ``angles``."""
+    angle = _check_angle(angle, angles)
+    return "render" if angle == ORIGINAL_VIEW else f"render_{angle}"
+
+
+def _check_angle(angle: int, angles: Sequence[int]) -> int:
+    angles = tuple(angles)
     try:
         value = int(angle)
     except (TypeError, ValueError):
-        raise ValueError(f"structure-map angle must be one of {ANGLES}; got {angle!r}") from None
-    if value != angle or value not in ANGLES:
-        raise ValueError(f"structure-map angle must be one of {ANGLES}; got {angle!r}")
+        raise ValueError(f"structure-map angle must be one of {angles}; got {angle!r}") from None
+    if value != angle or value not in angles:
+        raise ValueError(f"structure-map angle must be one of {angles}; got {angle!r}")
     return value
 
 
@@ -94,38 +105,43 @@ class StructureMapCache:
     """Read, write and audit structure maps below ``mesh_dir``.
 
     ``filename`` arguments may be bare file names or full image paths; only the base name is used.
+    ``angles``: the viewpoints the cache holds (``angles`` arguments default to them).
     """
 
-    ANGLES = ANGLES
+    ANGLES = VIEW_ANGLES  # the default of ``angles``
     SPLITS = SPLITS
     SIZE = MAP_SIZE
 
-    def __init__(self, mesh_dir: str, size: tuple[int, int] = MAP_SIZE, jpeg_quality: int = 95):
+    def __init__(self, mesh_dir: str, size: tuple[int, int] = MAP_SIZE, jpeg_quality: int = 95,
+                 angles: Sequence[int] = VIEW_ANGLES):
         if not mesh_dir:
             raise ValueError("StructureMapCache needs a mesh_dir (MESH.DIR or <dataset>/meshes)")
         self.mesh_dir = os.fspath(mesh_dir)
         self.size = (int(size[0]), int(size[1]))
         self.jpeg_quality = int(jpeg_quality)
+        self.angles = tuple(int(a) for a in angles)
 
     def __repr__(self) -> str:
         return f"StructureMapCache({self.mesh_dir!r})"
 
     # -- paths -------------------------------------------------------------------------------
-    @staticmethod
-    def folder_name(angle: int) -> str:
-        return folder_name(angle)
+    def folder_name(self, angle: int) -> str:
+        return folder_name(angle, self.angles)
 
-    def path(self, split: str, filename: str, angle: int = 0) -> str:
+    def path(self, split: str, filename: str, angle: int = ORIGINAL_VIEW) -> str:
         """``<mesh_dir>/<split>/<render folder of angle>/<file name>``."""
-        return os.path.join(self.mesh_dir, _check_split(split), folder_name(angle),
+        return os.path.join(self.mesh_dir, _check_split(split), self.folder_name(angle),
                             _check_filename(filename))
 
-    def exists(self, split: str, filename: str, angle: int = 0) -> bool:
+    def exists(self, split: str, filename: str, angle: int = ORIGINAL_VIEW) -> bool:
         return os.path.isfile(self.path(split, filename, angle))
 
-    def complete(self, split: str, filename: str, angles: Iterable[int] = ANGLES) -> bool:
+    def complete(self, split: str, filename: str, angles: Iterable[int] | None = None) -> bool:
         """True when the maps of ``filename`` exist at every angle (the resume test)."""
-        return all(self.exists(split, filename, a) for a in angles)
+        return all(self.exists(split, filename, a) for a in self._angles(angles))
+
+    def _angles(self, angles: Iterable[int] | None) -> tuple[int, ...]:
+        return self.angles if angles is None else tuple(angles)
 
     # -- writing -----------------------------------------------------------------------------
     def encode(self, filename: str, array: np.ndarray) -> bytes:
@@ -147,11 +163,12 @@ class StructureMapCache:
         return atomic_write_bytes(target, self.encode(target, array))
 
     def write_views(self, split: str, filename: str, maps: np.ndarray | torch.Tensor,
-                    angles: Sequence[int] = ANGLES) -> list[str]:
-        """Write the maps of one image at several angles.
+                    angles: Sequence[int] | None = None) -> list[str]:
+        """Write the maps of one image at several angles (default: the cache's).
 
         ``maps``: (A, H, W) or (A, 1, H, W); uint8, or float in [0, 1] (as the renderers return).
         """
+        angles = self._angles(angles)
         arrays = to_uint8_maps(maps)
         if arrays.shape[0] != len(angles):
             raise ValueError(f"structure maps of {filename!r}: got {arrays.shape[0]} maps for "
@@ -159,7 +176,7 @@ class StructureMapCache:
         return [self.write(split, filename, a, m) for a, m in zip(angles, arrays)]
 
     # -- reading -----------------------------------------------------------------------------
-    def read(self, split: str, filename: str, angle: int = 0) -> np.ndarray:
+    def read(self, split: str, filename: str, angle: int = ORIGINAL_VIEW) -> np.ndarray:
         """The map as np.uint8 (H, W), grey; RGB files are converted, other sizes resized."""
         path = self.path(split, filename, angle)
         if not os.path.isfile(path):
@@ -176,16 +193,16 @@ class StructureMapCache:
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
             raise OSError(f"structure map unreadable: {path}: {exc}") from exc
 
-    def read_tensor(self, split: str, filename: str, angle: int = 0) -> torch.Tensor:
+    def read_tensor(self, split: str, filename: str, angle: int = ORIGINAL_VIEW) -> torch.Tensor:
         """The map as a (1, H, W) float tensor normalised with mean/std 0.5, i.e. in [-1, 1]."""
         array = self.read(split, filename, angle)
         return torch.from_numpy(array).float().div_(127.5).sub_(1.0).unsqueeze(0)
 
     # -- auditing ----------------------------------------------------------------------------
     def missing(self, split: str, filenames: Iterable[str],
-                angles: Iterable[int] = ANGLES) -> list[str]:
+                angles: Iterable[int] | None = None) -> list[str]:
         """Paths (relative to ``mesh_dir``) of the maps that do not exist."""
-        angles = tuple(angles)
+        angles = self._angles(angles)
         out = []
         for name in filenames:
             for angle in angles:
@@ -194,10 +211,10 @@ class StructureMapCache:
                     out.append(os.path.relpath(path, self.mesh_dir))
         return out
 
-    def check(self, split: str, filenames: Iterable[str], angles: Iterable[int] = ANGLES,
+    def check(self, split: str, filenames: Iterable[str], angles: Iterable[int] | None = None,
               verify: bool = True) -> tuple[list[str], list[str]]:
         """``(missing, unreadable)`` relative paths; ``verify`` decodes every present file."""
-        angles = tuple(angles)
+        angles = self._angles(angles)
         missing, unreadable = [], []
         for name in filenames:
             for angle in angles:
@@ -207,6 +224,17 @@ class StructureMapCache:
                     missing.append(rel)
                 elif verify and not _decodes(path):
                     unreadable.append(rel)
+        return missing, unreadable
+
+    def check_splits(self, paths_by_split: dict[str, Sequence[str]],
+                     angles: Iterable[int] | None = None) -> tuple[list[str], list[str]]:
+        """:meth:`check` over several splits (``{split: image paths}``): all ``(missing,
+        unreadable)`` relative paths, split by split."""
+        missing, unreadable = [], []
+        for split, paths in paths_by_split.items():
+            miss, bad = self.check(split, paths, angles)
+            missing += miss
+            unreadable += bad
         return missing, unreadable
 
 

@@ -11,7 +11,7 @@ import pytest
 from mesh.synthetic import dataset as synthetic
 from mesh.synthetic.dataset import (IN_PROGRESS, MARKER, ForeignFolderError, check_output_folder,
                                     is_complete, make_synthetic_dataset)
-from reid.data.synthetic import ensure_synthetic_dataset
+from reid.views.synthetic_dataset import ensure_synthetic_dataset
 from tests.file_digest import folder_digest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -7,8 +7,8 @@ import torch
 
 from mesh.structure_cache import StructureMapCache
 from reid.data import build_dataset
-from reid.engine.foreground_data import (ForegroundMaskedDataset, build_foreground_loader,
-                                         silhouette_from_map)
+from reid.views.foreground import (ForegroundMaskedDataset, build_foreground_loader,
+                                   silhouette_from_map)
 from tests.toy_gcl import make_toy_gcl_root
 
 

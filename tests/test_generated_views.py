@@ -9,8 +9,8 @@ from PIL import Image
 from reid.config import load_config
 from reid.data import build_dataset, build_dataset_from_cfg, make_toy_reid_folder
 from reid.data.datasets.base import DatasetFormatError, DatasetLayoutError
-from reid.data.generated_views import (append_extra_train_dirs, generated_view_name,
-                                       read_generated_folder)
+from reid.data.generated_folders import (append_extra_train_dirs, generated_view_name,
+                                         read_generated_folder)
 from tests.test_video_view import _tiny_checkpoint
 
 GEN_CONFIG = "configs/generators/imaginator_reid_synthetic.yaml"

@@ -7,8 +7,8 @@ import torch
 from generators.config import load_generator_config
 from generators.training import build_generator
 from reid.memory import InstanceMemory
-from reid.models.gcl import GCLStepConfig, GCLTrainStep
-from reid.models.gcl.video_view import VideoViewError, VideoViewGenerator, video_view_loss
+from reid.engine.gcl_step import GCLStepConfig, GCLTrainStep
+from reid.views.video import VideoViewError, VideoViewGenerator, video_view_loss
 from tests.test_gcl_networks import H, W, TinyIdentityEncoder, tiny_module
 
 CONFIG = "configs/generators/imaginator_reid_synthetic.yaml"
@@ -171,7 +171,7 @@ def test_without_gan_variant_adds_l_vid(view_source):
 
 
 def test_resize_helper_shrinks_with_antialias_and_keeps_range():
-    from reid.models.gcl.video_view import _resize
+    from reid.views.video import _resize
 
     x = torch.rand(2, 3, 256, 128) * 2 - 1
     small = _resize(x, (128, 64))

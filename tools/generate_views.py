@@ -15,11 +15,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from reid.config import load_config  # noqa: E402
-from reid.data import build_dataset  # noqa: E402
-from reid.data.generated_views import generate_views_for_dataset  # noqa: E402
 from common import resolve_device  # noqa: E402
 from common.finite import NonFiniteWeightsError  # noqa: E402
+from reid.config import load_config  # noqa: E402
+from reid.data import build_dataset  # noqa: E402
+from reid.data.build import build_dataset_from_cfg  # noqa: E402
+from reid.views.generated_folders import generate_views_for_dataset  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -39,17 +40,17 @@ def main(argv=None) -> int:
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides of --config")
     args = parser.parse_args(argv)
     if args.dataset_root:
-        name, root = args.dataset_name, args.dataset_root
+        dataset = build_dataset(args.dataset_name, args.dataset_root, verbose=False)
     else:
         if not args.config:
             parser.error("give --config (a ReID config) or --dataset-root and --dataset-name")
         cfg = load_config(args.config, args.opts)
-        name, root = cfg.DATASETS.NAME, cfg.DATASETS.ROOT
-        if name == "synthetic":
-            from reid.data.synthetic import ensure_synthetic_dataset
+        if cfg.DATASETS.NAME == "synthetic":
+            from reid.views.synthetic_dataset import ensure_synthetic_dataset
 
             ensure_synthetic_dataset(cfg)
-    dataset = build_dataset(name, root, verbose=False)
+        # The source images only: the generated folders of EXTRA_TRAIN_DIRS are not animated.
+        dataset = build_dataset_from_cfg(cfg, verbose=False, extra_train_dirs=False)
     try:
         manifest = generate_views_for_dataset(
             dataset, args.generator_config, args.weights, args.out, args.views, args.batch_size,

@@ -1,9 +1,10 @@
-"""Render the structure-map cache of a dataset: HMR regressor -> SMPL -> 8 views -> grey maps.
+"""Render the structure-map cache of a dataset: HMR regressor -> SMPL -> MESH.ANGLES views ->
+grey maps.
 
     python tools/prepare_meshes.py --config configs/market.yaml --checkpoint hmr.pt \
         --smpl-dir models/smpl [--splits train,test] [--batch-size 32] [--check] [KEY VALUE ...]
 
-Resumable (images whose 8 maps exist are skipped). ``--check`` only audits the cache and names
+Resumable (images whose maps all exist are skipped). ``--check`` only audits the cache and names
 missing or unreadable maps; the exit code is non-zero when any exist.
 """
 from __future__ import annotations
@@ -14,8 +15,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from mesh.prepare import prepare_structure_maps  # noqa: E402
 from reid.config import load_config  # noqa: E402
+from reid.views.structure_maps import prepare_structure_maps  # noqa: E402
 from common import setup_logger  # noqa: E402
 
 

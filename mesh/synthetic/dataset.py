@@ -5,6 +5,7 @@
                                                       camera (when it has several images there),
                                                       the rest in the gallery
     DIR/meshes/{train,test}/render[_ANGLE]/<name>     structure maps at 0, 45, ..., 315 degrees
+                                                      (the ``angles`` argument)
     DIR/annotations.npz                                per image: pid, camera, body shape and pose,
                                                       yaw, weak-perspective camera, scale
     DIR/annotations.json                               identity attributes and camera profiles
@@ -29,6 +30,7 @@ import shutil
 import socket
 import time
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -37,21 +39,16 @@ from PIL import Image
 from common.io import atomic_write_bytes, atomic_write_json
 
 from ..render import build_renderer
+from ..rotation import VIEW_ANGLES
 from ..structure_cache import StructureMapCache
 from .appearance import sample_identities
-from .people import STRUCTURE_ANGLES, SyntheticPersonRenderer
+from .layout import IN_PROGRESS, MARKER, MESH_SPLIT, OWNED_FILES, OWNED_FOLDERS, SUBSET_FOLDERS
+from .people import SyntheticPersonRenderer
+from .preview import write_preview
 from .scene import apply_camera_effects, crop_backgrounds, sample_camera_profiles, sample_yaws
 
 _logger = logging.getLogger("mesh")
 
-MARKER = "SYNTHETIC_COMPLETE.json"
-IN_PROGRESS = "SYNTHETIC_IN_PROGRESS.json"
-SUBSET_FOLDERS = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
-# Everything the generator writes in its folder, and so all it ever deletes there (files in the
-# order they are deleted: the completion marker first, the in-progress marker never).
-OWNED_FOLDERS = tuple(SUBSET_FOLDERS.values()) + ("meshes",)
-OWNED_FILES = (MARKER, "annotations.npz", "annotations.json", "preview.png", IN_PROGRESS)
-MESH_SPLIT = {"train": "train", "query": "test", "gallery": "test"}
 MAX_CAMERAS = 9  # Market-1501 file names hold a one-digit camera number
 JPEG_QUALITY = 90
 # Anny mesh resolution of the synthetic people ("low" = ~2.5k faces keeps the 9 renders per
@@ -243,8 +240,10 @@ def make_synthetic_dataset(out_dir: str, num_ids: int = 100, num_cameras: int = 
                            image_size: tuple[int, int] = (256, 128), device: str = "cpu",
                            batch_size: int = 32, body_resolution: str = DEFAULT_BODY_RESOLUTION,
                            renderer: str = "auto", cache_dir: str | None = None,
-                           progress: bool = True) -> dict:
+                           progress: bool = True, angles: Sequence[int] = VIEW_ANGLES) -> dict:
     """Generate the dataset in ``out_dir`` (see the module doc); returns a summary dict.
+
+    ``angles``: the viewpoints of the structure maps (the original view 0 first by convention).
 
     Every setting is checked, and ``out_dir`` must be new, empty or a synthetic dataset
     (:func:`check_output_folder`), before anything in it is deleted or written.
@@ -260,6 +259,7 @@ def make_synthetic_dataset(out_dir: str, num_ids: int = 100, num_cameras: int = 
     dev = torch.device(device)
     size = (int(image_size[0]), int(image_size[1]))
     g = torch.Generator().manual_seed(int(seed))
+    angles = tuple(int(a) for a in angles)
 
     plan = plan_images(num_ids, num_cameras, images_per_camera, g)
     body = build_body_model("anny", device=str(dev), cache_dir=cache_dir,
@@ -274,7 +274,7 @@ def make_synthetic_dataset(out_dir: str, num_ids: int = 100, num_cameras: int = 
     identities = sample_identities(num_ids, [SHAPE_RANGES[n] for n in SHAPE_NAMES], g)
     profiles = sample_camera_profiles(num_cameras, size, g)
     people = SyntheticPersonRenderer(body, mesh_renderer, size)
-    cache = StructureMapCache(os.path.join(out_dir, "meshes"), size=size)
+    cache = StructureMapCache(os.path.join(out_dir, "meshes"), size=size, angles=angles)
     for folder in SUBSET_FOLDERS.values():
         os.makedirs(os.path.join(out_dir, folder), exist_ok=True)
 
@@ -311,7 +311,7 @@ def make_synthetic_dataset(out_dir: str, num_ids: int = 100, num_cameras: int = 
                                          profiles.light_dir[cams].to(dev),
                                          profiles.ambient[cams].to(dev))
         images = apply_camera_effects(images.cpu(), profiles, cams, g)
-        maps = people.render_structure_views(vertices, camera)
+        maps = people.render_structure_views(vertices, camera, angles)
 
         pixels = _to_uint8(images.permute(0, 2, 3, 1))
         map_pixels = _to_uint8(maps)
@@ -321,7 +321,7 @@ def make_synthetic_dataset(out_dir: str, num_ids: int = 100, num_cameras: int = 
             path = os.path.join(out_dir, SUBSET_FOLDERS[subset], name)
             with open(path, "wb") as handle:
                 handle.write(_encode_jpeg(pixels[j]))
-            for a, angle in enumerate(STRUCTURE_ANGLES):
+            for a, angle in enumerate(angles):
                 _write_map(cache, MESH_SPLIT[subset], name, angle, map_pixels[j, a])
         records["shape"][lo:hi] = ident.shape.numpy()
         records["pose"][lo:hi] = pose.cpu().numpy()
@@ -343,7 +343,7 @@ def make_synthetic_dataset(out_dir: str, num_ids: int = 100, num_cameras: int = 
         "shape_names": list(SHAPE_NAMES), "body_model": f"anny ({body_resolution})",
         "pose": f"axis-angle, {body.pose_dim // 3} bones x 3 (AnnyBody.joint_names)",
         "camera_params": "weak perspective [s, tx, ty] (mesh.camera)",
-        "structure_angles": list(STRUCTURE_ANGLES),
+        "structure_angles": list(angles),
         "identities": {str(pid_of[i]): identities.describe(i) for i in sorted(pid_of)},
         "cameras": {str(c + 1): profiles.describe(c) for c in range(num_cameras)},
     }
@@ -358,15 +358,13 @@ def make_synthetic_dataset(out_dir: str, num_ids: int = 100, num_cameras: int = 
         "images": n, "train_ids": int(len(set(plan.pid[plan.subset == "train"].tolist()))),
         "test_ids": int(len(set(plan.pid[plan.subset != "train"].tolist()))),
         **{f"{s}_images": c for s, c in counts.items()},
-        "structure_maps": n * len(STRUCTURE_ANGLES),
+        "structure_maps": n * len(angles),
         "seconds": round(elapsed, 2), "images_per_s": round(n / max(elapsed, 1e-9), 2),
         # CPU time of this process (all threads): on a machine shared with other jobs the wall
         # clock overstates the cost
         "cpu_seconds": round(cpu_seconds, 2),
     }
     if preview:
-        from .preview import write_preview
-
         summary["preview"] = write_preview(out_dir, plan, cache)
     # the marker is written last: its presence means the dataset is complete
     marker = {k: summary[k] for k in ("num_ids", "num_cameras", "images_per_camera", "seed",

@@ -1,5 +1,6 @@
 """Render batches of synthetic people: posed body meshes, procedural clothes per pixel, lighting
-and backgrounds, plus the structure maps of each image at the 8 viewpoints."""
+and backgrounds, plus the structure maps of each image at its viewpoints (default
+:data:`mesh.rotation.VIEW_ANGLES`)."""
 from __future__ import annotations
 
 
@@ -8,27 +9,12 @@ import torch
 from ..body.base import BodyModel
 from ..camera import fit_camera
 from ..render import MeshRenderer
-from ..rotation import rotate_views
+from ..rotation import VIEW_ANGLES, rotate_about_vertical, rotate_views
 from ..render.shading import face_normals, interpolate_visible, vertex_normals
 from .appearance import Identities, paint
 
-STRUCTURE_ANGLES: tuple[int, ...] = (0, 45, 90, 135, 180, 225, 270, 315)
 # Fraction of the image height the body spans before the per-image scale jitter.
 BODY_FILL = 0.86
-
-
-def rotate_about_vertical(vertices: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
-    """Turn each of (B, V, 3) bodies by its own angle, (B,) degrees, about the vertical (y) axis
-    through its bounding-box centre; heights are unchanged. Same sense as
-    :func:`mesh.rotation.rotate_about_vertical` (which applies one angle list to every body):
-    positive angles turn a body facing +z towards +x."""
-    rad = torch.deg2rad(degrees.to(vertices.dtype))
-    cos, sin = torch.cos(rad)[:, None], torch.sin(rad)[:, None]
-    centre = (vertices.amin(dim=1) + vertices.amax(dim=1)) / 2
-    x = vertices[..., 0] - centre[:, 0:1]
-    z = vertices[..., 2] - centre[:, 2:3]
-    return torch.stack((cos * x + sin * z + centre[:, 0:1], vertices[..., 1],
-                        -sin * x + cos * z + centre[:, 2:3]), dim=-1)
 
 
 class SyntheticPersonRenderer:
@@ -56,7 +42,7 @@ class SyntheticPersonRenderer:
                     ) -> torch.Tensor:
         """(B, V, 3) posed bodies turned by ``yaw`` degrees (0 = facing the camera)."""
         out = self.body(pose=pose, shape=shape).check("synthetic body")
-        return rotate_about_vertical(out.vertices, yaw)
+        return rotate_about_vertical(out.vertices, yaw, per_body=True)
 
     def frame(self, vertices: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor
               ) -> torch.Tensor:
@@ -99,7 +85,7 @@ class SyntheticPersonRenderer:
 
     @torch.no_grad()
     def render_structure_views(self, vertices: torch.Tensor, camera: torch.Tensor,
-                               angles=STRUCTURE_ANGLES, chunk: int = 64) -> torch.Tensor:
+                               angles=VIEW_ANGLES, chunk: int = 64) -> torch.Tensor:
         """(B, A, H, W) structure maps of each body rotated by each angle about the vertical
         axis through its centre (:func:`mesh.rotation.rotate_views`: camera fixed, its scale
         reduced only where a rotated body would leave the frame)."""
@@ -114,4 +100,4 @@ class SyntheticPersonRenderer:
         return torch.cat(maps)[:, 0].view(batch, num_angles, *self.image_size)
 
 
-__all__ = ["STRUCTURE_ANGLES", "SyntheticPersonRenderer", "rotate_about_vertical"]
+__all__ = ["SyntheticPersonRenderer"]

@@ -7,6 +7,7 @@ import numpy as np
 from PIL import Image
 
 from ..structure_cache import StructureMapCache
+from .layout import MESH_SPLIT, SUBSET_FOLDERS
 
 PREVIEW_IDS = 8
 GAP = 4
@@ -18,10 +19,8 @@ def write_preview(out_dir: str, plan, cache: StructureMapCache,
 
     Top: one row per identity (the first ``num_ids`` pids), one column per camera (its first
     image there; blank where the identity is not seen by that camera). Bottom: an image and its
-    structure maps at 0, 45, ..., 315 degrees.
+    structure maps at the angles of ``cache``.
     """
-    from .dataset import MESH_SPLIT, SUBSET_FOLDERS
-
     def load(i: int) -> np.ndarray:
         path = os.path.join(out_dir, SUBSET_FOLDERS[str(plan.subset[i])], str(plan.filename[i]))
         return np.asarray(Image.open(path).convert("RGB"))
@@ -30,7 +29,7 @@ def write_preview(out_dir: str, plan, cache: StructureMapCache,
     pids = sorted(set(plan.pid.tolist()))[:num_ids]
     first = 0
     tile_h, tile_w = load(first).shape[:2]
-    cols = max(num_cameras, 1 + len(cache.ANGLES))
+    cols = max(num_cameras, 1 + len(cache.angles))
     rows = len(pids) + 1
     sheet = np.full((rows * (tile_h + GAP) + GAP, cols * (tile_w + GAP) + GAP, 3), 255,
                     np.uint8)
@@ -46,7 +45,7 @@ def write_preview(out_dir: str, plan, cache: StructureMapCache,
                 place(r, cam, load(int(hits[0])))
     place(len(pids), 0, load(first))
     split = MESH_SPLIT[str(plan.subset[first])]
-    for a, angle in enumerate(cache.ANGLES):
+    for a, angle in enumerate(cache.angles):
         grey = cache.read(split, str(plan.filename[first]), angle)
         place(len(pids), a + 1, np.repeat(grey[:, :, None], 3, axis=2))
     path = os.path.join(out_dir, "preview.png")

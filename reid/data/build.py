@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from .datasets import ReIDDataset, build_dataset, canonical_name
+from .generated_folders import append_extra_train_dirs
 from .image_io import ImageDataset
 from .samplers import RandomIdentitySampler
 from .transforms import build_test_transform, build_train_transform
@@ -62,19 +63,20 @@ def build_test_loader(items: Sequence[tuple], size: Sequence[int] = (256, 128),
                       drop_last=False, pin_memory=torch.cuda.is_available())
 
 
-def build_dataset_from_cfg(cfg, source: bool = False, verbose: bool = True) -> ReIDDataset:
-    """``build_dataset`` for ``DATASETS.NAME`` / ``ROOT`` (or ``SOURCE`` / ``SOURCE_ROOT``); the
-    target's training list gets the images of ``DATASETS.EXTRA_TRAIN_DIRS`` appended."""
+def build_dataset_from_cfg(cfg, source: bool = False, verbose: bool = True,
+                           extra_train_dirs: bool = True) -> ReIDDataset:
+    """``build_dataset`` for ``DATASETS.NAME`` / ``ROOT`` (or ``SOURCE`` / ``SOURCE_ROOT``) with
+    the reader options of the config (``DATASETS.MSMT_MERGE_VAL``); unless ``extra_train_dirs``
+    is False, the target's training list gets the images of ``DATASETS.EXTRA_TRAIN_DIRS``
+    appended."""
     name = cfg.DATASETS.SOURCE if source else cfg.DATASETS.NAME
     root = (cfg.DATASETS.SOURCE_ROOT or cfg.DATASETS.ROOT) if source else cfg.DATASETS.ROOT
     options = {}
     if canonical_name(name) == "msmt17":
         options["merge_val"] = bool(cfg.DATASETS.MSMT_MERGE_VAL)
     dataset = build_dataset(name, root, verbose=verbose, **options)
-    if source:
+    if source or not extra_train_dirs:
         return dataset
-    from .generated_views import append_extra_train_dirs
-
     return append_extra_train_dirs(dataset, list(cfg.DATASETS.EXTRA_TRAIN_DIRS))
 
 

@@ -1,12 +1,12 @@
 """Reading images from disk, and the torch ``Dataset`` over ``(path, pid, camid)`` items.
 
 Evaluation must see every image, so an unreadable one raises :class:`ImageReadError` naming the
-file. Training may instead skip it (``skip_unreadable=True``, config key
-``DATASETS.SKIP_UNREADABLE``): :func:`readable_training_indices` verifies a training list once up
-front so that unreadable images can be dropped from it (count and first paths logged) before any
-reader sees them; an image that turns unreadable later is replaced by another image of the same
-identity (or the next readable item) and the skip is counted in a counter shared with the
-loader's worker processes.
+file (the reader, :func:`common.image_io.read_image`, is shared with the mesh pipeline). Training
+may instead skip it (``skip_unreadable=True``, config key ``DATASETS.SKIP_UNREADABLE``):
+:func:`readable_training_indices` verifies a training list once up front so that unreadable
+images can be dropped from it (count and first paths logged) before any reader sees them; an
+image that turns unreadable later is replaced by another image of the same identity (or the next
+readable item) and the skip is counted in a counter shared with the loader's worker processes.
 """
 from __future__ import annotations
 
@@ -17,30 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional, Sequence
 
 import numpy as np
-from PIL import Image
 from torch.utils.data import Dataset
 
+from common.image_io import ImageReadError, read_image
+
+__all__ = ["ImageDataset", "ImageReadError", "read_image", "readable_training_indices",
+           "unreadable_images"]
+
 logger = logging.getLogger(__name__)
-
-
-class ImageReadError(OSError):
-    """An image file that is missing or cannot be decoded."""
-
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"Cannot read image '{path}': {reason}")
-        self.path = path
-
-
-def read_image(path: str) -> Image.Image:
-    """Open ``path`` as a fully decoded RGB PIL image; :class:`ImageReadError` names the file."""
-    try:
-        with Image.open(path) as img:
-            img.load()
-            return img.convert("RGB")
-    except FileNotFoundError:
-        raise ImageReadError(path, "file not found") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
-        raise ImageReadError(path, f"{type(err).__name__}: {err}") from None
 
 
 def unreadable_images(paths: Sequence[str], workers: int = 4) -> list[tuple[str, str]]:

@@ -9,8 +9,10 @@ import torch.nn.functional as F
 from PIL import Image
 
 from reid.data import build_test_transform, read_image
+from reid.views import ORIGINAL_VIEW, novel_view_angles
 
-GRID_ANGLES = (0, 90, 180, 270)
+# The original view and three rotations of the default MESH.ANGLES.
+GRID_ANGLES = (ORIGINAL_VIEW, 90, 180, 270)
 
 
 def _to_uint8(t: torch.Tensor) -> np.ndarray:
@@ -19,6 +21,13 @@ def _to_uint8(t: torch.Tensor) -> np.ndarray:
     if t.shape[0] == 1:
         t = t.expand(3, -1, -1)
     return ((t.permute(1, 2, 0).numpy() + 1) * 127.5).round().astype(np.uint8)
+
+
+def grid_angles(cache_angles) -> tuple[int, ...]:
+    """The columns of the grid for a cache of ``cache_angles``: :data:`GRID_ANGLES` that it
+    holds, or (when it holds none of their rotations) its own first three rotations."""
+    rotations = [a for a in GRID_ANGLES[1:] if a in cache_angles]
+    return (ORIGINAL_VIEW, *(rotations or novel_view_angles(cache_angles)[:3]))
 
 
 @torch.no_grad()
@@ -51,13 +60,14 @@ def render_view_grid(encoder, generative, cache, split: str, paths: list[str], s
 
 def save_view_grid(ctx, batch: dict, stage: str, epoch: int, num_people: int = 4) -> str | None:
     """Write ``OUTPUT_DIR/images/<stage>_epoch<N>.png`` and log it to TensorBoard."""
-    from reid.views.structure_maps import structure_cache_for
+    from reid.views import structure_cache_for
 
     if ctx.generative is None:
         return None
     paths = list(batch["path"][:num_people])
-    grid = render_view_grid(ctx.encoder, ctx.generative, structure_cache_for(ctx.cfg, ctx.dataset),
-                            "train", paths, tuple(ctx.cfg.INPUT.SIZE), ctx.device)
+    cache = structure_cache_for(ctx.cfg, ctx.dataset)
+    grid = render_view_grid(ctx.encoder, ctx.generative, cache, "train", paths,
+                            tuple(ctx.cfg.INPUT.SIZE), ctx.device, grid_angles(cache.angles))
     path = ctx.path("images", f"{stage}_epoch{epoch + 1:03d}.png")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = path + ".tmp.png"

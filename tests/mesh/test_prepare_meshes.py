@@ -6,13 +6,15 @@ import sys
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from mesh.body.smpl_format import write_tiny_smpl_file
 from mesh.hmr import HMRRegressor
-from mesh.structure_cache import ANGLES, StructureMapCache
-from mesh.prepare import prepare_structure_maps
+from mesh.rotation import VIEW_ANGLES
+from mesh.structure_cache import StructureMapCache
 from reid.config import load_config
 from reid.data import build_dataset, make_toy_reid_folder
+from reid.views.structure_maps import dataset_splits, prepare_structure_maps
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOL = os.path.join(ROOT, "tools", "prepare_meshes.py")
@@ -35,8 +37,8 @@ def setup(tmp_path_factory):
     return base, data, config
 
 
-def _prepare(config, base, **kwargs):
-    cfg = load_config(str(config))
+def _prepare(config, base, opts=(), **kwargs):
+    cfg = load_config(str(config), list(opts))
     return prepare_structure_maps(cfg, checkpoint=str(base / "hmr.pt"),
                                   smpl_dir=str(base / "smpl"), progress=False, **kwargs)
 
@@ -65,7 +67,7 @@ class _MeanRegressor(torch.nn.Module):
 def test_pipeline_resume_and_audit_fast(setup, tmp_path):
     base, data, _ = setup
     from mesh.body import build_body_model
-    from mesh.prepare import StructureMapPreparer, check_structure_maps, dataset_splits
+    from mesh.prepare import StructureMapPreparer
 
     splits = dataset_splits(build_dataset("market1501", data))
     body = build_body_model("smpl", smpl_dir=str(base / "smpl"))
@@ -76,8 +78,8 @@ def test_pipeline_resume_and_audit_fast(setup, tmp_path):
         "done": len(splits["train"]), "skipped": 0}
     assert preparer.run("train", splits["train"], progress=False)["skipped"] == len(
         splits["train"])
-    missing, unreadable = check_structure_maps(cache, splits)
-    assert len(missing) == len(splits["test"]) * len(ANGLES) and unreadable == []
+    missing, unreadable = cache.check_splits(splits)
+    assert len(missing) == len(splits["test"]) * len(VIEW_ANGLES) and unreadable == []
     front = cache.read("train", splits["train"][0], 0).astype(int)
     side = cache.read("train", splits["train"][0], 90).astype(int)
     rows = np.nonzero((front < 250).any(1))[0]
@@ -127,6 +129,24 @@ def test_end_to_end_resume_and_check(setup, caplog):
     os.remove(cache.path("train", names_train[1], 45))
     assert _prepare(config, base, splits=["train"]) == 0
     assert _run(config, "--check").returncode == 0
+
+
+def test_the_audit_covers_the_configured_dataset_and_angles(setup, tmp_path, caplog):
+    """The config bridge reads the dataset with the config-aware builder (extra training
+    folders included) and audits the maps at MESH.ANGLES."""
+    base, data, config = setup
+    dataset = build_dataset("market1501", data)
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    for k in range(3):
+        Image.new("RGB", (32, 64), (40 * k, 90, 120)).save(extra / f"0901_c1s1_00010{k}_00.jpg")
+    caplog.set_level("INFO", logger="mesh")
+    opts = ["MESH.DIR", str(tmp_path / "meshes"), "MESH.ANGLES", "(90,)",
+            "DATASETS.EXTRA_TRAIN_DIRS", f"('{extra}',)"]
+    assert _prepare(config, base, opts, splits=["train"], check_only=True) == 1
+    expected = 2 * (len(dataset.train) + 3)
+    assert f"{expected} missing structure maps" in caplog.text
+    assert "render_90" in caplog.text and "render_45" not in caplog.text
 
 
 def test_missing_inputs_are_named(setup):

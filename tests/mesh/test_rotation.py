@@ -2,8 +2,8 @@
 import torch
 
 from mesh.camera import fit_camera, project_weak_perspective
-from mesh.rotation import (VIEW_ANGLES, body_centre, keep_in_frame, rotate_about_vertical,
-                           rotate_views)
+from mesh.rotation import (ORIGINAL_VIEW, VIEW_ANGLES, body_centre, keep_in_frame,
+                           novel_view_angles, rotate_about_vertical, rotate_views)
 
 
 def _bodies(batch=2, verts=300):
@@ -41,6 +41,26 @@ def test_direction_of_rotation():
     front = torch.tensor([[[0.0, 0.0, 1.0], [0.0, 0.0, -1.0]]])
     turned = rotate_about_vertical(front, [90.0])[0, 0]
     assert torch.allclose(turned[0], torch.tensor([1.0, 0.0, 0.0]), atol=1e-6)
+
+
+def test_one_angle_per_body_matches_the_angle_list():
+    v = _bodies(3)
+    degrees = torch.tensor([45.0, 90.0, 315.0])
+    each = rotate_about_vertical(v, degrees, per_body=True)
+    every = rotate_about_vertical(v, degrees)                                 # (B, A, V, 3)
+    assert each.shape == v.shape
+    for b in range(3):
+        assert torch.allclose(each[b], every[b, b], atol=1e-6)
+    assert torch.equal(each[..., 1], v[..., 1])                               # heights copied
+    pelvis = v[:, 0]
+    about_pelvis = rotate_about_vertical(v, degrees, centre=pelvis, per_body=True)
+    assert torch.allclose(about_pelvis[:, 0], pelvis, atol=1e-6)
+
+
+def test_view_angles_start_with_the_original_view():
+    assert VIEW_ANGLES[0] == ORIGINAL_VIEW == 0
+    assert novel_view_angles() == VIEW_ANGLES[1:]
+    assert novel_view_angles((90, 0, 45)) == (90, 45)
 
 
 def test_whole_body_stays_in_frame():

@@ -6,7 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from mesh.structure_cache import ANGLES, StructureMapCache, folder_name, to_uint8_maps
+from mesh.rotation import VIEW_ANGLES
+from mesh.structure_cache import StructureMapCache, folder_name, resolve_mesh_dir, to_uint8_maps
 
 NAME = "0002_c1s1_000451_03.jpg"
 
@@ -18,7 +19,7 @@ def _map(seed=0, size=(256, 128)):
 
 
 def test_folder_names_and_layout(tmp_path):
-    assert ANGLES == (0, 45, 90, 135, 180, 225, 270, 315)
+    assert VIEW_ANGLES == (0, 45, 90, 135, 180, 225, 270, 315)
     assert folder_name(0) == "render" and folder_name(45) == "render_45"
     cache = StructureMapCache(str(tmp_path))
     assert cache.path("train", NAME, 0) == os.path.join(str(tmp_path), "train", "render", NAME)
@@ -28,6 +29,22 @@ def test_folder_names_and_layout(tmp_path):
         cache.path("train", NAME, 30)
     with pytest.raises(ValueError, match="split"):
         cache.path("query", NAME, 0)
+    assert resolve_mesh_dir("", "/data/market") == os.path.join("/data/market", "meshes")
+    assert resolve_mesh_dir("/renders", "/data/market") == "/renders"
+
+
+def test_a_cache_holds_its_own_angles(tmp_path):
+    cache = StructureMapCache(str(tmp_path), angles=(0, 90))
+    assert cache.angles == (0, 90) and StructureMapCache(str(tmp_path)).angles == VIEW_ANGLES
+    assert cache.path("train", NAME, 90).endswith(os.path.join("render_90", NAME))
+    with pytest.raises(ValueError, match=r"one of \(0, 90\); got 45"):
+        cache.path("train", NAME, 45)
+    cache.write_views("train", NAME, torch.rand(2, 1, 256, 128))
+    assert cache.complete("train", NAME) and cache.missing("train", [NAME]) == []
+    other = "0003_c2s1_000100_01.jpg"
+    missing, bad = cache.check_splits({"train": [NAME], "test": [other]})
+    assert missing == [os.path.join("test", "render", other),
+                       os.path.join("test", "render_90", other)] and bad == []
 
 
 @pytest.mark.parametrize("name", [NAME, "0002_c1s1_000451_03.png"])

@@ -9,8 +9,8 @@ import torch
 from mesh.structure_cache import StructureMapCache
 from mesh.synthetic import MARKER, is_complete, make_synthetic_dataset, plan_images, synthetic_dataset_dir
 from mesh.synthetic.appearance import hsv_to_rgb, paint, sample_identities
-from mesh.synthetic.people import STRUCTURE_ANGLES, rotate_about_vertical
-from reid.data.synthetic import ensure_synthetic_dataset
+from mesh.rotation import VIEW_ANGLES, rotate_about_vertical
+from reid.views.synthetic_dataset import ensure_synthetic_dataset
 from tests.file_digest import folder_digest
 
 MARKET_NAME = re.compile(r"^(\d{4})_c(\d)s1_(\d{6})_(\d{2})\.jpg$")
@@ -72,7 +72,7 @@ def test_structure_maps_exist_for_every_image_and_angle(dataset):
     cache = StructureMapCache(os.path.join(root, "meshes"), size=SMALL)
     for folder, name, _, _ in _items(root):
         split = "train" if folder == "bounding_box_train" else "test"
-        assert cache.complete(split, name, STRUCTURE_ANGLES), f"missing maps of {name}"
+        assert cache.complete(split, name, VIEW_ANGLES), f"missing maps of {name}"
     maps = cache.read("train", _items(root)[0][1], 0)
     assert maps.shape == SMALL and maps.dtype == np.uint8
     assert maps.max() >= 250 and maps.min() < 200  # white background, grey body
@@ -127,11 +127,11 @@ def test_plan_single_image_per_camera_and_bad_input():
 
 def test_rotation_about_vertical_axis():
     verts = torch.randn(3, 50, 3)
-    turned = rotate_about_vertical(verts, torch.tensor([45.0, 90.0, 360.0]))
+    turned = rotate_about_vertical(verts, torch.tensor([45.0, 90.0, 360.0]), per_body=True)
     assert torch.allclose(turned[..., 1], verts[..., 1])
     assert torch.allclose(turned[2], verts[2], atol=1e-5)
-    back = rotate_about_vertical(rotate_about_vertical(verts, torch.full((3,), 90.0)),
-                                 torch.full((3,), 270.0))
+    quarter = rotate_about_vertical(verts, torch.full((3,), 90.0), per_body=True)
+    back = rotate_about_vertical(quarter, torch.full((3,), 270.0), per_body=True)
     assert torch.allclose(back, verts, atol=1e-5)
 
 

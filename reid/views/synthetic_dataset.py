@@ -7,12 +7,15 @@ from common import resolve_device
 from mesh.synthetic.dataset import (check_output_folder, check_settings, is_complete,
                                     make_synthetic_dataset, synthetic_dataset_dir)
 
+from .structure_maps import view_angles_of
+
 _logger = logging.getLogger(__name__)
 
 
 def ensure_synthetic_dataset(cfg) -> str:
-    """Create the synthetic dataset of ``cfg`` (``DATASETS.ROOT`` + ``DATASETS.SYNTHETIC.*``)
-    unless a complete one with the same settings exists; returns its folder.
+    """Create the synthetic dataset of ``cfg`` (``DATASETS.ROOT`` + ``DATASETS.SYNTHETIC.*``,
+    structure maps at 0 and ``MESH.ANGLES``) unless a complete one with the same settings exists;
+    returns its folder.
 
     A dataset the generator was writing when it was interrupted (its in-progress marker, no
     completion marker) is cleared and rebuilt; a non-empty folder it did not write is refused
@@ -35,5 +38,5 @@ def ensure_synthetic_dataset(cfg) -> str:
                            images_per_camera=expected["images_per_camera"],
                            seed=expected["seed"], image_size=tuple(cfg.INPUT.SIZE),
                            device=str(device), renderer=cfg.MESH.RENDERER,
-                           cache_dir=cfg.CACHE_DIR or None)
+                           cache_dir=cfg.CACHE_DIR or None, angles=view_angles_of(cfg))
     return out_dir

@@ -2,8 +2,9 @@
 
 Each sample is ``{"img", "s_ori", "s_new", "angle", "index", "path"}``: the RGB image and its
 original-view structure map go through the same random geometry (flip, pad + crop), and
-``s_new`` is the map of one random rotation (45, ..., 315 degrees) drawn per sample per
-iteration, transformed with the same flip so that left and right stay consistent. With
+``s_new`` is the map of one random rotation drawn per sample per iteration (one of the cache's
+angles other than the original view: 45, ..., 315 degrees with the default ``MESH.ANGLES``),
+transformed with the same flip so that left and right stay consistent. With
 ``skip_unreadable`` (``DATASETS.SKIP_UNREADABLE``) an image that cannot be read is replaced by
 another of the same identity and counted, as in :class:`reid.data.ImageDataset`.
 """
@@ -17,41 +18,23 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from mesh.rotation import ORIGINAL_VIEW, novel_view_angles
 from mesh.structure_cache import StructureMapCache
 from reid.data import ImageDataset, PairedTrainTransform
 
-NEW_VIEW_ANGLES = (45, 90, 135, 180, 225, 270, 315)
-
-
-class MissingStructureMapsError(FileNotFoundError):
-    """Training images whose structure maps are not in the cache."""
-
-
-def check_structure_maps(cache: StructureMapCache, items: Sequence[tuple], split: str = "train",
-                         angles: Sequence[int] = (0,) + NEW_VIEW_ANGLES, show: int = 10) -> None:
-    """Fail before training starts when any image lacks a structure map (names + count); one
-    map is read, so that maps of another size are reported (once) before the loaders start."""
-    names = [os.path.basename(item[0]) for item in items]
-    missing = cache.missing(split, names, angles)
-    if missing:
-        raise MissingStructureMapsError(
-            f"{len(missing)} structure maps are missing from {cache.mesh_dir}/{split} "
-            f"(first: {', '.join(missing[:show])}). Create them with "
-            f"`python tools/prepare_meshes.py --config CFG --checkpoint HMR.pth --smpl-dir DIR`, "
-            f"or set MESH.DIR to the folder of the released renders.")
-    if names:
-        cache.read(split, names[0], tuple(angles)[0])
-
 
 class ViewPairDataset(Dataset):
+    """``angles``: the rotations ``s_new`` is drawn from (default: the cache's angles other than
+    the original view)."""
+
     def __init__(self, items: Sequence[tuple], cache: StructureMapCache, split: str = "train",
                  size: Sequence[int] = (256, 128), flip_prob: float = 0.5, padding: int = 10,
-                 angles: Sequence[int] = NEW_VIEW_ANGLES, skip_unreadable: bool = False):
+                 angles: Sequence[int] | None = None, skip_unreadable: bool = False):
         self.items = list(items)
         self.images = ImageDataset(self.items, transform=None, skip_unreadable=skip_unreadable)
         self.cache = cache
         self.split = split
-        self.angles = tuple(angles)
+        self.angles = novel_view_angles(cache.angles) if angles is None else tuple(angles)
         self.paired = PairedTrainTransform(size, flip_prob=flip_prob, padding=padding, re_prob=0.0)
         self.size = tuple(size)
 
@@ -67,7 +50,7 @@ class ViewPairDataset(Dataset):
         sample = self.images[index]  # another item's image when this one is unreadable
         image, path, index = sample["img"], sample["path"], sample["index"]
         name = os.path.basename(path)
-        s_ori = Image.fromarray(self.cache.read(self.split, name, 0))
+        s_ori = Image.fromarray(self.cache.read(self.split, name, ORIGINAL_VIEW))
         angle = self.angles[int(torch.randint(len(self.angles), ()))]
         s_new = Image.fromarray(self.cache.read(self.split, name, angle))
         img_t, (s_ori_t, s_new_t) = self.paired.apply(image, [s_ori, s_new])
@@ -78,8 +61,10 @@ class ViewPairDataset(Dataset):
 def build_view_loader(items: Sequence[tuple], cache: StructureMapCache, batch_size: int,
                       size: Sequence[int], num_workers: int, seed: int, split: str = "train",
                       flip_prob: float = 0.5, padding: int = 10, drop_last: bool = True,
-                      sampler=None, skip_unreadable: bool = False) -> DataLoader:
-    dataset = ViewPairDataset(items, cache, split, size, flip_prob, padding,
+                      sampler=None, skip_unreadable: bool = False,
+                      angles: Sequence[int] | None = None) -> DataLoader:
+    """Loader over :class:`ViewPairDataset` (``angles``: see there), seeded by ``seed``."""
+    dataset = ViewPairDataset(items, cache, split, size, flip_prob, padding, angles=angles,
                               skip_unreadable=skip_unreadable)
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(dataset, batch_size=batch_size, shuffle=sampler is None, sampler=sampler,

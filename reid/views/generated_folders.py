@@ -1,7 +1,7 @@
 """Generated person frames as an extra unlabelled training folder.
 
 :func:`write_generated_views` animates every training image of a ReID dataset with a frozen
-image-conditioned video generator (:class:`reid.models.gcl.video_view.VideoViewGenerator`) and
+image-conditioned video generator (:class:`reid.views.video.VideoViewGenerator`) and
 writes ``views_per_image`` generated frames per image in the Market-1501 layout::
 
     OUT/bounding_box_train/{pid:04d}_c{cam}s1_{src:06d}_{k:02d}.jpg
@@ -13,8 +13,8 @@ purity can still be monitored; ``src`` is the index of the source image in the t
 every file is written atomically, and a rerun skips the batches whose files all exist (each batch
 draws from its own seed, so a resumed run writes the same frames).
 
-:func:`append_extra_train_dirs` (``DATASETS.EXTRA_TRAIN_DIRS``) appends such folders to the
-training list of a dataset.
+:func:`reid.data.generated_folders.append_extra_train_dirs` (``DATASETS.EXTRA_TRAIN_DIRS``)
+appends such folders to the training list of a dataset.
 """
 from __future__ import annotations
 
@@ -25,29 +25,19 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
+from common.image_io import read_image
 from common.io import atomic_write_bytes, atomic_write_json
+from reid.data.datasets.base import ReIDDataset
+from reid.data.generated_folders import TRAIN_FOLDER, generated_view_name
 
-from .datasets.base import DatasetFormatError, DatasetLayoutError, ReIDDataset
-from .datasets.market_style import GENERIC_PATTERN, parse_market_style_folder
+from .video import VideoViewGenerator
 
-TRAIN_FOLDER = "bounding_box_train"
 MANIFEST = "manifest.json"
-EXAMPLE_NAME = "0002_c1s1_000451_00.jpg"
-
-
-def generated_view_name(pid: int, camid: int, source_index: int, view: int) -> str:
-    """File name of view ``view`` of training image ``source_index`` (0-based ``camid``)."""
-    if pid < 1:
-        raise ValueError(f"generated views need a source pid >= 1 (pid 0 / -1 are dropped from "
-                         f"training sets by the Market-style readers); got {pid}")
-    return f"{pid:04d}_c{camid + 1}s1_{source_index:06d}_{view:02d}.jpg"
 
 
 def _load_batch(paths: Sequence[str], size: tuple[int, int]) -> torch.Tensor:
     """(B, 3, H, W) in [-1, 1]: the images resized (bilinear) to ``size``."""
     from PIL import Image
-
-    from .image_io import read_image
 
     arrays = [np.asarray(read_image(p).resize((size[1], size[0]), Image.BILINEAR))
               for p in paths]
@@ -74,7 +64,7 @@ def write_generated_views(items: Sequence[tuple], raw_pids: Sequence[int], view_
     """Write the generated views of ``items`` (``(path, pid, camid)``; ``raw_pids`` their raw
     identities) below ``out_dir``; returns the manifest (also written as ``manifest.json``).
 
-    ``view_source``: a :class:`~reid.models.gcl.video_view.VideoViewGenerator`; the images are
+    ``view_source``: a :class:`~reid.views.video.VideoViewGenerator`; the images are
     fed at its frame size and the frames are written at that size.
     """
     if views_per_image < 1 or batch_size < 1:
@@ -119,46 +109,12 @@ def write_generated_views(items: Sequence[tuple], raw_pids: Sequence[int], view_
     return manifest
 
 
-def read_generated_folder(folder: str) -> list[tuple]:
-    """``(path, raw pid, camid)`` of the images of one extra folder: ``folder/bounding_box_train``
-    when it exists, else ``folder`` itself. Missing or empty folders are an error."""
-    if not os.path.isdir(folder):
-        raise DatasetLayoutError(f"DATASETS.EXTRA_TRAIN_DIRS: '{folder}' is not a folder (expected "
-                                 f"the output of tools/generate_views.py, with {TRAIN_FOLDER}/)")
-    images = os.path.join(folder, TRAIN_FOLDER)
-    images = images if os.path.isdir(images) else folder
-    items = parse_market_style_folder(images, GENERIC_PATTERN, "train", None, EXAMPLE_NAME)
-    if not items:
-        raise DatasetFormatError(f"DATASETS.EXTRA_TRAIN_DIRS: no usable images in '{images}' "
-                                 f"(expected names like '{EXAMPLE_NAME}')")
-    return items
-
-
-def append_extra_train_dirs(dataset: ReIDDataset, folders: Sequence[str]) -> ReIDDataset:
-    """``dataset`` with the images of ``folders`` appended to its training list (raw pids kept
-    for monitoring and relabelled with the rest); query and gallery unchanged."""
-    if not folders:
-        return dataset
-    extra = [item for folder in folders for item in read_generated_folder(folder)]
-    train = [(path, raw, cam) for (path, _, cam), raw in zip(dataset.train,
-                                                             dataset.train_original_pids)]
-    merged = ReIDDataset(dataset.name, dataset.root, train + extra, dataset.query, dataset.gallery)
-    for key, value in vars(dataset).items():  # reader-specific extras survive
-        if key not in vars(merged):
-            setattr(merged, key, value)
-    merged.extra_train_dirs = list(folders)
-    merged.num_extra_train = len(extra)
-    return merged
-
-
 def generate_views_for_dataset(dataset: ReIDDataset, generator_config: str, weights: str,
                                out_dir: str, views_per_image: int = 2, batch_size: int = 16,
                                seed: int = 0, device: str | torch.device = "cpu",
                                progress: bool = True, generator_opts: Sequence[str] = ()) -> dict:
     """Load the ImaGINator of ``generator_config`` / ``weights`` and write the generated views
     of ``dataset.train`` below ``out_dir`` (see :func:`write_generated_views`)."""
-    from reid.models.gcl.video_view import VideoViewGenerator
-
     view = VideoViewGenerator.from_files(generator_config, weights, device, opts=generator_opts,
                                          seed=seed)
     extra = {"source_dataset": dataset.name, "source_root": dataset.root,

@@ -1,5 +1,5 @@
 """Person-only images for pseudo-labelling: the background replaced by grey using the silhouette
-of each image's own (angle 0) structure map.
+of each image's own original-view (angle 0) structure map.
 
 From a random or weak start, features of whole images group by camera scenery rather than by
 person; clustering features of the masked images removes that shortcut without any label (the
@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from mesh.rotation import ORIGINAL_VIEW
 from mesh.structure_cache import StructureMapCache
 from reid.data import ImageDataset
 from reid.data.transforms import build_test_transform
@@ -48,7 +49,8 @@ class ForegroundMaskedDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         sample = self.images[index]
-        structure_map = self.cache.read(self.split, os.path.basename(sample["path"]), 0)
+        structure_map = self.cache.read(self.split, os.path.basename(sample["path"]),
+                                        ORIGINAL_VIEW)
         sample["img"] = sample["img"] * silhouette_from_map(structure_map, self.size)
         return sample
 

@@ -6,7 +6,8 @@ size when the two differ, animated with a random action label and random noise, 
 sample is picked (a random index; frame 0, the near-copy of the input, is excluded by default)
 and resized back to (H, W). Everything runs batched, in eval mode and without gradients: the
 generator is a fixed view source, only E_id learns from the views (see
-:class:`reid.models.gcl.train_step.GCLTrainStep`, the ``L_vid`` term).
+:class:`reid.models.gcl.train_step.GCLTrainStep`, the ``L_vid`` term). This is the one module of
+``reid`` that imports the ``generators`` package.
 
 >>> view = VideoViewGenerator.from_files("configs/generators/imaginator_reid_synthetic.yaml",
 ...                                      "outputs/generators/imaginator_reid_synthetic/"
@@ -22,8 +23,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# Generators that animate a given image; only these can make a view *of the same person*.
-IMAGE_CONDITIONED_MODELS = ("imaginator",)
+
+
+def image_conditioned_video_gans() -> tuple[str, ...]:
+    """The registered video GANs that animate a given image: only these can make a view *of the
+    same person*."""
+    from generators.registry import available_video_gans, get_video_gan
+
+    return tuple(n for n in available_video_gans() if get_video_gan(n).image_conditioned)
 
 
 class VideoViewError(ValueError):
@@ -57,7 +64,7 @@ class VideoViewGenerator(nn.Module):
             if not hasattr(generator, attribute):
                 raise VideoViewError(
                     f"VideoViewGenerator needs an image-conditioned video generator (one of "
-                    f"{', '.join(IMAGE_CONDITIONED_MODELS)}); {type(generator).__name__} has no "
+                    f"{', '.join(image_conditioned_video_gans())}); {type(generator).__name__} has no "
                     f"'{attribute}'")
         self.generator = generator.eval()
         for parameter in self.generator.parameters():
@@ -74,6 +81,7 @@ class VideoViewGenerator(nn.Module):
         """Build from a generator YAML (``configs/generators/*.yaml``) and its training checkpoint
         (``checkpoint_last.pth`` / ``generator_final.pth`` of ``tools/train_video_gan.py``)."""
         from generators.config import load_generator_config
+        from generators.registry import video_gan_of
         from generators.sampling import load_generator
 
         if not config_path:
@@ -88,11 +96,11 @@ class VideoViewGenerator(nn.Module):
                 "train one with `python tools/train_video_gan.py --config <GCL.VIDEO_VIEW.CONFIG>`"
                 " and give OUTPUT_DIR/checkpoint_last.pth)")
         cfg = load_generator_config(config_path, list(opts or []))
-        if cfg.MODEL.NAME.lower() not in IMAGE_CONDITIONED_MODELS:
+        if not video_gan_of(cfg).image_conditioned:
             raise VideoViewError(
                 f"video view: {config_path} builds a '{cfg.MODEL.NAME}' generator, which does not "
                 f"animate a given image; a view of the same person needs one of "
-                f"{', '.join(IMAGE_CONDITIONED_MODELS)}")
+                f"{', '.join(image_conditioned_video_gans())}")
         generator = load_generator(cfg, weights, device)
         return cls(generator, exclude_first_frame, seed)
 
@@ -153,9 +161,9 @@ def video_view_loss(encoder: nn.Module, video_view: VideoViewGenerator, x: torch
     sum of the two terms). ``precision`` "bf16" runs the generator and E_id under autocast.
     ``generated_bn_stats=False`` keeps E_id's BatchNorm running statistics out of the E_id pass
     over the generated frames."""
-    from ...losses.view_invariant import view_invariant_losses
     from common.precision import autocast
-    from ..batchnorm import frozen_running_stats
+    from reid.losses.view_invariant import view_invariant_losses
+    from reid.models.batchnorm import frozen_running_stats
 
     with autocast(x.device, precision):
         x_vid = video_view(x)

@@ -1,0 +1,56 @@
+"""Folders of generated person images as extra unlabelled training data
+(``DATASETS.EXTRA_TRAIN_DIRS``), in the Market-1501 layout that
+:func:`reid.views.generated_folders.write_generated_views` writes::
+
+    OUT/bounding_box_train/{pid:04d}_c{cam}s1_{src:06d}_{k:02d}.jpg
+"""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+from reid.data.datasets.base import DatasetFormatError, DatasetLayoutError, ReIDDataset
+from reid.data.datasets.market_style import GENERIC_PATTERN, parse_market_style_folder
+
+TRAIN_FOLDER = "bounding_box_train"
+EXAMPLE_NAME = "0002_c1s1_000451_00.jpg"
+
+
+def generated_view_name(pid: int, camid: int, source_index: int, view: int) -> str:
+    """File name of view ``view`` of training image ``source_index`` (0-based ``camid``)."""
+    if pid < 1:
+        raise ValueError(f"generated views need a source pid >= 1 (pid 0 / -1 are dropped from "
+                         f"training sets by the Market-style readers); got {pid}")
+    return f"{pid:04d}_c{camid + 1}s1_{source_index:06d}_{view:02d}.jpg"
+
+
+def read_generated_folder(folder: str) -> list[tuple]:
+    """``(path, raw pid, camid)`` of the images of one extra folder: ``folder/bounding_box_train``
+    when it exists, else ``folder`` itself. Missing or empty folders are an error."""
+    if not os.path.isdir(folder):
+        raise DatasetLayoutError(f"DATASETS.EXTRA_TRAIN_DIRS: '{folder}' is not a folder (expected "
+                                 f"the output of tools/generate_views.py, with {TRAIN_FOLDER}/)")
+    images = os.path.join(folder, TRAIN_FOLDER)
+    images = images if os.path.isdir(images) else folder
+    items = parse_market_style_folder(images, GENERIC_PATTERN, "train", None, EXAMPLE_NAME)
+    if not items:
+        raise DatasetFormatError(f"DATASETS.EXTRA_TRAIN_DIRS: no usable images in '{images}' "
+                                 f"(expected names like '{EXAMPLE_NAME}')")
+    return items
+
+
+def append_extra_train_dirs(dataset: ReIDDataset, folders: Sequence[str]) -> ReIDDataset:
+    """``dataset`` with the images of ``folders`` appended to its training list (raw pids kept
+    for monitoring and relabelled with the rest); query and gallery unchanged."""
+    if not folders:
+        return dataset
+    extra = [item for folder in folders for item in read_generated_folder(folder)]
+    train = [(path, raw, cam) for (path, _, cam), raw in zip(dataset.train,
+                                                             dataset.train_original_pids)]
+    merged = ReIDDataset(dataset.name, dataset.root, train + extra, dataset.query, dataset.gallery)
+    for key, value in vars(dataset).items():  # reader-specific extras survive
+        if key not in vars(merged):
+            setattr(merged, key, value)
+    merged.extra_train_dirs = list(folders)
+    merged.num_extra_train = len(extra)
+    return merged
