@@ -3,7 +3,8 @@
 YAML files under ``configs/generators/`` (with ``_BASE_`` inheritance) and command-line ``KEY VALUE``
 pairs may only change keys that exist here; an unknown key is a :class:`ConfigError` naming the key
 and the closest valid ones. The YAML reading, key checking and override parsing are the project's
-(:mod:`common.config`); only the defaults differ.
+(:mod:`common.config`); only the defaults differ. ``MODEL.NAME`` must name a model of the
+registry (:mod:`generators.registry`), whose spec checks the values only it knows about.
 
 >>> cfg = load_generator_config("configs/generators/g3an.yaml", ["SOLVER.MAX_ITERS", "10"])
 """
@@ -15,11 +16,10 @@ from yacs.config import CfgNode as CN
 
 from common.config import ConfigError, load_config
 
-__all__ = ["ConfigError", "MODEL_NAMES", "STYLE_MODELS", "frame_size", "get_generator_defaults",
-           "load_generator_config"]
+from .registry import available_video_gans, get_video_gan
 
-STYLE_MODELS = ("inmodegan", "mostganv")
-MODEL_NAMES = ("imaginator", "g3an") + STYLE_MODELS
+__all__ = ["ConfigError", "check_generator_config", "frame_size", "get_generator_defaults",
+           "load_generator_config"]
 
 _C = CN()
 # Everything a run writes (checkpoints, TensorBoard events, sample grids and GIFs, the config).
@@ -27,7 +27,8 @@ _C.OUTPUT_DIR = "outputs/generators/g3an"
 _C.SEED = 1
 
 _C.MODEL = CN()
-# "imaginator" (thesis chapter 3), "g3an" (chapter 4), "inmodegan" (chapter 5) or "mostganv".
+# A model of generators.registry: "imaginator" (thesis chapter 3), "g3an" (chapter 4),
+# "inmodegan" (chapter 5) or "mostganv".
 _C.MODEL.NAME = "g3an"
 # "auto" = cuda when available, else cpu.
 _C.MODEL.DEVICE = "auto"
@@ -153,59 +154,23 @@ def load_generator_config(path: str | None = None, opts: Iterable[str] | None = 
 
 
 def check_generator_config(cfg: CN) -> None:
-    """Values that keys alone cannot check: names and sizes the models support."""
+    """Values that keys alone cannot check: the model name (one of the registry), the shared
+    choices, then what the model's spec supports (frame and latent sizes)."""
     name = cfg.MODEL.NAME.lower()
-    if name not in MODEL_NAMES:
+    available = available_video_gans()
+    if name not in available:
         raise ConfigError(f"MODEL.NAME is '{cfg.MODEL.NAME}'; expected one of "
-                          f"{', '.join(MODEL_NAMES)}")
+                          f"{', '.join(available)}")
     if cfg.MODEL.CONV_TYPE not in ("1+2d", "2+1d", "3d"):
         raise ConfigError(f"MODEL.CONV_TYPE is '{cfg.MODEL.CONV_TYPE}'; expected 1+2d, 2+1d or 3d")
     if cfg.MODEL.VIDEO_D not in ("3d", "2+1d"):
         raise ConfigError(f"MODEL.VIDEO_D is '{cfg.MODEL.VIDEO_D}'; expected 3d or 2+1d")
-    if name in STYLE_MODELS:
-        _check_style_config(cfg)
-    elif name == "imaginator":
-        height, width = cfg.MODEL.IMAGE_SIZE, cfg.MODEL.IMAGE_WIDTH or cfg.MODEL.IMAGE_SIZE
-        if min(height, width) < 16 or height % 16 or width % 16:
-            raise ConfigError(f"MODEL.IMAGE_SIZE / IMAGE_WIDTH are {height} / {width}; ImaGINator "
-                              "needs a frame height and width that are multiples of 16")
-    elif cfg.MODEL.IMAGE_SIZE != 64 or cfg.MODEL.IMAGE_WIDTH not in (0, 64):
-        raise ConfigError(f"MODEL.IMAGE_SIZE / IMAGE_WIDTH are {cfg.MODEL.IMAGE_SIZE} / "
-                          f"{cfg.MODEL.IMAGE_WIDTH}; the G3AN table architecture generates 64x64 "
-                          "frames")
+    spec = get_video_gan(name)
+    if spec.check_config is not None:
+        spec.check_config(cfg)
     if cfg.DATA.SOURCE not in ("synthetic", "frames", "videos", "auto"):
         raise ConfigError(f"DATA.SOURCE is '{cfg.DATA.SOURCE}'; expected synthetic, frames, "
                           "videos or auto")
     if not 1 <= cfg.DATA.STRIDE_MIN <= cfg.DATA.STRIDE_MAX:
         raise ConfigError(f"DATA.STRIDE_MIN/MAX = {cfg.DATA.STRIDE_MIN}/{cfg.DATA.STRIDE_MAX}; "
                           "expected 1 <= STRIDE_MIN <= STRIDE_MAX")
-
-
-def _check_style_config(cfg: CN) -> None:
-    m = cfg.MODEL
-    size = m.IMAGE_SIZE
-    if size < 8 or size & (size - 1):
-        raise ConfigError(f"MODEL.IMAGE_SIZE is {size}; the style-based generators need a power "
-                          "of two >= 8")
-    if m.NUM_FRAMES < 2:
-        raise ConfigError(f"MODEL.NUM_FRAMES is {m.NUM_FRAMES}; expected >= 2")
-    if m.NUM_CLASSES:
-        raise ConfigError(f"MODEL.NUM_CLASSES is {m.NUM_CLASSES}; {m.NAME} is unconditional "
-                          "(set 0)")
-    if m.INMODEGAN.BASIS not in ("svd", "qr"):
-        raise ConfigError(f"MODEL.INMODEGAN.BASIS is '{m.INMODEGAN.BASIS}'; expected svd or qr")
-    if m.NAME.lower() == "inmodegan":
-        if m.INMODEGAN.NUM_DIRECTIONS > m.STYLE.W_DIM:
-            raise ConfigError(f"MODEL.INMODEGAN.NUM_DIRECTIONS is {m.INMODEGAN.NUM_DIRECTIONS}; "
-                              f"at most MODEL.STYLE.W_DIM = {m.STYLE.W_DIM} orthonormal directions")
-        if max(m.INMODEGAN.TEMPORAL_STRIDES) >= m.NUM_FRAMES:
-            raise ConfigError(f"MODEL.INMODEGAN.TEMPORAL_STRIDES {m.INMODEGAN.TEMPORAL_STRIDES} "
-                              f"must be below MODEL.NUM_FRAMES = {m.NUM_FRAMES}")
-    if m.NAME.lower() == "mostganv" and not 2 <= m.MOSTGANV.SPARSE_FRAMES <= m.NUM_FRAMES:
-        raise ConfigError(f"MODEL.MOSTGANV.SPARSE_FRAMES is {m.MOSTGANV.SPARSE_FRAMES}; expected "
-                          f"2..MODEL.NUM_FRAMES ({m.NUM_FRAMES})")
-    if cfg.SOLVER.R1_INTERVAL < 1:
-        raise ConfigError(f"SOLVER.R1_INTERVAL is {cfg.SOLVER.R1_INTERVAL}; expected >= 1")
-    if cfg.SOLVER.EMA_DECAY >= 1.0:
-        raise ConfigError(f"SOLVER.EMA_DECAY is {cfg.SOLVER.EMA_DECAY}; expected < 1 "
-                          "(negative = no EMA)")

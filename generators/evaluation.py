@@ -1,30 +1,33 @@
 """Evaluate a trained generator against real clips: SSIM, PSNR, ACD, and video FID / FVD when the
 user supplies the feature-network weights.
 
-ImaGINator is evaluated as in the thesis (3.4.3): each real clip's first frame and label drive
-the generator, SSIM / PSNR compare the generated clip with the real one, ACD-I compares every
-generated frame with the input frame. G3AN clips come from noise (labels drawn from the data when
-conditional); ACD-C, FID and FVD compare them with real clips.
+A model conditioned on an input image (ImaGINator) is evaluated as in the thesis (3.4.3): each
+real clip's first frame and label drive the generator, SSIM / PSNR compare the generated clip
+with the real one, ACD-I compares every generated frame with the input frame. The other models'
+clips come from noise (labels drawn from the data when conditional, as for G3AN); ACD-C, FID and
+FVD compare them with real clips. The noise and the generation are the model's spec's
+(:mod:`generators.registry`).
 """
 from __future__ import annotations
 
 import torch
 
 from .metrics import acd, fvd, load_feature_network, psnr, ssim, video_fid
+from .registry import video_gan_of
 
 
 @torch.no_grad()
 def generate_for_evaluation(generator, cfg, real: torch.Tensor, labels: torch.Tensor | None,
                             seed: int = 0) -> torch.Tensor:
+    """Clips for the real clips ``real`` (their first frames drive an image-conditioned model)
+    from noise seeded with ``seed``."""
+    spec = video_gan_of(cfg)
     gen = torch.Generator().manual_seed(seed)
     device = next(generator.parameters()).device
-    n = real.shape[0]
-    if cfg.MODEL.NAME.lower() == "imaginator":
-        z = torch.randn(n, generator.z_dim, generator=gen).to(device)
-        return generator(real[:, :, 0].to(device), labels, z).cpu()
-    z_a = torch.randn(n, generator.za_dim, generator=gen).to(device)
-    z_m = torch.randn(n, generator.zm_dim, cfg.MODEL.ZM_STEPS, generator=gen).to(device)
-    return generator(z_a, z_m, labels).cpu()
+    noise = tuple(t.to(device) for t in spec.sample_noise(generator, cfg, real.shape[0], "cpu",
+                                                           gen))
+    images = real[:, :, 0].to(device) if spec.image_conditioned else None
+    return spec.generate(generator, cfg, noise, labels, images).cpu()
 
 
 def evaluate_generator(generator, cfg, dataset, num_videos: int = 64, batch_size: int = 8,
@@ -44,7 +47,7 @@ def evaluate_generator(generator, cfg, dataset, num_videos: int = 64, batch_size
         reals.append(real)
     real, fake = torch.cat(reals), torch.cat(fakes)
     scores: dict[str, float] = {"num_videos": float(real.shape[0])}
-    if cfg.MODEL.NAME.lower() == "imaginator":
+    if video_gan_of(cfg).image_conditioned:
         scores["ssim"] = ssim(fake, real).mean().item()
         scores["psnr"] = psnr(fake, real).mean().item()
         scores.update(acd(fake, reference=real[:, :, 0]))

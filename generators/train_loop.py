@@ -1,6 +1,7 @@
 """The training loop shared by every video GAN: resume, steps, logging, samples, checkpoints.
 
-A trainer class provides ``step(batch) -> dict``, ``iteration``, ``state_dict`` /
+The run class (:class:`generators.training.VideoGANTrainer`, for every model) provides
+``step(batch) -> dict``, ``iteration``, ``state_dict`` /
 ``load_checkpoint``, ``network_weights()``, ``render_fixed_samples(count)`` and
 ``final_generator_state()``; :class:`TrainingLoop` adds :meth:`write_samples` and :meth:`train`,
 which resumes from ``OUTPUT_DIR/checkpoint_last.pth`` when
@@ -25,6 +26,7 @@ from torch.utils.data import DataLoader
 from common import atomic_save, resolve_device, set_seed, setup_logger
 from common.finite import refuse_non_finite_save
 
+from .data import build_dataset
 from .video_io import frame_strip, video_grid, write_image, write_video
 
 CHECKPOINT_NAME = "checkpoint_last.pth"
@@ -52,8 +54,6 @@ class TrainingLoop(ABC):
 
     def _start_run(self, cfg, dataset, device) -> None:
         """Config, device, seed, output folder, logger and data stream shared by every trainer."""
-        from .training import build_dataset
-
         self.cfg = cfg
         self.name = cfg.MODEL.NAME.lower()
         self.device = resolve_device(device or cfg.MODEL.DEVICE)

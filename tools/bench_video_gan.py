@@ -1,8 +1,10 @@
 """Benchmark the video GANs: ``python tools/bench_video_gan.py``.
 
 Seconds per training iteration and peak memory for ImaGINator, G3AN, InMoDeGAN and MoStGAN-V
-(paper widths by default, ``--style-size synthetic`` for the small InMoDeGAN / MoStGAN-V configs;
-on the GPU when present), and the transposed 3D vs (1+2)D comparison of thesis table 3.12.
+(any registered model can be named in ``--models``; paper widths by default,
+``--style-size synthetic`` for the small configs of the style-based models; on the GPU when
+present), and the transposed 3D vs (1+2)D comparison of thesis table 3.12
+(:mod:`benchmarks.video_gan`).
 The last line is one JSON object.
 """
 import argparse
@@ -12,7 +14,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from generators.bench import run_benchmark  # noqa: E402
+from benchmarks.video_gan import run_benchmark  # noqa: E402
+from generators.registry import available_video_gans  # noqa: E402
 
 
 def main(argv=None) -> None:
@@ -22,7 +25,7 @@ def main(argv=None) -> None:
     parser.add_argument("--iterations", type=int, default=2)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--models", nargs="*",
-                        default=["imaginator", "g3an", "inmodegan", "mostganv"])
+                        default=list(available_video_gans()))
     parser.add_argument("--style-size", choices=("paper", "synthetic"), default="paper",
                         help="InMoDeGAN / MoStGAN-V widths")
     args = parser.parse_args(argv)

@@ -10,11 +10,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from common import resolve_device  # noqa: E402
 from generators.config import load_generator_config  # noqa: E402
+from generators.data import build_dataset  # noqa: E402
 from generators.evaluation import evaluate_generator  # noqa: E402
 from generators.sampling import load_generator  # noqa: E402
-from generators.training import build_dataset  # noqa: E402
-from common import resolve_device  # noqa: E402
 
 
 def main(argv=None) -> None:

@@ -6,6 +6,7 @@ with every label.
 InMoDeGAN: clips with all motion directions and with ``--active`` only / all but ``--inactive``,
 plus ``--stats-directions K ...`` -> optical-flow motion statistics JSON.
 MoStGAN-V: ``--num-frames`` clips of any length.
+What a model writes is its registry spec's ``write_samples`` (``generators/<model>/sampling.py``).
 """
 import argparse
 import os
@@ -13,13 +14,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import torch  # noqa: E402
-
-from generators.config import load_generator_config  # noqa: E402
-from generators.sampling import (first_frame_of, g3an_manipulations, imaginator_all_labels,  # noqa: E402
-                                 load_generator, read_input_image, style_video_samples,
-                                 write_clip_set, write_motion_statistics)
 from common import resolve_device  # noqa: E402
+from generators.config import load_generator_config  # noqa: E402
+from generators.registry import video_gan_of  # noqa: E402
+from generators.sampling import SampleOptionError, load_generator  # noqa: E402
 
 
 def main(argv=None) -> None:
@@ -46,41 +44,14 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     cfg = load_generator_config(args.config, args.opts)
     out = args.out or os.path.join(cfg.OUTPUT_DIR, "manipulation")
+    spec = video_gan_of(cfg)
+    if spec.write_samples is None:
+        parser.error(f"MODEL.NAME {cfg.MODEL.NAME} has no sampling tool")
     generator = load_generator(cfg, args.weights, resolve_device(cfg.MODEL.DEVICE))
-    written = []
-    name = cfg.MODEL.NAME.lower()
-    if name in ("inmodegan", "mostganv"):
-        frames = args.num_frames or None
-        videos = style_video_samples(generator, name, args.count, frames, args.seed)
-        written += write_clip_set(videos, out, "samples", args.count)
-        if args.active is not None or args.inactive:
-            edited = style_video_samples(generator, name, args.count, frames, args.seed,
-                                         args.active, args.inactive)
-            written += write_clip_set(edited, out, "samples_directions_edited", args.count)
-        if args.stats_directions:
-            if name != "inmodegan":
-                parser.error("--stats-directions needs an InMoDeGAN model")
-            written.append(write_motion_statistics(
-                generator, args.stats_directions, os.path.join(out, "motion_statistics.json"),
-                min(args.count, 4), frames, args.seed))
-    elif name == "g3an":
-        sets = g3an_manipulations(generator, args.appearances, args.motions, args.steps,
-                                  torch.tensor([args.label]), args.seed)
-        written += write_clip_set(sets["fixed_appearance"], out, "fixed_appearance_varied_motion",
-                                  args.motions)
-        written += write_clip_set(sets["fixed_motion"], out, "fixed_motion_varied_appearance",
-                                  args.appearances)
-    else:
-        if args.image:
-            image = read_input_image(args.image, generator.image_size)
-        else:
-            from generators.training import build_dataset
-
-            dataset = build_dataset(cfg)
-            image = first_frame_of(dataset.records[0].path, generator.image_size) if os.path.isdir(
-                dataset.records[0].path) else dataset[0]["video"][:, 0]
-        videos = imaginator_all_labels(generator, image, args.seed)
-        written += write_clip_set(videos, out, "one_image_every_label", videos.shape[0])
+    try:
+        written = spec.write_samples(generator, cfg, args, out)
+    except SampleOptionError as exc:
+        parser.error(str(exc))
     print("\n".join(written))
 
 

@@ -1,6 +1,7 @@
 """Train a video GAN: ``python tools/train_video_gan.py --config configs/generators/g3an.yaml``.
 
-MODEL.NAME picks ImaGINator, G3AN, InMoDeGAN or MoStGAN-V (``configs/generators/*.yaml``).
+MODEL.NAME picks ImaGINator, G3AN, InMoDeGAN, MoStGAN-V or any other model of
+``generators.registry`` (``configs/generators/*.yaml``).
 
 Trailing ``KEY VALUE`` pairs override the config (``SOLVER.MAX_ITERS 50``). A run resumes from
 ``OUTPUT_DIR/checkpoint_last.pth`` when present. A run whose losses or weights turn NaN or
@@ -12,11 +13,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from common.config import save_config  # noqa: E402
+from common.finite import NonFiniteWeightsError  # noqa: E402
 from generators.config import load_generator_config  # noqa: E402
 from generators.train_loop import VideoGANDivergedError  # noqa: E402
 from generators.training import build_trainer  # noqa: E402
-from reid.config import save_config  # noqa: E402
-from common.finite import NonFiniteWeightsError  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -25,8 +25,7 @@ class InMoDeGANTrainer(AdversarialTrainer):
         return {"video": real}
 
     def fake_inputs(self, batch_size: int, real: Inputs) -> tuple[Inputs, dict]:
-        device = real["video"].device
-        z_a, z_m = self.generator.sample_noise(batch_size, device=device)
+        z_a, z_m = self.sample_noise(batch_size, real)
         return {"video": self.generator(z_a, z_m)}, {}
 
     def discriminate(self, inputs: Inputs) -> Scored:

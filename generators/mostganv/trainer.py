@@ -39,9 +39,14 @@ class MoStGANVTrainer(AdversarialTrainer):
         frames = real[torch.arange(real.shape[0], device=real.device)[:, None], :, index]
         return {"video": frames.permute(0, 2, 1, 3, 4), "times": times.float().to(real.device)}
 
+    def sample_noise(self, batch_size: int, inputs: Inputs):
+        """z and a motion-noise trajectory covering the latest frame time of the iteration."""
+        times = inputs["times"]
+        return self.generator.sample_noise(batch_size, float(times.max()), times.device)
+
     def fake_inputs(self, batch_size: int, real: Inputs) -> tuple[Inputs, dict]:
         times = real["times"]
-        z, z_traj = self.generator.sample_noise(batch_size, float(times.max()), times.device)
+        z, z_traj = self.sample_noise(batch_size, real)
         video, diversity = self.generator(z, z_traj, times, return_diversity=True)
         extra = {"diversity": self.diversity_weight * diversity} if self.diversity_weight else {}
         return {"video": video, "times": times}, extra

@@ -1,19 +1,22 @@
 """One adversarial training iteration of a style-based video GAN: D step, lazy R1, G step, EMA.
 
-Models plug in by subclassing :class:`AdversarialTrainer` and defining what the discriminator
-sees from a real batch (:meth:`real_inputs`), how fakes are made for the same batch
-(:meth:`fake_inputs`, which may also return extra generator losses such as a regulariser) and how
-the discriminator scores an input (:meth:`discriminate`, a list of ``(logits, weight)`` pairs so
-that several discriminators, e.g. an image D and a temporal pyramid, combine with their weights).
+:class:`AdversarialTrainer` fills the hooks of :class:`generators.adversarial.GANTrainer` for the
+StyleGAN2 family. Models plug in by subclassing it and defining what the discriminator sees from
+a real batch (:meth:`real_inputs`), how fakes are made for the same batch (:meth:`fake_inputs`,
+which may also return extra generator losses such as a regulariser; its latent codes come from
+:meth:`~generators.adversarial.GANTrainer.sample_noise`) and how the discriminator scores an
+input (:meth:`discriminate`, a list of ``(logits, weight)`` pairs so that several
+discriminators, e.g. an image D and a temporal pyramid, combine with their weights).
 """
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from typing import Optional
 
 import torch
 from torch import nn
 
+from ..adversarial import GANTrainer
 from .ema import GeneratorEMA
 from .losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
 
@@ -26,11 +29,12 @@ def _requires_grad(module: nn.Module, flag: bool) -> None:
         p.requires_grad_(flag)
 
 
-class AdversarialTrainer(ABC):
+class AdversarialTrainer(GANTrainer):
     """Non-saturating logistic loss with lazy R1 (weight ``r1_gamma / 2``, applied every
     ``r1_interval`` iterations and scaled by the interval) and an optional generator EMA.
 
-    ``step(real)`` runs one iteration on a real batch and returns the losses as floats.
+    ``step(real)`` runs one iteration on a real batch and returns the losses as floats: real
+    inputs, D step (+ lazy R1), G step, EMA update.
     """
 
     r1_key = "video"
@@ -64,7 +68,7 @@ class AdversarialTrainer(ABC):
     def _batch_size(inputs: Inputs) -> int:
         return next(iter(inputs.values())).shape[0]
 
-    def d_step(self, real: Inputs) -> dict[str, float]:
+    def discriminator_step(self, real: Inputs) -> dict[str, float]:
         _requires_grad(self.generator, False)
         _requires_grad(self.discriminator, True)
         with torch.no_grad():
@@ -95,7 +99,7 @@ class AdversarialTrainer(ABC):
         self.d_optimizer.step()
         return float(penalty.detach())
 
-    def g_step(self, real: Inputs) -> dict[str, float]:
+    def generator_step(self, real: Inputs) -> dict[str, float]:
         _requires_grad(self.generator, True)
         _requires_grad(self.discriminator, False)
         fake, extra = self.fake_inputs(self._batch_size(real), real)
@@ -109,17 +113,19 @@ class AdversarialTrainer(ABC):
         stats.update({k: float(v.detach()) for k, v in extra.items()})
         return stats
 
-    def step(self, real: torch.Tensor) -> dict[str, float]:
-        """One iteration: D step (+ lazy R1), G step, EMA update. Returns float losses."""
+    def start_step(self, real: torch.Tensor, labels: Optional[torch.Tensor] = None) -> Inputs:
+        """The discriminator's view of the real clips; counts the iteration (lazy R1 runs when
+        it is a multiple of ``r1_interval``). The models are unconditional: no labels."""
         inputs = self.real_inputs(real)
         self.iteration += 1
         self.generator.train()
         self.discriminator.train()
-        stats = self.d_step(inputs)
-        stats.update(self.g_step(inputs))
+        return inputs
+
+    def finish_step(self, inputs: Inputs, d_stats: dict, g_stats: dict) -> dict[str, float]:
         if self.ema is not None:
             self.ema.update(self.generator)
-        return stats
+        return super().finish_step(inputs, d_stats, g_stats)
 
     def state_dict(self) -> dict:
         """Everything needed to resume exactly (networks, optimisers, EMA, iteration)."""
@@ -143,3 +149,20 @@ class AdversarialTrainer(ABC):
     def sampling_generator(self) -> nn.Module:
         """The EMA copy when kept, else the trained generator."""
         return self.ema.shadow if self.ema is not None else self.generator
+
+    def network_weights(self) -> dict:
+        weights = {"G": self.generator.state_dict(), "D": self.discriminator.state_dict()}
+        if self.sampling_generator is not self.generator:
+            weights["G_ema"] = self.sampling_generator.state_dict()
+        return weights
+
+    def checkpoint_entries(self) -> dict:
+        """``trainer`` (everything :meth:`state_dict` holds) and ``G`` (the sampling
+        generator)."""
+        return {"trainer": self.state_dict(), "G": self.sampling_generator.state_dict()}
+
+    def load_checkpoint_entries(self, state: dict, path: str, name: str) -> None:
+        if state.get("model") != name or "trainer" not in state:
+            raise ValueError(f"checkpoint {path} holds a '{state.get('model')}' run; the config "
+                             f"trains '{name}'")
+        self.load_state_dict(state["trainer"])

@@ -1,7 +1,7 @@
 """The benchmark runs end to end on tiny widths and reports every figure."""
 import pytest
 
-from generators.bench import run_benchmark
+from benchmarks.video_gan import run_benchmark
 
 
 @pytest.mark.slow  # a few training iterations of both models

@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from generators.config import MODEL_NAMES, STYLE_MODELS, ConfigError, load_generator_config
+from generators.config import ConfigError, load_generator_config
+from generators.registry import available_video_gans, get_video_gan
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -13,11 +14,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
                                                                "*.yaml"))))
 def test_shipped_configs_load(path):
     cfg = load_generator_config(path)
-    assert cfg.MODEL.NAME in MODEL_NAMES
+    assert cfg.MODEL.NAME in available_video_gans()
     if "synthetic" in path:
         assert cfg.DATA.SOURCE == "synthetic"
         # the conditional models use the 8 action labels; the style-based ones are unconditional
-        assert cfg.MODEL.NUM_CLASSES == (0 if cfg.MODEL.NAME in STYLE_MODELS else 8)
+        style = get_video_gan(cfg.MODEL.NAME).family == "style"
+        assert cfg.MODEL.NUM_CLASSES == (0 if style else 8)
 
 
 def test_base_inheritance_and_overrides():

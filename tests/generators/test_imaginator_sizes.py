@@ -7,7 +7,8 @@ from generators.discriminators import (ImageDiscriminator, VideoDiscriminator2Pl
                                        VideoDiscriminator3D)
 from generators.imaginator import ImaginatorGenerator
 from generators.layers import count_parameters
-from generators.training import VideoGANTrainer, build_networks
+from generators.registry import get_video_gan
+from generators.training import VideoGANTrainer
 from generators.video_dataset import resize_and_crop
 
 
@@ -59,8 +60,8 @@ def test_size_errors_name_the_expected_shape():
 def test_person_crop_config_and_rectangular_crop():
     cfg = load_generator_config("configs/generators/imaginator_reid_synthetic.yaml")
     assert frame_size(cfg) == (128, 64)
-    nets = build_networks(cfg)
-    assert nets["G"].image_size == (128, 64) and nets["D_I"].image_size == (128, 64)
+    nets = get_video_gan("imaginator").build_trainer(cfg, "cpu")
+    assert nets.G.image_size == (128, 64) and nets.D_I.image_size == (128, 64)
     video = torch.rand(3, 2, 64, 64) * 2 - 1  # square 64x64 clip -> covers 128x64, centre crop
     out = resize_and_crop(video, 64, (128, 64))
     assert out.shape == (3, 2, 128, 64)

@@ -8,13 +8,13 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
+from common.finite import NonFiniteWeightsError, non_finite_tensors
 from generators.config import load_generator_config
 from generators.sampling import load_generator
-from generators.style_training import StyleVideoGANTrainer
+from generators.stylegan import AdversarialTrainer
 from generators.train_loop import CHECKPOINT_NAME, FINAL_NAME, VideoGANDivergedError
 from generators.training import VideoGANTrainer, build_generator, build_trainer
 from reid.data import make_toy_reid_folder
-from common.finite import NonFiniteWeightsError, non_finite_tensors
 from tests.generators.test_style_training import TinyClips, tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -61,7 +61,7 @@ def test_diverging_losses_stop_the_loop_and_keep_the_last_good_files(tmp_path):
     trainer.train(max_iters=2, progress=False)
     out = trainer.output_dir
     saved = {name: _bytes(os.path.join(out, name)) for name in (CHECKPOINT_NAME, FINAL_NAME)}
-    _explode(trainer.opt_D)
+    _explode(trainer.model.opt_D)
     with pytest.raises(VideoGANDivergedError) as err:
         trainer.train(max_iters=4, progress=False)
     message = str(err.value)
@@ -102,7 +102,7 @@ def test_style_trainer_stops_on_non_finite_losses(tmp_path):
     torch.manual_seed(0)
     cfg = tiny_config(tmp_path, "mostganv", ["SOLVER.RESUME", "False"])
     trainer = build_trainer(cfg, dataset=TinyClips())
-    assert isinstance(trainer, StyleVideoGANTrainer)
+    assert isinstance(trainer.model, AdversarialTrainer)
     trainer.train(max_iters=1, progress=False)
     checkpoint = os.path.join(cfg.OUTPUT_DIR, CHECKPOINT_NAME)
     before = _bytes(checkpoint)

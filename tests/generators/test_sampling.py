@@ -3,9 +3,9 @@ import os
 
 import torch
 
-from generators.g3an import G3ANGenerator
-from generators.imaginator import ImaginatorGenerator
-from generators.sampling import g3an_manipulations, imaginator_all_labels, write_clip_set
+from generators.g3an import G3ANGenerator, g3an_manipulations
+from generators.imaginator import ImaginatorGenerator, imaginator_all_labels
+from generators.sampling import write_clip_set
 
 
 def test_g3an_manipulations_share_the_fixed_code():

@@ -8,8 +8,8 @@ import torch
 from torch.utils.data import Dataset
 
 from generators.config import ConfigError, load_generator_config
-from generators.style_training import StyleVideoGANTrainer, build_style_generator
-from generators.training import build_trainer
+from generators.stylegan import AdversarialTrainer
+from generators.training import build_generator, build_trainer
 from common.serialization import load_checkpoint_file
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -53,7 +53,7 @@ def test_train_two_steps_then_resume(tmp_path, name):
     cfg = tiny_config(tmp_path, name)
     data = TinyClips()
     trainer = build_trainer(cfg, dataset=data)
-    assert isinstance(trainer, StyleVideoGANTrainer)
+    assert isinstance(trainer.model, AdversarialTrainer)
     stats = trainer.train(max_iters=2, progress=False)
     assert {"loss_d", "loss_g", "loss_g_adv"} <= set(stats)
     out = cfg.OUTPUT_DIR
@@ -71,12 +71,12 @@ def test_train_two_steps_then_resume(tmp_path, name):
     assert resumed.iteration == 3
     # the final weights load into the bare generator of the same config
     state = load_checkpoint_file(os.path.join(out, "generator_final.pth"), trust_pickle=False)
-    build_style_generator(cfg).load_state_dict(state["G"])
+    build_generator(cfg).load_state_dict(state["G"])
 
 
 def test_inmodegan_sampling_tool_directions_and_statistics(tmp_path):
     cfg = tiny_config(tmp_path, "inmodegan")
-    generator = build_style_generator(cfg)
+    generator = build_generator(cfg)
     weights = str(tmp_path / "g.pth")
     torch.save({"model": "inmodegan", "G": generator.state_dict()}, weights)
     out = tmp_path / "samples"
@@ -92,11 +92,11 @@ def test_inmodegan_sampling_tool_directions_and_statistics(tmp_path):
 
 
 def test_mostganv_sampling_tool_any_length(tmp_path):
-    from generators.sampling import style_video_samples
+    from generators.mostganv import mostganv_samples
 
     cfg = tiny_config(tmp_path, "mostganv")
-    generator = build_style_generator(cfg).eval()
-    assert style_video_samples(generator, "mostganv", 2, 7).shape == (2, 3, 7, 16, 16)
+    generator = build_generator(cfg).eval()
+    assert mostganv_samples(generator, 2, 7).shape == (2, 3, 7, 16, 16)
     weights = str(tmp_path / "g.pth")
     torch.save({"model": "mostganv", "G": generator.state_dict()}, weights)
     out = tmp_path / "samples"
@@ -104,7 +104,7 @@ def test_mostganv_sampling_tool_any_length(tmp_path):
                        "--out", str(out), "--count", "2", "--num-frames", "5", *TINY])
     assert os.path.getsize(out / "samples.gif") > 0
     with pytest.raises(ValueError, match="InMoDeGAN"):
-        style_video_samples(generator, "mostganv", 1, 3, active=[0])
+        mostganv_samples(generator, 1, 3, active=[0])
 
 
 def test_style_config_errors_name_the_key(tmp_path):

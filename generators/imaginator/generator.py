@@ -16,7 +16,7 @@ from typing import Sequence, Union
 import torch
 from torch import nn
 
-from .layers import VideoUpsampling, init_gan_weights, one_hot_labels, skip_fusion
+from ..layers import VideoUpsampling, init_gan_weights, one_hot_labels, skip_fusion
 
 # (temporal channels M, spatial out channels, temporal (k, s, p), spatial (k, s, p)) - table 3.1
 DECODER_TABLE = (

@@ -1,28 +1,42 @@
 """Speed and memory of the video GANs: seconds per training iteration (one D and one G update)
-and peak memory for ImaGINator, G3AN, InMoDeGAN and MoStGAN-V (the style-based models each in a
-fresh process so that the CPU peak RSS is per model; the GPU peak is reset per model), plus thesis table 3.12 (transposed 3D vs (1+2)D
-convolutions in the ImaGINator generator)."""
+and peak memory for any registered model (the style-based ones each in a fresh process, at the
+widths of their shipped configs), plus thesis table 3.12 (transposed 3D vs (1+2)D convolutions
+in the ImaGINator generator).
+
+Peak memory is :class:`common.profiling.PeakMemory` around the timed iterations: the CUDA
+allocator's peak on a GPU, the process's resident set size on the CPU (``peak_memory_mb``; what
+the iterations added on top of the memory at their start: ``peak_memory_delta_mb``).
+
+``tools/bench_video_gan.py`` is the command-line entry point.
+"""
 from __future__ import annotations
 
 import os
-import resource
 import tempfile
 import time
 
 import torch
 from torch.utils.data import Dataset
 
-from .config import get_generator_defaults
-from .layers import count_parameters
-from .training import VideoGANTrainer, build_generator
+from common.profiling import PeakMemory
+from generators.config import frame_size, get_generator_defaults, load_generator_config
+from generators.layers import count_parameters
+from generators.registry import get_video_gan
+from generators.training import VideoGANTrainer, build_generator
+
+__all__ = ["RandomClips", "model_config", "run_benchmark", "style_model_config",
+           "time_generator_step", "time_style_iteration", "time_style_iteration_isolated",
+           "time_training_iteration"]
+
+MIB = 2 ** 20
 
 
 class RandomClips(Dataset):
     """Random labelled clips of the right size (the benchmark measures compute only)."""
 
-    def __init__(self, count: int, frames: int, num_classes: int):
+    def __init__(self, count: int, frames: int, num_classes: int, size=(64, 64)):
         gen = torch.Generator().manual_seed(0)
-        self.videos = torch.rand(count, 3, frames, 64, 64, generator=gen) * 2 - 1
+        self.videos = torch.rand(count, 3, frames, *size, generator=gen) * 2 - 1
         self.labels = torch.randint(0, max(1, num_classes), (count,), generator=gen)
 
     def __len__(self) -> int:
@@ -34,6 +48,8 @@ class RandomClips(Dataset):
 
 def model_config(name: str, base_channels: int = 64, batch_size: int = 2, conv_type: str = "1+2d",
                  device: str = "auto", output_dir: str | None = None):
+    """The defaults with the model's ``default_overrides`` (its discriminators, classes) at
+    ``base_channels`` widths."""
     cfg = get_generator_defaults()
     cfg.MODEL.NAME = name
     cfg.MODEL.BASE_CHANNELS = base_channels
@@ -42,17 +58,13 @@ def model_config(name: str, base_channels: int = 64, batch_size: int = 2, conv_t
     cfg.SOLVER.BATCH_SIZE = batch_size
     cfg.OUTPUT_DIR = output_dir or os.path.join(tempfile.gettempdir(), "video_gan_bench")
     cfg.SOLVER.RESUME = False
-    if name == "imaginator":
-        cfg.MODEL.NUM_CLASSES, cfg.MODEL.VIDEO_D, cfg.MODEL.IMAGE_D_FRAMES = 10, "3d", 16
-    else:
-        cfg.MODEL.NUM_CLASSES, cfg.MODEL.VIDEO_D, cfg.MODEL.IMAGE_D_FRAMES = 0, "2+1d", 1
+    for key, value in get_video_gan(name).default_overrides.items():
+        *path, last = key.split(".")
+        node = cfg
+        for part in path:
+            node = node[part]
+        node[last] = value
     return cfg
-
-
-def _peak_bytes(device: torch.device) -> int:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # process peak RSS
 
 
 def _sync(device: torch.device) -> None:
@@ -60,34 +72,42 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_training_iteration(cfg, iterations: int = 2, warmup: int = 1) -> dict[str, float]:
-    """Mean seconds of one full training iteration and the peak memory (GPU allocator or CPU
-    process RSS)."""
-    frames = 32 if cfg.MODEL.NAME == "imaginator" else 16
-    data = RandomClips(max(2, cfg.SOLVER.BATCH_SIZE), frames, cfg.MODEL.NUM_CLASSES)
-    trainer = VideoGANTrainer(cfg, dataset=data)
-    device = trainer.device
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    batch = {"video": data.videos[:cfg.SOLVER.BATCH_SIZE],
-             "label": data.labels[:cfg.SOLVER.BATCH_SIZE]}
+def _seconds_per_call(call, device: torch.device, iterations: int, warmup: int) -> float:
+    """Mean wall seconds of ``call()`` over ``iterations`` calls after ``warmup`` untimed ones
+    (the device synchronised around the timed ones)."""
     for _ in range(warmup):
-        trainer.step(batch)
+        call()
     _sync(device)
     start = time.perf_counter()
     for _ in range(iterations):
-        trainer.step(batch)
+        call()
     _sync(device)
-    seconds = (time.perf_counter() - start) / iterations
-    return {"seconds_per_iteration": seconds, "peak_memory_mb": _peak_bytes(device) / 2 ** 20,
+    return (time.perf_counter() - start) / iterations
+
+
+def _memory(peak: PeakMemory) -> dict[str, float]:
+    return {"peak_memory_mb": peak.peak_bytes / MIB, "peak_memory_delta_mb": peak.delta_bytes / MIB}
+
+
+def time_training_iteration(cfg, iterations: int = 2, warmup: int = 1) -> dict[str, float]:
+    """Mean seconds of one full training iteration and the peak memory (GPU allocator or CPU
+    process RSS) of the warm-up and timed iterations."""
+    frames = get_video_gan(cfg.MODEL.NAME).clip_frames(cfg)
+    data = RandomClips(max(2, cfg.SOLVER.BATCH_SIZE), frames, cfg.MODEL.NUM_CLASSES,
+                       frame_size(cfg))
+    trainer = VideoGANTrainer(cfg, dataset=data)
+    device = trainer.device
+    batch = {"video": data.videos[:cfg.SOLVER.BATCH_SIZE],
+             "label": data.labels[:cfg.SOLVER.BATCH_SIZE]}
+    with PeakMemory(device) as peak:
+        seconds = _seconds_per_call(lambda: trainer.step(batch), device, iterations, warmup)
+    return {"seconds_per_iteration": seconds, **_memory(peak),
             "generator_parameters": count_parameters(trainer.G), "device": device.type}
 
 
 def style_model_config(name: str, size: str = "paper", batch_size: int = 2,
                        device: str = "auto"):
     """The shipped ``configs/generators/<name>[_synthetic].yaml`` (``size`` paper | synthetic)."""
-    from .config import load_generator_config
-
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     suffix = "" if size == "paper" else "_synthetic"
     path = os.path.join(root, "configs", "generators", f"{name}{suffix}.yaml")
@@ -97,39 +117,25 @@ def style_model_config(name: str, size: str = "paper", batch_size: int = 2,
 
 def time_style_iteration(name: str, size: str = "paper", batch_size: int = 2,
                          iterations: int = 2, warmup: int = 1, device: str = "auto") -> dict:
-    """Seconds per InMoDeGAN / MoStGAN-V iteration (lazy R1 included at its share: every
+    """Seconds per iteration of a style-based model (lazy R1 included at its share: every
     ``R1_INTERVAL``-th iteration) and the peak memory, in this process."""
     from common import resolve_device
 
-    from .style_training import build_style_model
-
     cfg = style_model_config(name, size, batch_size, device)
     dev = resolve_device(cfg.MODEL.DEVICE)
-    model = build_style_model(cfg, dev)
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(dev)
+    model = get_video_gan(name).build_trainer(cfg, dev)
     res = cfg.MODEL.IMAGE_SIZE
     real = torch.rand(batch_size, 3, cfg.MODEL.NUM_FRAMES, res, res, device=dev) * 2 - 1
-    model.iteration = 1  # iteration 1 never runs R1 (it runs when iteration % interval == 0)
-    for _ in range(warmup):
-        model.step(real)
-    _sync(dev)
-    start = time.perf_counter()
-    for _ in range(iterations):
-        model.step(real)
-    _sync(dev)
-    seconds = (time.perf_counter() - start) / iterations
-    model.iteration = cfg.SOLVER.R1_INTERVAL - 1  # the next step runs R1
-    _sync(dev)
-    start = time.perf_counter()
-    model.step(real)
-    _sync(dev)
-    with_r1 = time.perf_counter() - start
+    with PeakMemory(dev) as peak:
+        model.iteration = 1  # iteration 1 never runs R1 (it runs when iteration % interval == 0)
+        seconds = _seconds_per_call(lambda: model.step(real), dev, iterations, warmup)
+        model.iteration = cfg.SOLVER.R1_INTERVAL - 1  # the next step runs R1
+        _sync(dev)
+        with_r1 = _seconds_per_call(lambda: model.step(real), dev, 1, 0)
     interval = cfg.SOLVER.R1_INTERVAL
     return {"seconds_per_iteration": seconds + (with_r1 - seconds) / interval,
-            "seconds_without_r1": seconds, "seconds_with_r1": with_r1,
-            "peak_memory_mb": _peak_bytes(dev) / 2 ** 20, "resolution": res,
-            "frames": cfg.MODEL.NUM_FRAMES, "widths": size,
+            "seconds_without_r1": seconds, "seconds_with_r1": with_r1, **_memory(peak),
+            "resolution": res, "frames": cfg.MODEL.NUM_FRAMES, "widths": size,
             "generator_parameters": count_parameters(model.generator), "device": dev.type}
 
 
@@ -138,7 +144,7 @@ def _style_worker(queue, *args) -> None:
 
 
 def time_style_iteration_isolated(*args) -> dict:
-    """:func:`time_style_iteration` in a fresh spawned process (per-model CPU peak RSS)."""
+    """:func:`time_style_iteration` in a fresh spawned process (per-model CPU memory)."""
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
@@ -153,7 +159,8 @@ def time_style_iteration_isolated(*args) -> dict:
 
 
 def time_generator_step(cfg, iterations: int = 2, warmup: int = 1) -> dict[str, float]:
-    """Seconds of one generator forward + backward (L1 to a random clip) and its parameters."""
+    """Seconds of one ImaGINator generator forward + backward (L1 to a random clip) and its
+    parameters."""
     from common import resolve_device
 
     device = resolve_device(cfg.MODEL.DEVICE)
@@ -167,26 +174,20 @@ def time_generator_step(cfg, iterations: int = 2, warmup: int = 1) -> dict[str, 
         g.zero_grad(set_to_none=True)
         (g(image, labels) - target).abs().mean().backward()
 
-    for _ in range(warmup):
-        step()
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(iterations):
-        step()
-    _sync(device)
-    return {"seconds_per_step": (time.perf_counter() - start) / iterations,
+    return {"seconds_per_step": _seconds_per_call(step, device, iterations, warmup),
             "parameters": count_parameters(g)}
 
 
 def run_benchmark(base_channels: int = 64, batch_size: int = 2, iterations: int = 2,
                   device: str = "auto", models=("imaginator", "g3an"),
                   style_size: str = "paper") -> dict:
-    """Everything the benchmark reports, as one dictionary. ``style_size``: InMoDeGAN /
-    MoStGAN-V at the widths of their ``paper`` or ``synthetic`` configs."""
+    """Everything the benchmark reports, as one dictionary. ``style_size``: the style-based
+    models at the widths of their ``paper`` or ``synthetic`` configs; the others at
+    ``base_channels``."""
     result: dict = {"base_channels": base_channels, "batch_size": batch_size,
                     "iterations": iterations, "torch_threads": torch.get_num_threads()}
     for name in models:
-        if name in ("inmodegan", "mostganv"):
+        if get_video_gan(name).family == "style":
             result[name] = time_style_iteration_isolated(name, style_size, batch_size,
                                                          iterations, 1, device)
             continue

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import (FactorizedSelfAttention, VideoUpsampling, g3_fusion, init_gan_weights,
+from ..layers import (FactorizedSelfAttention, VideoUpsampling, g3_fusion, init_gan_weights,
                      make_activation, one_hot_labels, spectral)
 
 # (out-channel multiple of base, temporal (k, s, p), spatial (k, s, p))
