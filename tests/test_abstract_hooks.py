@@ -13,7 +13,7 @@ from reid.engine.stages.generative import GanWarmupStage, JointStage
 
 
 @pytest.mark.parametrize("base, hooks", [
-    (Stage, {"num_epochs", "train_epoch"}),
+    (Stage, {"plan_epoch", "train_step"}),
     (BodyModel, {"forward"}),
     (MeshRenderer, {"rasterize"}),
     (TrainingLoop, {"final_generator_state", "network_weights", "render_fixed_samples"}),

@@ -72,7 +72,7 @@ def test_joint_step_running_stats_follow_the_real_batch_only(generated_bn_stats)
 
 def test_step_config_reads_generated_bn_stats():
     from reid.config.defaults import get_cfg_defaults
-    from reid.models.gcl import GCLStepConfig
+    from reid.engine.gcl_step import GCLStepConfig
 
     cfg = get_cfg_defaults()
     assert GCLStepConfig.from_cfg(cfg).generated_bn_stats is False

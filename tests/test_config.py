@@ -46,8 +46,8 @@ def test_unknown_key_in_file_names_key_and_suggestions(tmp_path):
 
 def test_unknown_key_on_command_line_suggests():
     with pytest.raises(ConfigError) as err:
-        load_config(None, ["SOLVER.ID_LRR", "0.1"])
-    assert "SOLVER.ID_LRR" in str(err.value) and "SOLVER.ID_LR" in str(err.value)
+        load_config(None, ["SOLVER.JOINT.LRR", "0.1"])
+    assert "SOLVER.JOINT.LRR" in str(err.value) and "SOLVER.JOINT.LR" in str(err.value)
 
 
 def test_odd_override_list_and_type_mismatch():

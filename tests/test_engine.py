@@ -7,7 +7,7 @@ import torch
 from reid.data import build_dataset, make_toy_reid_folder
 from reid.engine import GCLTrainer
 from reid.engine.stages import TrainingDivergedError
-from reid.engine.view_data import MissingStructureMapsError
+from reid.views.structure_maps import MissingStructureMapsError
 from common.serialization import load_checkpoint_file
 from tests.toy_gcl import make_toy_gcl_root, toy_cfg
 
@@ -96,7 +96,7 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(toy_root, tmp_path, mon
     cfg = _cfg(toy_root, out, "GCL.STAGES", "('baseline', 'gan_warmup')",
                "SOLVER.GAN_WARMUP.EPOCHS", "2")
     trainer = GCLTrainer(cfg)
-    from reid.models.gcl import GCLTrainStep
+    from reid.engine.gcl_step import GCLTrainStep
 
     calls = {"n": 0}
     original = GCLTrainStep._generator_losses
@@ -146,3 +146,18 @@ def test_structure_maps_default_to_the_located_dataset_folder(tmp_path):
     assert structure_cache_for(cfg, dataset).mesh_dir == os.path.join(dataset.root, "meshes")
     cfg = load_config(None, ["MESH.DIR", str(tmp_path / "renders")])
     assert structure_cache_for(cfg, dataset).mesh_dir == str(tmp_path / "renders")
+
+
+@pytest.mark.parametrize("merge_val, num_train", [(True, 48), (False, 42)])
+def test_training_reads_the_dataset_with_its_config_options(tmp_path, merge_val, num_train):
+    """DATASETS.MSMT_MERGE_VAL decides the training set of a run, as it does for tools/test.py
+    (toy MSMT17: 6 ids x 4 cameras x 2 images, one image per id listed in list_val.txt)."""
+    root = make_toy_reid_folder(str(tmp_path / "msmt"), layout="msmt17_v1", num_cameras=4)
+    cfg = _cfg(root, str(tmp_path / "out"), "DATASETS.NAME", "msmt17", "GCL.STAGES",
+               "('baseline',)", "DATASETS.MSMT_MERGE_VAL", str(merge_val))
+    trainer = GCLTrainer(cfg)
+    try:
+        assert len(trainer.ctx.train_items) == len(trainer.ctx.monitor_ids) == num_train
+        assert len(trainer.ctx.dataset.train) == num_train
+    finally:
+        trainer.close()

@@ -19,7 +19,7 @@ from reid.data import (ImageReadError, build_dataset, build_test_loader, make_to
 from reid.engine import GCLTrainer
 from reid.engine.checkpoint import CheckpointManager
 from reid.engine.stages.baseline import ClusterContrastStage
-from reid.engine.view_data import ViewPairDataset
+from reid.views.mesh_data import ViewPairDataset
 from common.finite import NonFiniteWeightsError, model_output, non_finite_tensors, probe_input
 from tests.toy_gcl import make_toy_gcl_root, toy_cfg
 

@@ -8,9 +8,10 @@ from torch import nn
 
 from reid.losses import GANLossWeights
 from reid.memory import InstanceMemory
-from reid.models.gcl import (AppearanceDecoder, GCLGenerativeModule, GCLStepConfig, GCLTrainStep,
-                             MultiScaleDiscriminator, NonFiniteLossError, StructureEncoder,
-                             build_generative_module, count_parameters, set_requires_grad)
+from reid.engine.gcl_step import GCLStepConfig, GCLTrainStep, NonFiniteLossError
+from reid.models.gcl import (AppearanceDecoder, GCLGenerativeModule, MultiScaleDiscriminator,
+                             StructureEncoder, build_generative_module, count_parameters,
+                             set_requires_grad)
 
 H, W = 64, 32  # small images for the step tests (ASPP dilations must stay below W/4)
 
@@ -86,7 +87,7 @@ def test_generate_views_batched_equals_separate_passes():
     assert a.fakes().shape == (9, 3, H, W)
 
 
-def _step(train_encoder, with_memory=True, efficient=True):
+def _step(train_encoder, with_memory=True, reference=False):
     torch.manual_seed(0)
     enc, module = TinyIdentityEncoder(), tiny_module()
     memory = InstanceMemory(12, dim=16) if with_memory else None
@@ -96,8 +97,12 @@ def _step(train_encoder, with_memory=True, efficient=True):
     id_opt = torch.optim.SGD(enc.parameters(), lr=0.1)
     gen_opt = torch.optim.Adam(module.generator_parameters(), lr=1e-4, betas=(0.0, 0.999))
     dis_opt = torch.optim.Adam(module.discriminator_parameters(), lr=1e-4, betas=(0.0, 0.999))
-    step = GCLTrainStep(enc, module, id_opt, gen_opt, dis_opt, memory,
-                        GCLStepConfig(num_negatives=5), train_encoder=train_encoder, efficient=efficient)
+    if reference:  # the benchmark's straightforward formulation of the same step
+        from benchmarks.gcl_step import ReferenceGCLTrainStep as step_type
+    else:
+        step_type = GCLTrainStep
+    step = step_type(enc, module, id_opt, gen_opt, dis_opt, memory, GCLStepConfig(num_negatives=5),
+                     train_encoder=train_encoder)
     return step, enc, module, memory
 
 
@@ -122,9 +127,9 @@ def test_set_requires_grad_and_frozen_encoder_gets_no_gradient():
     assert all(p.requires_grad for p in enc.parameters())
 
 
-@pytest.mark.parametrize("efficient", [True, pytest.param(False, marks=pytest.mark.slow)])
-def test_joint_step_trains_encoder_and_updates_memory(efficient):
-    step, enc, module, memory = _step(train_encoder=True, efficient=efficient)
+@pytest.mark.parametrize("reference", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_joint_step_trains_encoder_and_updates_memory(reference):
+    step, enc, module, memory = _step(train_encoder=True, reference=reference)
     before = [p.detach().clone() for p in enc.parameters()]
     mem_before = memory.features.clone()
     d_before = [p.detach().clone() for p in module.discriminator.parameters()]
@@ -212,7 +217,7 @@ def test_encoder_gan_grad_scales_only_the_encoder_share_of_l_gan():
 
 
 def test_shared_discriminator_pass_gives_the_straightforward_gradients():
-    """The efficient step scores the generated images with D once; G and D must still get the
+    """The trainer's step scores the generated images with D once; G and D must still get the
     gradients of L_gan through a fixed D and of the D loss on detached images."""
     from reid.losses import (feature_reconstruction_loss, gan_objective, image_reconstruction_loss,
                              lsgan_discriminator_loss, lsgan_generator_loss, r1_gradient_penalty)

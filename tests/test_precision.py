@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from reid.models.gcl import GCLStepConfig
+from reid.engine.gcl_step import GCLStepConfig
 from common import precision as precision_module
 from common.precision import autocast, check_precision, resolve_precision
 from tests.test_gcl_networks import _batch, _step

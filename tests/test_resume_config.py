@@ -67,7 +67,7 @@ def test_changed_backbone_is_refused_naming_the_keys_and_config_yaml_is_unchange
 
 def test_changed_learning_rate_and_step_are_applied_and_logged(toy_root, tmp_path, reid_log):
     out = str(tmp_path / "run")
-    _one_epoch_run(toy_root, out)  # SOLVER.BASELINE.LR 3.5e-4, STEP_SIZE 20
+    _one_epoch_run(toy_root, out)  # SOLVER.BASELINE.LR 3.5e-4, LR_STEP_SIZE 20
     lr = ("SOLVER.BASELINE.LR", "1e-3")
     summary = GCLTrainer(_cfg(toy_root, out, "SOLVER.BASELINE.EPOCHS", "2", *lr),
                          resume=True).run()
@@ -85,7 +85,7 @@ def test_changed_learning_rate_and_step_are_applied_and_logged(toy_root, tmp_pat
     # A shorter LR step: epoch 3 (scheduler epoch 2) follows the new step at once, as the same
     # schedule does when it runs from the start.
     GCLTrainer(_cfg(toy_root, out, "SOLVER.BASELINE.EPOCHS", "3", *lr,
-                    "SOLVER.BASELINE.STEP_SIZE", "2"), resume=True).run()
+                    "SOLVER.BASELINE.LR_STEP_SIZE", "2"), resume=True).run()
     param = torch.nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.Adam([param], lr=1e-3)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 2, 0.1)
@@ -145,10 +145,12 @@ def test_config_changes_lists_each_differing_leaf_key_with_old_and_new():
     ("MODEL.BACKBONE", REFUSED), ("MODEL.EMBED_DIM", REFUSED), ("INPUT.SIZE", REFUSED),
     ("GCL.STAGES", REFUSED), ("DATASETS.NAME", REFUSED), ("DATASETS.SYNTHETIC.IDS", REFUSED),
     ("MESH.DIR", REFUSED), ("SEED", REFUSED), ("MODEL.WEIGHTS", REFUSED),
-    ("SOLVER.BASELINE.LR", SCHEDULE), ("SOLVER.ID_LR", SCHEDULE), ("SOLVER.JOINT.EPOCHS", SCHEDULE),
-    ("SOLVER.LR_DECAY_EPOCH", SCHEDULE), ("SOLVER.GAN_BETAS", SCHEDULE),
+    ("SOLVER.BASELINE.LR", SCHEDULE), ("SOLVER.JOINT.LR", SCHEDULE), ("SOLVER.JOINT.EPOCHS", SCHEDULE),
+    ("SOLVER.JOINT.LR_STEPS", SCHEDULE), ("SOLVER.GAN_WARMUP.GAN_BETAS", SCHEDULE),
+    ("SOLVER.SOURCE.WEIGHT_DECAY", SCHEDULE), ("SOLVER.JOINT.SGD_MOMENTUM", SCHEDULE),
+    ("SOLVER.GAN_WARMUP.LR", SCHEDULE), ("SOLVER.BASELINE.LR_STEP_SIZE", SCHEDULE),
     ("TEST.EVAL_PERIOD", HARMLESS), ("SOLVER.LOG_PERIOD", HARMLESS), ("MODEL.DEVICE", HARMLESS),
-    ("DATALOADER.NUM_WORKERS", HARMLESS), ("EXPORT.FORMATS", HARMLESS), ("MESH.ANGLES", HARMLESS),
+    ("DATALOADER.NUM_WORKERS", HARMLESS), ("EXPORT.FORMATS", HARMLESS), ("MESH.ANGLES", REFUSED),
     ("GCL.TEMPERATURE", UNCLASSIFIED), ("CLUSTER.EPS", UNCLASSIFIED),
     ("INPUT.RE_PROB", UNCLASSIFIED), ("SOLVER.BASELINE.TEMPERATURE", UNCLASSIFIED)])
 def test_every_key_falls_in_one_class(key, kind):
@@ -158,12 +160,12 @@ def test_every_key_falls_in_one_class(key, kind):
 def test_model_and_unclassified_changes_are_refused_schedule_applied_harmless_accepted():
     old = _config()
     new = _config("MODEL.BACKBONE", "resnet18", "GCL.TEMPERATURE", "0.1",
-                  "SOLVER.ID_LR", "0.01", "TEST.EVAL_PERIOD", "5")
+                  "SOLVER.JOINT.LR", "0.01", "TEST.EVAL_PERIOD", "5")
     plan = plan_resume(old, new, STAGES, stage_index=0, epochs_done=3)
     assert [(c.key, reason.split(" (")[0]) for c, reason in plan.refused] == [
         ("MODEL.BACKBONE", "the network's architecture"),
         ("GCL.TEMPERATURE", "not known to be safe to change in the middle of a run")]
-    assert [c.key for c in plan.applied] == ["SOLVER.ID_LR"]
+    assert [c.key for c in plan.applied] == ["SOLVER.JOINT.LR"]
     assert [c.key for c in plan.accepted] == ["TEST.EVAL_PERIOD"]
 
 
@@ -184,12 +186,23 @@ def test_schedule_changes_that_cannot_apply_are_refused_saying_why():
     assert "has already trained 2 epoch(s)" in reasons["SOLVER.JOINT.EPOCHS"]
     assert refused("SOLVER.JOINT.EPOCHS", "2") == ({}, ["SOLVER.JOINT.EPOCHS"])  # ends it now
     # G / D decay switched in the middle of the joint stage; before it, it applies.
-    reasons, _ = refused("SOLVER.DECAY_GAN_LR", "False")
-    assert "joint stage is under way" in reasons["SOLVER.DECAY_GAN_LR"]
-    assert refused("SOLVER.DECAY_GAN_LR", "False", stage_index=1) == ({}, ["SOLVER.DECAY_GAN_LR"])
-    # The stage under way, and one shared with a later stage, still apply.
-    assert refused("SOLVER.ID_LR", "0.01", "SOLVER.GAN_LR", "0.001", stage_index=1) == (
-        {}, ["SOLVER.ID_LR", "SOLVER.GAN_LR"])
+    reasons, _ = refused("SOLVER.JOINT.DECAY_GAN_LR", "False")
+    assert "joint stage is under way" in reasons["SOLVER.JOINT.DECAY_GAN_LR"]
+    assert refused("SOLVER.JOINT.DECAY_GAN_LR", "False", stage_index=1) == (
+        {}, ["SOLVER.JOINT.DECAY_GAN_LR"])
+    # So is a decay at fixed epochs replaced by a periodic one (another scheduler); new epochs
+    # of the same kind apply.
+    reasons, _ = refused("SOLVER.JOINT.LR_STEPS", "()")
+    assert "joint stage is under way" in reasons["SOLVER.JOINT.LR_STEPS"]
+    assert refused("SOLVER.JOINT.LR_STEPS", "(3,)") == ({}, ["SOLVER.JOINT.LR_STEPS"])
+    # The stage under way and the later ones still apply.
+    assert refused("SOLVER.JOINT.LR", "0.01", "SOLVER.GAN_WARMUP.GAN_LR", "0.001",
+                   "SOLVER.JOINT.GAN_LR", "0.001", stage_index=1) == (
+        {}, ["SOLVER.GAN_WARMUP.GAN_LR", "SOLVER.JOINT.LR", "SOLVER.JOINT.GAN_LR"])
+    # gan_warmup keeps E_id frozen: its LR is read by no stage, a change is accepted.
+    plan = plan_resume(old, _config("SOLVER.JOINT.EPOCHS", "4", "SOLVER.GAN_WARMUP.LR", "0.1"),
+                       STAGES, 1, 1)
+    assert not plan.refused and [c.key for c in plan.accepted] == ["SOLVER.GAN_WARMUP.LR"]
     # A key no stage of the run uses is accepted.
     plan = plan_resume(old, _config("SOLVER.JOINT.EPOCHS", "4", "SOLVER.SOURCE.LR", "0.01"),
                        STAGES, 0, 1)
@@ -268,3 +281,64 @@ def test_apply_schedule_settings_changes_nothing_when_the_settings_are_the_same(
     assert lines == []
     assert stage.sgd.param_groups[0]["lr"] == old.sgd.param_groups[0]["lr"]
     assert stage.state_dict()["scheduler"] == state["scheduler"]
+
+
+# ---------------------------------------------------------------------- checkpoints with old keys
+def _old_layout(text: str, **solver) -> str:
+    """``text`` (a config dump) as a checkpoint written before the SOLVER keys moved holds it:
+    the flat keys of the generative stages, SOLVER.BASELINE.STEP_SIZE, no SOURCE.WEIGHT_DECAY."""
+    data = yaml.safe_load(text)
+    s = data["SOLVER"]
+    joint, warmup = s["JOINT"], s["GAN_WARMUP"]
+    s.update({"BATCH_SIZE": joint["BATCH_SIZE"], "ID_LR": joint["LR"],
+              "ID_MOMENTUM": joint["SGD_MOMENTUM"], "ID_WEIGHT_DECAY": joint["WEIGHT_DECAY"],
+              "GAN_LR": joint["GAN_LR"], "GAN_BETAS": joint["GAN_BETAS"],
+              "LR_DECAY_EPOCH": joint["LR_STEPS"][0], "LR_DECAY_FACTOR": joint["LR_DECAY_FACTOR"],
+              "DECAY_GAN_LR": joint["DECAY_GAN_LR"]}, **solver)
+    for section in (joint, warmup):
+        for key in [k for k in section if k not in ("EPOCHS", "ITERS_PER_EPOCH")]:
+            del section[key]
+    s["BASELINE"]["STEP_SIZE"] = s["BASELINE"]["LR_STEP_SIZE"]
+    for section in (s["SOURCE"], s["BASELINE"]):
+        for key in ("LR_STEPS", "LR_STEP_SIZE", "LR_DECAY_FACTOR"):
+            del section[key]
+    del s["SOURCE"]["WEIGHT_DECAY"]
+    return yaml.safe_dump(data)
+
+
+def test_a_checkpoint_config_with_the_old_keys_reads_as_the_new_ones():
+    cfg, dropped = checkpoint_config(_old_layout(_config().dump(), ID_LR=0.01, LR_DECAY_EPOCH=3,
+                                                 BATCH_SIZE=8))
+    assert dropped == []
+    assert cfg.SOLVER.JOINT.LR == 0.01 and tuple(cfg.SOLVER.JOINT.LR_STEPS) == (3,)
+    assert cfg.SOLVER.GAN_WARMUP.BATCH_SIZE == cfg.SOLVER.JOINT.BATCH_SIZE == 8
+    # The same settings written with the new keys: nothing changed.
+    new = _config("SOLVER.JOINT.LR", "0.01", "SOLVER.JOINT.LR_STEPS", "(3,)",
+                  "SOLVER.GAN_WARMUP.BATCH_SIZE", "8", "SOLVER.JOINT.BATCH_SIZE", "8")
+    assert config_changes(cfg, new) == []
+    old_default, _ = checkpoint_config(_old_layout(_config().dump()))
+    assert config_changes(old_default, _config()) == []
+
+
+def test_a_checkpoint_written_with_the_old_keys_resumes(toy_root, tmp_path, reid_log):
+    """A checkpoint whose config holds the old keys resumes (its stage state: the optimisers
+    and schedulers by the names they always had), and a changed schedule still applies."""
+    from common.io import atomic_save
+
+    out = str(tmp_path / "run")
+    _one_epoch_run(toy_root, out)
+    state = _last_state(out)
+    assert list(state["stage_state"]["optimizers"]) == ["encoder"]
+    assert list(state["stage_state"]["schedulers"]) == ["lr"]
+    state["config"] = _old_layout(state["config"])
+    for name in ("last.pth", "baseline_epoch001.pth"):  # last.pth is a hard link to the other
+        path = os.path.join(out, "checkpoints", name)
+        os.remove(path)
+        atomic_save(state, path)
+    summary = GCLTrainer(_cfg(toy_root, out, "SOLVER.BASELINE.EPOCHS", "2",
+                              "SOLVER.BASELINE.LR", "1e-3"), resume=True).run()
+    assert [h["epoch"] for h in summary["history"]] == [1, 2]
+    applied = [m for m in reid_log if m.startswith("resume: applying changed schedule keys")]
+    assert len(applied) == 1 and "SOLVER.BASELINE.LR 0.00035 -> 0.001" in applied[0]
+    assert "SOLVER.BASELINE.EPOCHS 1 -> 2" in applied[0]
+    assert not [m for m in reid_log if "no longer exist" in m]

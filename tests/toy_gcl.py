@@ -40,7 +40,8 @@ def toy_overrides(root: str, out: str) -> list:
             "SOLVER.BASELINE.EPOCHS", "1", "SOLVER.BASELINE.ITERS_PER_EPOCH", "2",
             "SOLVER.BASELINE.BATCH_SIZE", "8", "SOLVER.GAN_WARMUP.EPOCHS", "1",
             "SOLVER.GAN_WARMUP.ITERS_PER_EPOCH", "2", "SOLVER.JOINT.EPOCHS", "2",
-            "SOLVER.JOINT.ITERS_PER_EPOCH", "2", "SOLVER.BATCH_SIZE", "4",
+            "SOLVER.JOINT.ITERS_PER_EPOCH", "2", "SOLVER.GAN_WARMUP.BATCH_SIZE", "4",
+            "SOLVER.JOINT.BATCH_SIZE", "4",
             "CLUSTER.K1", "6", "CLUSTER.K2", "2", "CLUSTER.MIN_SAMPLES", "2", "CLUSTER.EPS", "0.6",
             "GCL.NUM_NEGATIVES", "16", "TEST.BATCH_SIZE", "32", "TEST.FLIP", "False",
             "EXPORT.ENABLED", "False", "SEED", "5"]

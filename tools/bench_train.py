@@ -1,7 +1,8 @@
 """Time one GCL joint iteration (E_id, E_str, G twice + cycle, D step, G step, memory loss).
 
 Prints the figures and ends with one JSON object on the last line. ``--reference`` also runs the
-straightforward formulation in the same process and reports the ratios.
+straightforward formulation in the same process and reports the ratios (the code is in
+``benchmarks/gcl_step.py``).
 """
 import argparse
 import json
@@ -10,7 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from reid.models.gcl.benchmark import run_train_benchmark  # noqa: E402
+from benchmarks.gcl_step import run_train_benchmark  # noqa: E402
 from common import resolve_device  # noqa: E402
 
 

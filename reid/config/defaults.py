@@ -107,6 +107,8 @@ _C.MESH.RENDERER = "auto"
 # Structure-map cache: <DIR>/{train,test}/render/<file> and render_45/ ... render_315/.
 # "" = <dataset folder>/meshes.
 _C.MESH.DIR = ""
+# The rotations of the body mesh, degrees about the vertical axis, that the generative stages
+# draw novel views from; the original view (0) is always there as well.
 _C.MESH.ANGLES = (45, 90, 135, 180, 225, 270, 315)
 _C.MESH.BATCH_SIZE = 32
 
@@ -187,39 +189,51 @@ _C.GCL.VIDEO_VIEW.WEIGHT = 1.0
 # ---------------------------------------------------------------------------------------------
 # Optimisation, per stage
 # ---------------------------------------------------------------------------------------------
+# Each stage reads its own section, SOLVER.SOURCE / BASELINE / GAN_WARMUP / JOINT, and every
+# section holds the same keys:
+#   EPOCHS           epochs of the stage (0 skips it)
+#   ITERS_PER_EPOCH  iterations per epoch (0 = one pass over the training set)
+#   BATCH_SIZE       images per batch (source and baseline: P x K identity batches)
+#   LR, WEIGHT_DECAY E_id's optimiser: Adam in source and baseline, SGD with Nesterov momentum
+#                    in joint; gan_warmup keeps E_id frozen and reads neither
+#   LR_STEPS         epochs after which the learning rate is multiplied by LR_DECAY_FACTOR;
+#                    () = every LR_STEP_SIZE epochs instead
+#   LR_STEP_SIZE     period of that decay when LR_STEPS is (); 0 = half of EPOCHS (at least 1)
+#   LR_DECAY_FACTOR  the factor of each decay
+# and the sections of the generative stages (GAN_WARMUP, JOINT) also:
+#   GAN_LR, GAN_BETAS  Adam of E_str + G and of D
+#   DECAY_GAN_LR     G and D follow the same learning-rate decay
+# Old flat keys (SOLVER.BATCH_SIZE, SOLVER.ID_LR, ...) are still read for one release and mapped
+# to these, with a warning (reid/config/renames.py).
 _C.SOLVER = CN()
-_C.SOLVER.BASELINE = CN()
-_C.SOLVER.BASELINE.EPOCHS = 50
-_C.SOLVER.BASELINE.ITERS_PER_EPOCH = 400
-_C.SOLVER.BASELINE.BATCH_SIZE = 256
-_C.SOLVER.BASELINE.LR = 3.5e-4
-_C.SOLVER.BASELINE.WEIGHT_DECAY = 5e-4
-_C.SOLVER.BASELINE.STEP_SIZE = 20
-_C.SOLVER.BASELINE.MOMENTUM = 0.1
-_C.SOLVER.BASELINE.TEMPERATURE = 0.05
-# Supervised source warm-up for UDA (cross-entropy + triplet).
-_C.SOLVER.SOURCE = CN()
-_C.SOLVER.SOURCE.EPOCHS = 80
-_C.SOLVER.SOURCE.ITERS_PER_EPOCH = 200
-_C.SOLVER.SOURCE.BATCH_SIZE = 64
-_C.SOLVER.SOURCE.LR = 3.5e-4
-_C.SOLVER.SOURCE.TRIPLET_MARGIN = 0.3
-_C.SOLVER.GAN_WARMUP = CN()
-_C.SOLVER.GAN_WARMUP.EPOCHS = 40
-_C.SOLVER.GAN_WARMUP.ITERS_PER_EPOCH = 0  # 0 = one pass over the training set
-_C.SOLVER.JOINT = CN()
-_C.SOLVER.JOINT.EPOCHS = 20
-_C.SOLVER.JOINT.ITERS_PER_EPOCH = 0
-_C.SOLVER.BATCH_SIZE = 16
-_C.SOLVER.ID_LR = 3.5e-4
-_C.SOLVER.ID_MOMENTUM = 0.9
-_C.SOLVER.ID_WEIGHT_DECAY = 5e-4
-_C.SOLVER.GAN_LR = 1e-4
-_C.SOLVER.GAN_BETAS = (0.0, 0.999)
-_C.SOLVER.LR_DECAY_EPOCH = 10
-_C.SOLVER.LR_DECAY_FACTOR = 0.1
-# The paper decays G/D with E_id; the authors' public code never decays them.
-_C.SOLVER.DECAY_GAN_LR = True
+# The keys of every section, with the value a section has unless it sets another one below.
+_STAGE_KEYS = dict(EPOCHS=0, ITERS_PER_EPOCH=0, BATCH_SIZE=16, LR=3.5e-4, WEIGHT_DECAY=5e-4,
+                   LR_STEPS=(), LR_STEP_SIZE=0, LR_DECAY_FACTOR=0.1)
+_GENERATIVE_KEYS = dict(GAN_LR=1e-4, GAN_BETAS=(0.0, 0.999))
+
+
+def _stage_section(**keys) -> CN:
+    """A ``SOLVER.<STAGE>`` section: the keys every stage has, then the stage's ``keys``."""
+    node = CN()
+    for key, value in dict(_STAGE_KEYS, **keys).items():
+        node[key] = value
+    return node
+
+
+# Supervised source warm-up for UDA (cross-entropy + triplet with TRIPLET_MARGIN).
+_C.SOLVER.SOURCE = _stage_section(EPOCHS=80, ITERS_PER_EPOCH=200, BATCH_SIZE=64,
+                                  TRIPLET_MARGIN=0.3)
+# Cluster-contrast warm-up of E_id; MOMENTUM and TEMPERATURE are those of the cluster centroids
+# and of the cluster-contrast loss.
+_C.SOLVER.BASELINE = _stage_section(EPOCHS=50, ITERS_PER_EPOCH=400, BATCH_SIZE=256,
+                                    LR_STEP_SIZE=20, MOMENTUM=0.1, TEMPERATURE=0.05)
+# E_str, G and D with L_gan only, E_id frozen (ITERS_PER_EPOCH 0: one pass over the data).
+_C.SOLVER.GAN_WARMUP = _stage_section(EPOCHS=40, **_GENERATIVE_KEYS, DECAY_GAN_LR=False)
+# E_id, E_str, G and D with L_gan + the view-invariant losses; E_id's SGD has Nesterov momentum
+# SGD_MOMENTUM. The paper decays G/D with E_id (DECAY_GAN_LR); the authors' public code never
+# decays them.
+_C.SOLVER.JOINT = _stage_section(EPOCHS=20, LR_STEPS=(10,), **_GENERATIVE_KEYS, DECAY_GAN_LR=True,
+                                 SGD_MOMENTUM=0.9)
 _C.SOLVER.CHECKPOINT_PERIOD = 1
 # Epoch checkpoints kept per stage in OUTPUT_DIR/checkpoints: the newest N (an integer >= 0;
 # 0 = keep every one). checkpoints/last.pth is a hard link to the newest file, not a copy.

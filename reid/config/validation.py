@@ -15,11 +15,11 @@ from common.config import ConfigError
 
 #: Distance metrics of :func:`reid.evaluation.distance.compute_distance_matrix` (``TEST.METRIC``).
 TEST_METRICS = ("cosine", "euclidean")
-#: The per-stage sections of ``SOLVER`` (``SOLVER.<STAGE>.EPOCHS`` / ``ITERS_PER_EPOCH``).
+#: The per-stage sections of ``SOLVER`` (``SOLVER.<STAGE>.EPOCHS``, ``BATCH_SIZE``, ``LR``, ...).
 STAGE_SECTIONS = ("SOURCE", "BASELINE", "GAN_WARMUP", "JOINT")
 #: Batch sizes, each an integer >= 1.
-BATCH_SIZE_KEYS = ("SOLVER.BATCH_SIZE", "SOLVER.BASELINE.BATCH_SIZE", "SOLVER.SOURCE.BATCH_SIZE",
-                   "TEST.BATCH_SIZE", "MESH.BATCH_SIZE")
+BATCH_SIZE_KEYS = tuple(f"SOLVER.{section}.BATCH_SIZE" for section in STAGE_SECTIONS) + (
+    "TEST.BATCH_SIZE", "MESH.BATCH_SIZE")
 #: Batch sizes of the P x K identity sampler: multiples of ``DATALOADER.NUM_INSTANCES`` (when > 0).
 IDENTITY_BATCH_KEYS = ("SOLVER.BASELINE.BATCH_SIZE", "SOLVER.SOURCE.BATCH_SIZE")
 
@@ -64,11 +64,34 @@ def check_input_size(cfg, key: str = "INPUT.SIZE") -> tuple[int, int]:
     return int(value[0]), int(value[1])
 
 
+def check_view_angles(cfg, key: str = "MESH.ANGLES") -> tuple[int, ...]:
+    """``cfg``'s ``key`` as the rotations of the novel views: at least one, distinct integer
+    degrees in (0, 360); the original view 0 is implied."""
+    value = value_of(cfg, key)
+    if (not isinstance(value, (tuple, list)) or not value
+            or not all(_is_int(v) and 0 < v < 360 for v in value) or len(set(value)) != len(value)):
+        raise ConfigError(f"{key} must be one or more distinct integer degrees in (0, 360), the "
+                          f"rotations of the novel views (the original view 0 is implied); "
+                          f"got {value!r}")
+    return tuple(value)
+
+
+def check_epoch_list(cfg, key: str) -> tuple[int, ...]:
+    """``cfg``'s ``key`` as a tuple of epoch numbers, integers >= 0 (``()`` allowed)."""
+    value = value_of(cfg, key)
+    if not isinstance(value, (tuple, list)) or not all(_is_int(v) and v >= 0 for v in value):
+        raise ConfigError(f"{key} must be a tuple of epoch numbers, integers >= 0 (e.g. (10,) "
+                          f"or ()); got {value!r}")
+    return tuple(value)
+
+
 def _check_counts(cfg) -> None:
     """Epochs, iterations, batch sizes, workers: integers in their ranges."""
     for section in STAGE_SECTIONS:
         check_int(cfg, f"SOLVER.{section}.EPOCHS", 0, "0 skips the stage")
         check_int(cfg, f"SOLVER.{section}.ITERS_PER_EPOCH", 0, "0 = one pass over the data")
+        check_int(cfg, f"SOLVER.{section}.LR_STEP_SIZE", 0, "0 = half of EPOCHS")
+        check_epoch_list(cfg, f"SOLVER.{section}.LR_STEPS")
     for key in BATCH_SIZE_KEYS:
         check_int(cfg, key, 1)
     check_int(cfg, "DATALOADER.NUM_WORKERS", 0, "0 = load in the main process")
@@ -96,4 +119,5 @@ def validate_config(cfg) -> None:
     _check_counts(cfg)
     _check_identity_batches(cfg)
     check_input_size(cfg)
+    check_view_angles(cfg)
     check_choice(cfg, "TEST.METRIC", TEST_METRICS)

@@ -51,7 +51,7 @@ class TrainingContext:
         """L2-normalised E_id features of the training images (no flip), gathered across ranks.
 
         ``foreground=True`` embeds the images with their background greyed out by the silhouette
-        of their structure map (see :mod:`reid.engine.foreground_data`).
+        of their structure map (see :mod:`reid.views.foreground`).
         """
         from reid.evaluation.features import extract_features
 
@@ -61,7 +61,7 @@ class TrainingContext:
         size, batch, workers = (tuple(self.cfg.INPUT.SIZE), self.cfg.TEST.BATCH_SIZE,
                                 self.cfg.DATALOADER.NUM_WORKERS)
         if foreground:
-            from reid.engine.foreground_data import build_foreground_loader
+            from reid.views.foreground import build_foreground_loader
             from reid.views.structure_maps import structure_cache_for
 
             loader = build_foreground_loader(shard, structure_cache_for(self.cfg, self.dataset), size,

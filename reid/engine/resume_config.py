@@ -7,12 +7,13 @@ falls in one class (:func:`classify`):
 
 * ``refused``: the model, its input and the training data (:data:`REFUSED_KEYS`): the
   checkpoint's weights, memory rows and pseudo-labels belong to the old values;
-* ``schedule``: optimisation and schedule keys (:data:`SCHEDULE_KEYS`): applied where the run
-  still uses them. Epoch counts, iterations and batch sizes are read from the config every
-  epoch; learning rates, weight decays, momenta, betas and LR steps live in the restored
-  optimiser / scheduler state and are re-applied by :func:`apply_schedule_settings`. A schedule
-  change that would change nothing (its stages finished before the checkpoint) or cannot be
-  applied consistently (fewer epochs than the stage already trained) is refused;
+* ``schedule``: optimisation and schedule keys of the ``SOLVER.<STAGE>`` sections
+  (:data:`SCHEDULE_KEYS`): applied where the run still uses them. Epoch counts, iterations and
+  batch sizes are read from the config every epoch; learning rates, weight decays, momenta,
+  betas and LR steps live in the restored optimiser / scheduler state and are re-applied by
+  :func:`apply_schedule_settings`. A schedule change that would change nothing (its stages
+  finished before the checkpoint) or cannot be applied consistently (fewer epochs than the stage
+  already trained, another set of schedulers in the stage under way) is refused;
 * ``harmless``: how the run executes, logs, checkpoints, evaluates and exports
   (:data:`HARMLESS_KEYS`): accepted;
 * any other key (augmentation, clustering, loss weights, the memory, ...) is not known to be
@@ -30,6 +31,7 @@ from typing import Any, Optional, Sequence
 import yaml
 
 from reid.config import CfgNode, ConfigError, get_cfg_defaults, merge_mapping, valid_keys
+from reid.config.renames import rename_mapping
 from reid.config.validation import value_of
 from reid.engine.validation import STAGE_EPOCH_KEYS
 
@@ -56,26 +58,30 @@ REFUSED_KEYS = {
         "NAME", "ROOT", "SOURCE", "SOURCE_ROOT", "MSMT_MERGE_VAL", "SKIP_UNREADABLE",
         "EXTRA_TRAIN_DIRS", "SYNTHETIC.")},
     "MESH.DIR": "the structure maps the generative stages train on",
+    "MESH.ANGLES": "the rotations the generative stages draw novel views from",
     "SEED": "the run's seed (the epochs trained so far used the checkpoint's)",
 }
 _SECTION_STAGE = {"SOURCE": "source", "BASELINE": "baseline", "GAN_WARMUP": "gan_warmup",
                   "JOINT": "joint"}
+#: The keys every ``SOLVER.<STAGE>`` section holds, and those of the generative stages.
+STAGE_SCHEDULE_KEYS = ("EPOCHS", "ITERS_PER_EPOCH", "BATCH_SIZE", "LR", "WEIGHT_DECAY",
+                       "LR_STEPS", "LR_STEP_SIZE", "LR_DECAY_FACTOR")
+GENERATIVE_SCHEDULE_KEYS = ("GAN_LR", "GAN_BETAS", "DECAY_GAN_LR")
+#: Keys present in a section that its stage does not read (gan_warmup keeps E_id frozen).
+_UNREAD = {"SOLVER.GAN_WARMUP.LR", "SOLVER.GAN_WARMUP.WEIGHT_DECAY"}
+#: Keys that decide which schedulers a stage builds (not changed while it is under way).
+SCHEDULER_LAYOUT_KEYS = ("LR_STEPS", "DECAY_GAN_LR")
 #: Schedule / optimisation keys, applied on resume, with the stages that use them.
 SCHEDULE_KEYS = {
     **{f"SOLVER.{section}.{k}": (stage,) for section, stage in _SECTION_STAGE.items()
-       for k in ("EPOCHS", "ITERS_PER_EPOCH")},
-    "SOLVER.SOURCE.BATCH_SIZE": ("source",), "SOLVER.SOURCE.LR": ("source",),
-    "SOLVER.BASELINE.BATCH_SIZE": ("baseline",), "SOLVER.BASELINE.LR": ("baseline",),
-    "SOLVER.BASELINE.STEP_SIZE": ("baseline",),
-    "SOLVER.BASELINE.WEIGHT_DECAY": ("source", "baseline"),
-    "SOLVER.BATCH_SIZE": ("gan_warmup", "joint"), "SOLVER.GAN_LR": ("gan_warmup", "joint"),
-    "SOLVER.GAN_BETAS": ("gan_warmup", "joint"),
-    **{f"SOLVER.{k}": ("joint",) for k in (
-        "ID_LR", "ID_MOMENTUM", "ID_WEIGHT_DECAY", "LR_DECAY_EPOCH", "LR_DECAY_FACTOR",
-        "DECAY_GAN_LR")},
+       for k in STAGE_SCHEDULE_KEYS},
+    **{f"SOLVER.{section}.{k}": (_SECTION_STAGE[section],) for section in ("GAN_WARMUP", "JOINT")
+       for k in GENERATIVE_SCHEDULE_KEYS},
+    "SOLVER.JOINT.SGD_MOMENTUM": ("joint",),
+    **{key: () for key in _UNREAD},
 }
 #: Keys (or sections) that change how the run executes, logs, checkpoints, evaluates and
-#: exports, not what it trains. MESH.* other than MESH.DIR only concern building the maps.
+#: exports, not what it trains. MESH.* other than MESH.DIR and MESH.ANGLES only concern building the maps.
 HARMLESS_KEYS = ("OUTPUT_DIR", "CACHE_DIR", "DETERMINISTIC", "MODEL.DEVICE",
                  "DATALOADER.NUM_WORKERS", "CLUSTER.USE_GPU", "SOLVER.CHECKPOINT_PERIOD",
                  "SOLVER.CHECKPOINT_KEEP_LAST", "SOLVER.LOG_PERIOD", "SOLVER.PRECISION",
@@ -124,7 +130,8 @@ def checkpoint_config(text: str, source: str = "the checkpoint's config"
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping, got {type(data).__name__}")
     cfg = get_cfg_defaults()
-    known, dropped = _known_part(data, cfg)
+    # Checkpoints written before keys moved (reid.config.renames) hold the old names.
+    known, dropped = _known_part(rename_mapping(data, source, warn=False), cfg)
     merge_mapping(cfg, known, source)
     return cfg, dropped
 
@@ -191,10 +198,19 @@ def schedule_refusal(change: ConfigChange, stages: Sequence[str], stage_index: i
     if not live:
         return (f"only stage(s) {', '.join(used)} use it, which finished before the checkpoint "
                 f"({current}, {epochs_done} epoch(s)): it would change nothing")
-    if change.key == "SOLVER.DECAY_GAN_LR" and current == "joint":
-        return ("the joint stage is under way: its G / D schedulers are in the checkpoint as "
-                "they are")
+    if current in used and current_left and _changes_scheduler_layout(change):
+        return (f"the {current} stage is under way: its schedulers are in the checkpoint as "
+                f"they are ({change.key} decides which ones it has)")
     return None
+
+
+def _changes_scheduler_layout(change: ConfigChange) -> bool:
+    """True when ``change`` gives its stage other schedulers: G / D decay on or off, or the
+    decay at ``LR_STEPS`` instead of every ``LR_STEP_SIZE`` epochs (or back)."""
+    leaf = change.key.rsplit(".", 1)[-1]
+    if leaf == "LR_STEPS":
+        return bool(tuple(change.old)) != bool(tuple(change.new))
+    return leaf in SCHEDULER_LAYOUT_KEYS
 
 
 def plan_resume(old: CfgNode, new: CfgNode, stages: Sequence[str], stage_index: int,

@@ -9,6 +9,10 @@ pseudo-labels, RNG states, config, history); ``resume=True`` continues from the 
 run into a folder with checkpoints needs ``overwrite=True``. Evaluation is reported (every
 ``TEST.EVAL_PERIOD`` epochs, after the warm-up and at the end) and never used to choose a
 checkpoint.
+
+The trainer never names a stage: each stage class declares what is done around it
+(:class:`reid.engine.stages.base.Stage`), and every stage's batches go through one loop
+(:func:`reid.engine.loop.run_epoch`).
 """
 from __future__ import annotations
 
@@ -21,15 +25,14 @@ import numpy as np
 import torch
 
 from reid.config import save_config
-from reid.data import build_dataset
-from reid.data.generated_views import append_extra_train_dirs
+from reid.data.build import build_dataset_from_cfg
 from common import distributed as dist_utils
 from reid.engine.checkpoint import CheckpointManager, ExistingCheckpointsError
 from reid.engine.context import TrainingContext
 from reid.engine.resume_config import (apply_schedule_settings, check_resume_config,
                                        schedule_settings)
 from reid.engine.run_lock import OutputFolderLockedError, RunLock, sigterm_as_interrupt
-from reid.engine.stages import GENERATIVE_STAGES, STAGE_ORDER, STAGE_TYPES
+from reid.engine.stages import STAGE_ORDER, STAGE_TYPES
 from reid.engine.summary import format_summary_table
 from reid.engine.validation import check_train_set, validate_training_config
 from common import atomic_write_json, resolve_device, set_seed, setup_logger
@@ -136,12 +139,13 @@ class GCLTrainer:
         logger.info("device %s, SOLVER.PRECISION %s -> %s", device, cfg.SOLVER.PRECISION,
                     resolve_precision(cfg.SOLVER.PRECISION, device))
         if cfg.DATASETS.NAME == "synthetic" and dist_utils.is_main_process():
-            from reid.data.synthetic import ensure_synthetic_dataset
+            from reid.views.synthetic_dataset import ensure_synthetic_dataset
 
             ensure_synthetic_dataset(cfg)
         dist_utils.barrier()
-        dataset = build_dataset(cfg.DATASETS.NAME, cfg.DATASETS.ROOT)
-        dataset = append_extra_train_dirs(dataset, list(cfg.DATASETS.EXTRA_TRAIN_DIRS))
+        # DATASETS.NAME / ROOT with the dataset's own options (DATASETS.MSMT_MERGE_VAL) and the
+        # folders of DATASETS.EXTRA_TRAIN_DIRS, as tools/test.py reads it.
+        dataset = build_dataset_from_cfg(cfg)
         logger.info("\n%s", dataset.summary())
         train_items = list(dataset.train)
         monitor_ids = np.asarray([item[1] for item in train_items], dtype=np.int64)
@@ -161,14 +165,14 @@ class GCLTrainer:
 
         if cfg.CLUSTER.FOREGROUND_MASK:
             from reid.views.structure_maps import structure_cache_for
-            from reid.engine.view_data import check_structure_maps
+            from reid.views.structure_maps import check_structure_maps
 
             # The silhouettes come from the angle-0 maps (CLUSTER.FOREGROUND_MASK).
             check_structure_maps(structure_cache_for(cfg, dataset), train_items, angles=(0,))
         generative = None
-        if any(s in GENERATIVE_STAGES for s in self.stages) and cfg.GCL.USE_GAN:
+        if cfg.GCL.USE_GAN and any(STAGE_TYPES[s].needs_generative for s in self.stages):
             from reid.views.structure_maps import structure_cache_for
-            from reid.engine.view_data import check_structure_maps
+            from reid.views.structure_maps import check_structure_maps
             from reid.models.gcl import build_generative_module
 
             check_structure_maps(structure_cache_for(cfg, dataset), train_items)
@@ -311,7 +315,7 @@ class GCLTrainer:
                 continue
             stage = STAGE_TYPES[name](ctx)
             fresh = not (index == start_stage and stage_state is not None)
-            if name in GENERATIVE_STAGES and "baseline" not in self.metrics and fresh:
+            if stage.evaluates_baseline_before and "baseline" not in self.metrics and fresh:
                 self.metrics["baseline"] = self.evaluate("baseline")
                 self._save_encoder_copy("baseline_encoder.pth")
             stage.setup()
@@ -322,16 +326,16 @@ class GCLTrainer:
             first_epoch = start_epoch if index == start_stage else 0
             stage_state = None
             if first_epoch < stage.num_epochs:
-                self._run_stage(index, name, stage, first_epoch)
-            if name == "gan_warmup" and dist_utils.is_main_process():
+                self._run_stage(index, stage, first_epoch)
+            if stage.saves_after and dist_utils.is_main_process():
                 from common import atomic_save
 
                 atomic_save({"state_dict": ctx.generative.state_dict()},
-                            ctx.path("generative_warmup.pth"))
+                            ctx.path(stage.saves_after))
         return self._finish(time.time() - started)
 
-    def _run_stage(self, index: int, name: str, stage, first_epoch: int) -> None:
-        ctx, cfg = self.ctx, self.cfg
+    def _run_stage(self, index: int, stage, first_epoch: int) -> None:
+        ctx, cfg, name = self.ctx, self.cfg, stage.name
         ctx.logger.info("stage %s: epochs %d..%d", name, first_epoch + 1, stage.num_epochs)
         for epoch in range(first_epoch, stage.num_epochs):
             set_seed(ctx.epoch_seed(name, epoch))
@@ -385,7 +389,8 @@ class GCLTrainer:
 
     def _finish(self, seconds: float) -> dict:
         ctx, cfg = self.ctx, self.cfg
-        final_tag = "gcl" if "joint" in self.stages else self.stages[-1]
+        last = STAGE_TYPES[self.stages[-1]]
+        final_tag = last.final_tag or last.name
         self.metrics["final"] = self.evaluate(final_tag)
         self._save_encoder_copy("final_encoder.pth")
         summary = {"stages": self.stages, "train_seconds": round(seconds, 1),

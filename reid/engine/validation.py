@@ -94,7 +94,7 @@ def check_train_set(cfg, stages: Sequence[str], num_images: int) -> None:
     first epoch) are a ConfigError naming the key."""
     checks = []
     if "joint" in stages and not cfg.GCL.USE_GAN:  # plain shuffling, incomplete batch dropped
-        checks.append(("SOLVER.BATCH_SIZE", "the joint stage without GAN"))
+        checks.append(("SOLVER.JOINT.BATCH_SIZE", "the joint stage without GAN"))
     if ("baseline" in stages and int(cfg.DATALOADER.NUM_INSTANCES) == 0
             and int(cfg.SOLVER.BASELINE.ITERS_PER_EPOCH) == 0):
         checks.append(("SOLVER.BASELINE.BATCH_SIZE", "the baseline stage"))

@@ -6,7 +6,7 @@ size when the two differ, animated with a random action label and random noise, 
 sample is picked (a random index; frame 0, the near-copy of the input, is excluded by default)
 and resized back to (H, W). Everything runs batched, in eval mode and without gradients: the
 generator is a fixed view source, only E_id learns from the views (see
-:class:`reid.models.gcl.train_step.GCLTrainStep`, the ``L_vid`` term). This is the one module of
+:class:`reid.engine.gcl_step.GCLTrainStep`, the ``L_vid`` term). This is the one module of
 ``reid`` that imports the ``generators`` package.
 
 >>> view = VideoViewGenerator.from_files("configs/generators/imaginator_reid_synthetic.yaml",

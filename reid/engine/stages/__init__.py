@@ -1,17 +1,20 @@
-"""The stages of the GCL trainer, in the order they may run."""
-from .base import Stage, TrainingDivergedError
+"""The stages of the GCL trainer, in the order they may run.
+
+Each stage declares what the trainer does around it (:class:`~reid.engine.stages.base.Stage`:
+``needs_generative``, ``evaluates_baseline_before``, ``saves_after``, ``final_tag``) and reads
+its own ``SOLVER.<section>``; the batches of every stage go through one loop
+(:mod:`reid.engine.loop`).
+"""
+from reid.engine.loop import TrainingDivergedError
+
+from .base import EpochPlan, Stage
 from .baseline import ClusterContrastStage
 from .generative import GanWarmupStage, JointStage
 from .source import SourceWarmupStage
 
-STAGE_TYPES = {
-    "source": SourceWarmupStage,
-    "baseline": ClusterContrastStage,
-    "gan_warmup": GanWarmupStage,
-    "joint": JointStage,
-}
+STAGE_TYPES = {stage.name: stage for stage in (SourceWarmupStage, ClusterContrastStage,
+                                                GanWarmupStage, JointStage)}
 STAGE_ORDER = tuple(STAGE_TYPES)
-GENERATIVE_STAGES = ("gan_warmup", "joint")
 
-__all__ = ["ClusterContrastStage", "GENERATIVE_STAGES", "GanWarmupStage", "JointStage",
-           "STAGE_ORDER", "STAGE_TYPES", "SourceWarmupStage", "Stage", "TrainingDivergedError"]
+__all__ = ["ClusterContrastStage", "EpochPlan", "GanWarmupStage", "JointStage", "STAGE_ORDER",
+           "STAGE_TYPES", "SourceWarmupStage", "Stage", "TrainingDivergedError"]

@@ -1,40 +1,90 @@
-"""The interface of a training stage and the helpers stages share."""
+"""The interface of a training stage and the helpers stages share.
+
+A stage declares what the trainer must do around it as class attributes (the trainer never
+names a stage) and supplies its epochs through two methods:
+
+* :meth:`Stage.plan_epoch`: the per-epoch work before the batches (pseudo-labels, memory,
+  loader) -> an :class:`EpochPlan`;
+* :meth:`Stage.train_step`: one batch (already on the device) -> its loss terms.
+
+:meth:`Stage.train_epoch` runs the batches through the one loop, :func:`reid.engine.loop.run_epoch`.
+"""
 from __future__ import annotations
 
-import math
 import warnings
 from abc import ABC, abstractmethod
-from collections import defaultdict
-from typing import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Optional
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from reid.data import readable_training_indices
 from common import distributed as dist_utils
+from reid.data import readable_training_indices
 from reid.engine.context import TrainingContext
+from reid.engine.loop import EpochResult, TrainingDivergedError, run_epoch
+
+__all__ = ["EpochPlan", "Stage", "TrainingDivergedError", "build_lr_scheduler",
+           "maybe_distributed", "use_readable_training_images"]
 
 
-class TrainingDivergedError(FloatingPointError):
-    """A non-finite loss: training stops, the last good checkpoint (if any) is kept."""
+@dataclass
+class EpochPlan:
+    """What :meth:`Stage.plan_epoch` prepared for the batches of one epoch.
+
+    ``loader`` None skips the epoch (degenerate pseudo-labels); ``iterations`` None runs one pass
+    over ``loader``; ``stats`` (clusters, outliers, ...) come first in the epoch's record;
+    ``label`` names the epoch in errors (default: the stage's name)."""
+
+    loader: Optional[Iterable] = None
+    iterations: Optional[int] = None
+    stats: dict = field(default_factory=dict)
+    label: Optional[str] = None
 
 
 class Stage(ABC):
-    """One stage of the staged trainer (``source``, ``baseline``, ``gan_warmup``, ``joint``)."""
+    """One stage of the staged trainer. Subclasses set :attr:`name` and :attr:`section` and the
+    declarations below, and implement :meth:`plan_epoch` and :meth:`train_step`."""
 
+    #: The stage's name in ``GCL.STAGES``, logs and checkpoints.
     name = "stage"
+    #: Its section of the config: ``SOLVER.<section>`` holds EPOCHS, BATCH_SIZE, LR, ...
+    section = ""
+    #: The stage trains the generative module (E_str, G, D): with ``GCL.USE_GAN`` the trainer
+    #: builds it (and checks the structure maps) before the first stage.
+    needs_generative = False
+    #: Before the stage starts fresh, the trainer evaluates E_id as the baseline of the run
+    #: (once) and saves it as ``baseline_encoder.pth``.
+    evaluates_baseline_before = False
+    #: File name below OUTPUT_DIR that the generative module's weights are written to when the
+    #: stage ends (None: nothing is written).
+    saves_after: Optional[str] = None
+    #: Tag of the final evaluation when the run ends with this stage (None: the stage's name).
+    final_tag: Optional[str] = None
 
     def __init__(self, ctx: TrainingContext):
         self.ctx = ctx
         self.cfg = ctx.cfg
+        #: Learning-rate schedulers by name, built by :meth:`setup` (checkpointed by name).
+        self._schedulers: dict = {}
         use_readable_training_images(ctx)
 
+    # ------------------------------------------------------------------ its config
     @property
-    @abstractmethod
-    def num_epochs(self) -> int:
-        """Epochs of this stage (from the config)."""
+    def solver(self):
+        """The stage's ``SOLVER.<section>`` node."""
+        return self.cfg.SOLVER[self.section]
 
+    def key(self, name: str) -> str:
+        """The dotted config key of ``name`` in the stage's section."""
+        return f"SOLVER.{self.section}.{name}"
+
+    @property
+    def num_epochs(self) -> int:
+        """Epochs of this stage (``SOLVER.<section>.EPOCHS``)."""
+        return int(self.solver.EPOCHS)
+
+    # ------------------------------------------------------------------ lifecycle
     def setup(self) -> None:
         """Build optimisers and schedulers (called once, before the first or resumed epoch)."""
 
@@ -42,8 +92,32 @@ class Stage(ABC):
         """Work done once when the stage starts fresh (not on resume), e.g. memory init."""
 
     @abstractmethod
+    def plan_epoch(self, epoch: int) -> EpochPlan:
+        """Everything epoch ``epoch`` needs before its batches (pseudo-labels, the loader)."""
+
+    @abstractmethod
+    def train_step(self, batch: dict) -> dict:
+        """One batch (its tensors on the device): forward, backward, update; the loss terms as
+        floats. Call :func:`reid.engine.loop.check_finite_terms` before the backward pass."""
+
+    def epoch_extras(self) -> dict:
+        """Values recorded after the loss means of an epoch that ran (e.g. the learning rate)."""
+        return {}
+
+    def after_batches(self, epoch: int, result: EpochResult) -> None:
+        """Called when the batches of an epoch are done (e.g. to save a picture)."""
+
     def train_epoch(self, epoch: int) -> dict:
-        """Train one epoch; return the mean of each logged term."""
+        """Train one epoch; return its record: the plan's stats, the mean of each loss term, the
+        extras (``skipped`` instead of the means when the plan skips the epoch)."""
+        plan = self.plan_epoch(epoch)
+        if plan.loader is None:
+            return dict(plan.stats, skipped=1)
+        iterations = len(plan.loader) if plan.iterations is None else plan.iterations
+        result = run_epoch(self.ctx, self.name, plan.loader, iterations, epoch, self.num_epochs,
+                           self.train_step, batch_key=self.key("BATCH_SIZE"), label=plan.label)
+        self.after_batches(epoch, result)
+        return dict(plan.stats, **result.means, **self.epoch_extras())
 
     def end_epoch(self, epoch: int, skipped: bool = False) -> None:
         """Step the schedulers: learning rates follow the epoch index, also after an epoch that
@@ -55,35 +129,37 @@ class Stage(ABC):
             for scheduler in self.schedulers():
                 scheduler.step()
 
+    # ------------------------------------------------------------------ optimisation state
     def optimizers(self) -> dict:
         return {}
 
     def schedulers(self) -> list:
-        return list(self._schedulers.values()) if hasattr(self, "_schedulers") else []
+        return list(self._schedulers.values())
 
     def state_dict(self) -> dict:
+        """``optimizers`` by name and, when the stage has any, ``schedulers`` by name."""
         state = {"optimizers": {k: o.state_dict() for k, o in self.optimizers().items()}}
-        if hasattr(self, "_schedulers"):
+        if self._schedulers:
             state["schedulers"] = {k: s.state_dict() for k, s in self._schedulers.items()}
         return state
 
     def load_state_dict(self, state: dict) -> None:
         for key, opt in self.optimizers().items():
             opt.load_state_dict(state["optimizers"][key])
-        for key, sched in getattr(self, "_schedulers", {}).items():
+        for key, sched in self._schedulers.items():
             sched.load_state_dict(state["schedulers"][key])
 
-    # ------------------------------------------------------------------ shared helpers
-    def progress(self, iterable: Iterable, total: int, epoch: int):
-        return tqdm(iterable, total=total, desc=f"{self.name} {epoch + 1}/{self.num_epochs}",
-                    leave=False, dynamic_ncols=True, disable=not dist_utils.is_main_process())
 
-    def check_finite(self, terms: dict, step: int) -> None:
-        bad = {k: v for k, v in terms.items() if isinstance(v, float) and not math.isfinite(v)}
-        if bad:
-            raise TrainingDivergedError(
-                f"{self.name}: non-finite loss at step {step} ({bad}); all terms: {terms}. "
-                f"{self.ctx.checkpoint_note()}")
+def build_lr_scheduler(optimizer: torch.optim.Optimizer, section: Any, num_epochs: int):
+    """The learning-rate decay of a ``SOLVER.<STAGE>`` section: ``LR_STEPS`` (multiplied by
+    ``LR_DECAY_FACTOR`` after each of these epochs) or, when it is ``()``, every
+    ``LR_STEP_SIZE`` epochs (0 = half of the stage's epochs, at least 1)."""
+    factor = float(section.LR_DECAY_FACTOR)
+    if tuple(section.LR_STEPS):
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, [int(e) for e in section.LR_STEPS],
+                                                    factor)
+    step = int(section.LR_STEP_SIZE) or max(1, num_epochs // 2)
+    return torch.optim.lr_scheduler.StepLR(optimizer, step, factor)
 
 
 def use_readable_training_images(ctx: TrainingContext) -> None:
@@ -100,23 +176,6 @@ def use_readable_training_images(ctx: TrainingContext) -> None:
         ctx.train_items[:] = [ctx.train_items[i] for i in keep]
         ctx.monitor_ids = np.asarray(ctx.monitor_ids)[keep]
     ctx.train_images_verified = True
-
-
-class RunningMeans:
-    """Averages of the loss terms over an epoch."""
-
-    def __init__(self):
-        self.sums = defaultdict(float)
-        self.counts = defaultdict(int)
-
-    def add(self, terms: dict) -> None:
-        for key, value in terms.items():
-            if isinstance(value, (int, float)) and math.isfinite(value):
-                self.sums[key] += float(value)
-                self.counts[key] += 1
-
-    def means(self) -> dict:
-        return {k: self.sums[k] / self.counts[k] for k in self.sums}
 
 
 class GradientAveragingOptimizer:

@@ -10,92 +10,75 @@ With ``GCL.VIDEO_VIEW.WEIGHTS`` set, every joint step also draws a generated fra
 from the frozen video generator of ``GCL.VIDEO_VIEW.CONFIG`` and adds ``GCL.VIDEO_VIEW.WEIGHT *
 L_vid`` (with or without the GAN); its random stream restarts from the epoch seed every epoch.
 
+Both read their own ``SOLVER.GAN_WARMUP`` / ``SOLVER.JOINT`` section; the batch step is
+:class:`reid.engine.gcl_step.GCLTrainStep`.
+
 Policy for degenerate pseudo-labels (no cluster, or a single one): the contrastive losses are
 skipped for that epoch (the GAN losses still train), and a warning says so.
 """
 from __future__ import annotations
 
 import dataclasses
-from abc import abstractmethod
 
 import torch
 
-from reid.data import ImageDataset, build_train_transform
 from common import distributed as dist_utils
-from reid.engine.stages.base import RunningMeans, Stage, TrainingDivergedError, maybe_distributed
-from reid.engine.validation import check_epoch_iterations
-from reid.engine.view_data import build_view_loader
+from reid.data import ImageDataset, build_train_transform
+from reid.engine.gcl_step import GCLStepConfig, GCLTrainStep
+from reid.engine.loop import EpochResult
+from reid.engine.stages.base import EpochPlan, Stage, build_lr_scheduler, maybe_distributed
 from reid.engine.visualize import save_view_grid
 from reid.memory import InstanceMemory
+from reid.views.mesh_data import build_view_loader
 from reid.views.structure_maps import structure_cache_for
-from reid.models.gcl import GCLStepConfig, GCLTrainStep, NonFiniteLossError
 
 
 class _GenerativeStage(Stage):
-    train_encoder = False
+    needs_generative = True
+    evaluates_baseline_before = True
 
-    def _gan_optimizers(self):
-        s = self.cfg.SOLVER
-        gen = self.ctx.generative
+    @property
+    def use_gan(self) -> bool:
+        return True
+
+    def _gan_optimizers(self) -> None:
+        """Adam of E_str + G and of D (``GAN_LR``, ``GAN_BETAS``); with ``DECAY_GAN_LR`` both
+        follow the section's learning-rate decay."""
+        s, gen = self.solver, self.ctx.generative
         betas = tuple(s.GAN_BETAS)
         self.gen_optimizer = torch.optim.Adam(gen.generator_parameters(), lr=s.GAN_LR, betas=betas)
         self.dis_optimizer = torch.optim.Adam(gen.discriminator_parameters(), lr=s.GAN_LR,
                                               betas=betas)
+        if s.DECAY_GAN_LR:
+            self._schedulers["generator"] = build_lr_scheduler(self.gen_optimizer, s,
+                                                               self.num_epochs)
+            self._schedulers["discriminator"] = build_lr_scheduler(self.dis_optimizer, s,
+                                                                   self.num_epochs)
 
-    def _loader(self, epoch: int):
+    def _iterations(self, loader) -> int:
+        iters = int(self.solver.ITERS_PER_EPOCH)
+        return min(iters, len(loader)) if iters else len(loader)
+
+    def _view_loader(self, epoch: int):
+        """Images with their structure maps and a rotated map (:mod:`reid.views.mesh_data`)."""
         cfg = self.cfg
-        iters = int(self._iters_per_epoch())
-        loader = build_view_loader(
-            self.ctx.train_items, structure_cache_for(cfg, self.ctx.dataset), batch_size=int(cfg.SOLVER.BATCH_SIZE),
-            size=tuple(cfg.INPUT.SIZE), num_workers=cfg.DATALOADER.NUM_WORKERS,
+        return build_view_loader(
+            self.ctx.train_items, structure_cache_for(cfg, self.ctx.dataset),
+            batch_size=int(self.solver.BATCH_SIZE), size=tuple(cfg.INPUT.SIZE),
+            num_workers=cfg.DATALOADER.NUM_WORKERS,
             seed=self.ctx.epoch_seed(self.name, epoch) + dist_utils.rank(),
             flip_prob=cfg.INPUT.FLIP_PROB, padding=cfg.INPUT.PADDING,
             skip_unreadable=cfg.DATASETS.SKIP_UNREADABLE)
-        total = min(iters, len(loader)) if iters else len(loader)
-        return loader, check_epoch_iterations(loader, total, self.name, epoch,
-                                              "SOLVER.BATCH_SIZE")
 
-    @abstractmethod
-    def _iters_per_epoch(self) -> int:
-        """Iterations per epoch from the stage's SOLVER section (0 = one pass over the data)."""
-
-    def _run(self, step: GCLTrainStep, epoch: int, with_labels: bool) -> dict:
-        ctx = self.ctx
-        loader, total = self._loader(epoch)
-        means = RunningMeans()
-        last = None
-        for i, data in enumerate(self.progress(loader, total, epoch)):
-            if i >= total:
-                break
-            x = data["img"].to(ctx.device, non_blocking=True)
-            s_ori = data["s_ori"].to(ctx.device, non_blocking=True)
-            s_new = data["s_new"].to(ctx.device, non_blocking=True)
-            indices = data["index"].to(ctx.device) if with_labels else None
-            try:
-                terms = step(x, s_ori, s_new, indices=indices)
-            except NonFiniteLossError as exc:
-                raise TrainingDivergedError(
-                    f"{self.name}: non-finite loss at epoch {epoch + 1}, step {i}: {exc.terms}. "
-                    f"{ctx.checkpoint_note()}") from exc
-            means.add(terms)
-            ctx.global_step += 1
-            if ctx.global_step % self.cfg.SOLVER.LOG_PERIOD == 0:
-                ctx.log_scalars(self.name, terms)
-            last = data
-        if last is not None and dist_utils.is_main_process():
-            save_view_grid(ctx, last, self.name, epoch)
-        return means.means()
+    def after_batches(self, epoch: int, result: EpochResult) -> None:
+        if self.use_gan and result.last_batch is not None and dist_utils.is_main_process():
+            save_view_grid(self.ctx, result.last_batch, self.name, epoch)
 
 
 class GanWarmupStage(_GenerativeStage):
     name = "gan_warmup"
-
-    @property
-    def num_epochs(self) -> int:
-        return int(self.cfg.SOLVER.GAN_WARMUP.EPOCHS)
-
-    def _iters_per_epoch(self) -> int:
-        return int(self.cfg.SOLVER.GAN_WARMUP.ITERS_PER_EPOCH)
+    section = "GAN_WARMUP"
+    saves_after = "generative_warmup.pth"
 
     def setup(self) -> None:
         self._gan_optimizers()
@@ -107,38 +90,31 @@ class GanWarmupStage(_GenerativeStage):
     def optimizers(self) -> dict:
         return {"generator": self.gen_optimizer, "discriminator": self.dis_optimizer}
 
-    def train_epoch(self, epoch: int) -> dict:
-        return self._run(self.step, epoch, with_labels=False)
+    def plan_epoch(self, epoch: int) -> EpochPlan:
+        loader = self._view_loader(epoch)
+        return EpochPlan(loader, self._iterations(loader))
+
+    def train_step(self, batch: dict) -> dict:
+        return self.step(batch["img"], batch["s_ori"], batch["s_new"])
 
 
 class JointStage(_GenerativeStage):
     name = "joint"
-
-    @property
-    def num_epochs(self) -> int:
-        return int(self.cfg.SOLVER.JOINT.EPOCHS)
-
-    def _iters_per_epoch(self) -> int:
-        return int(self.cfg.SOLVER.JOINT.ITERS_PER_EPOCH)
+    section = "JOINT"
+    final_tag = "gcl"
 
     @property
     def use_gan(self) -> bool:
         return bool(self.cfg.GCL.USE_GAN)
 
     def setup(self) -> None:
-        cfg, ctx = self.cfg, self.ctx
-        s = cfg.SOLVER
-        self.id_optimizer = torch.optim.SGD(ctx.encoder.parameters(), lr=s.ID_LR,
-                                            momentum=s.ID_MOMENTUM, nesterov=True,
-                                            weight_decay=s.ID_WEIGHT_DECAY)
-        decay = lambda opt: torch.optim.lr_scheduler.MultiStepLR(  # noqa: E731
-            opt, [int(s.LR_DECAY_EPOCH)], float(s.LR_DECAY_FACTOR))
-        self._schedulers = {"encoder": decay(self.id_optimizer)}
+        cfg, ctx, s = self.cfg, self.ctx, self.solver
+        self.id_optimizer = torch.optim.SGD(ctx.encoder.parameters(), lr=s.LR,
+                                            momentum=s.SGD_MOMENTUM, nesterov=True,
+                                            weight_decay=s.WEIGHT_DECAY)
+        self._schedulers = {"encoder": build_lr_scheduler(self.id_optimizer, s, self.num_epochs)}
         if self.use_gan:
             self._gan_optimizers()
-            if s.DECAY_GAN_LR:
-                self._schedulers["generator"] = decay(self.gen_optimizer)
-                self._schedulers["discriminator"] = decay(self.dis_optimizer)
         if ctx.memory is None:
             ctx.memory = InstanceMemory(len(ctx.train_items), cfg.MODEL.EMBED_DIM,
                                         cfg.GCL.MEMORY_MOMENTUM,
@@ -158,7 +134,7 @@ class JointStage(_GenerativeStage):
         v = self.cfg.GCL.VIDEO_VIEW
         if not v.WEIGHTS:
             return None
-        from reid.models.gcl.video_view import VideoViewGenerator
+        from reid.views.video import VideoViewGenerator
 
         view = VideoViewGenerator.from_files(v.CONFIG, v.WEIGHTS, device=self.ctx.device,
                                              seed=int(self.cfg.SEED))
@@ -178,7 +154,7 @@ class JointStage(_GenerativeStage):
         self.ctx.logger.info("joint: memory initialised with %d E_id features",
                              self.ctx.memory.num_samples)
 
-    def train_epoch(self, epoch: int) -> dict:
+    def plan_epoch(self, epoch: int) -> EpochPlan:
         ctx = self.ctx
         # Pseudo-labels from the memory, or with CLUSTER.FOREGROUND_MASK from fresh E_id features
         # of the silhouette-masked images (the memory still holds whole-image features).
@@ -195,15 +171,16 @@ class JointStage(_GenerativeStage):
         if self.video_view is not None:
             self.video_view.reseed(ctx.epoch_seed(self.name, epoch) + dist_utils.rank())
         stats = {"clusters": result.num_clusters, "outliers": result.num_outliers}
-        if not self.use_gan:
-            if not terms:
-                return dict(stats, skipped=1)
-            return dict(stats, **self._run_without_gan(epoch))
-        return dict(stats, **self._run(self.step, epoch, with_labels=True),
-                    lr=self.id_optimizer.param_groups[0]["lr"])
+        if self.use_gan:
+            loader = self._view_loader(epoch)
+            return EpochPlan(loader, self._iterations(loader), stats)
+        if not terms:  # without the GAN nothing is left to train
+            return EpochPlan(stats=stats)
+        loader = self._plain_loader(epoch)
+        return EpochPlan(loader, self._iterations(loader), stats, label=f"{self.name} (without GAN)")
 
-    def _run_without_gan(self, epoch: int) -> dict:
-        """L_vi without GAN: classic augmentation, E_id and the memory loss only."""
+    def _plain_loader(self, epoch: int):
+        """L_vi without GAN: classic augmentation of the images alone, plain shuffling."""
         cfg, ctx = self.cfg, self.ctx
         transform = build_train_transform(tuple(cfg.INPUT.SIZE), cfg.INPUT.FLIP_PROB,
                                           cfg.INPUT.PADDING, cfg.INPUT.RE_PROB,
@@ -211,23 +188,13 @@ class JointStage(_GenerativeStage):
         dataset = ImageDataset(ctx.train_items, transform,
                                skip_unreadable=cfg.DATASETS.SKIP_UNREADABLE)
         generator = torch.Generator().manual_seed(ctx.epoch_seed(self.name, epoch) + dist_utils.rank())
-        loader = torch.utils.data.DataLoader(dataset, batch_size=int(cfg.SOLVER.BATCH_SIZE),
-                                             shuffle=True, drop_last=True, generator=generator,
-                                             num_workers=cfg.DATALOADER.NUM_WORKERS)
-        iters = int(self._iters_per_epoch())
-        total = min(iters, len(loader)) if iters else len(loader)
-        check_epoch_iterations(loader, total, f"{self.name} (without GAN)", epoch,
-                               "SOLVER.BATCH_SIZE")
-        means = RunningMeans()
-        for i, data in enumerate(self.progress(loader, total, epoch)):
-            if i >= total:
-                break
-            x = data["img"].to(ctx.device, non_blocking=True)
-            try:
-                terms = self.step(x, indices=data["index"].to(ctx.device))
-            except NonFiniteLossError as exc:
-                raise TrainingDivergedError(f"joint (without GAN): non-finite loss at epoch "
-                                            f"{epoch + 1}, step {i}: {exc.terms}") from exc
-            means.add(terms)
-            ctx.global_step += 1
-        return means.means()
+        return torch.utils.data.DataLoader(dataset, batch_size=int(self.solver.BATCH_SIZE),
+                                           shuffle=True, drop_last=True, generator=generator,
+                                           num_workers=cfg.DATALOADER.NUM_WORKERS)
+
+    def train_step(self, batch: dict) -> dict:
+        return self.step(batch["img"], batch.get("s_ori"), batch.get("s_new"),
+                         indices=batch["index"])
+
+    def epoch_extras(self) -> dict:
+        return {"lr": self.id_optimizer.param_groups[0]["lr"]} if self.use_gan else {}

@@ -4,17 +4,13 @@ from .generative_module import GCLGenerativeModule, GeneratedViews, build_genera
 from .generator import AppearanceDecoder, Generator
 from .grad import count_parameters, set_requires_grad
 from .structure_encoder import StructureEncoder
-from .train_step import GCLStepConfig, GCLTrainStep, NonFiniteLossError
 
 __all__ = [
     "AppearanceDecoder",
     "GCLGenerativeModule",
-    "GCLStepConfig",
-    "GCLTrainStep",
     "GeneratedViews",
     "Generator",
     "MultiScaleDiscriminator",
-    "NonFiniteLossError",
     "PatchDiscriminator",
     "StructureEncoder",
     "build_generative_module",

@@ -1,12 +1,12 @@
-"""One GCL training iteration (gan_warmup or joint): generator/encoder step, then discriminator step.
+"""One GCL training iteration (gan_warmup or joint): generator / encoder step, then discriminator step.
 
-The step is shared by the trainer and by the training benchmark. ``efficient=True`` (default)
-applies the savings below; ``efficient=False`` is the straightforward formulation (every pass
-separate, D step first while the generator graph is alive, D re-scored on the real batch for
-each generated view with its own penalty, D weight gradients built in the G step) kept as the
-benchmark reference. Both optimise the same objective.
+The batch step of the generative stages (:mod:`reid.engine.stages.generative`): optimisers,
+backward passes and memory updates. The benchmark (``benchmarks/gcl_step.py``) times it against
+a straightforward formulation of the same objective.
 
-Savings of the efficient path:
+What makes it cheaper than the straightforward formulation (every pass separate, D step first
+while the generator graph is alive, D re-scored on the real batch for each generated view with
+its own penalty, D weight gradients built in the G step):
   * E_str(s_ori) and E_str(s_new) in one pass; x'_new and x'_ori decoded in one G pass;
     E_str(s_ori) shared by x'_ori and x''_ori;
   * E_id(x) without a graph when E_id is frozen (gan_warmup);
@@ -20,31 +20,24 @@ Savings of the efficient path:
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import torch
 from torch import nn
 
-from ...losses.gan import lsgan_discriminator_loss, lsgan_generator_loss, r1_gradient_penalty
-from ...losses.reconstruction import (GANLossWeights, feature_reconstruction_loss, gan_objective,
-                                      image_reconstruction_loss)
-from ...losses.view_invariant import VI_TERMS, view_invariant_losses
-from ...memory.instance_memory import InstanceMemory
 from common.precision import autocast, check_precision
-from .generative_module import GCLGenerativeModule
-from .grad import set_requires_grad
-from .video_view import video_view_loss
+from reid.engine.loop import NonFiniteLossError, check_finite_terms
+from reid.losses.gan import lsgan_discriminator_loss, lsgan_generator_loss, r1_gradient_penalty
+from reid.losses.reconstruction import (GANLossWeights, feature_reconstruction_loss, gan_objective,
+                                        image_reconstruction_loss)
+from reid.losses.view_invariant import VI_TERMS, view_invariant_losses
+from reid.memory.instance_memory import InstanceMemory
+from reid.models.gcl.generative_module import GCLGenerativeModule
+from reid.models.gcl.grad import set_requires_grad
+from reid.views.video import video_view_loss
 
-
-class NonFiniteLossError(FloatingPointError):
-    """A loss term is NaN or infinite; ``terms`` holds every term of the step."""
-
-    def __init__(self, terms: dict):
-        self.terms = terms
-        bad = {k: v for k, v in terms.items() if not math.isfinite(v)}
-        super().__init__(f"non-finite loss terms {bad}; all terms: {terms}")
+__all__ = ["GCLStepConfig", "GCLTrainStep", "NonFiniteLossError"]
 
 
 @dataclass
@@ -72,7 +65,6 @@ class GCLStepConfig:
     # False: only the pass over the real batch does.
     generated_bn_stats: bool = False
     # "fp32" or "bf16" (forward passes under bfloat16 autocast; losses and memory in float32).
-    # The reference formulation always runs in float32.
     precision: str = "fp32"
 
     @classmethod
@@ -111,7 +103,7 @@ class GCLTrainStep:
     ``train_encoder=True`` with a memory and pseudo-labels is the joint stage;
     ``use_gan=False`` is the "L_vi without GAN" ablation (E_id and the memory loss only, negatives
     scored against f).
-    ``video_view`` (a frozen :class:`~reid.models.gcl.video_view.VideoViewGenerator`) adds
+    ``video_view`` (a frozen :class:`~reid.views.video.VideoViewGenerator`) adds
     ``video_view_weight * L_vid`` in the joint stage, with or without the GAN (logged as ``L_vid``).
     """
 
@@ -120,7 +112,7 @@ class GCLTrainStep:
                  gen_optimizer: Optional[torch.optim.Optimizer] = None,
                  dis_optimizer: Optional[torch.optim.Optimizer] = None,
                  memory: Optional[InstanceMemory] = None, config: Optional[GCLStepConfig] = None,
-                 train_encoder: bool = True, use_gan: bool = True, efficient: bool = True,
+                 train_encoder: bool = True, use_gan: bool = True,
                  video_view: Optional[nn.Module] = None, video_view_weight: float = 1.0):
         if use_gan and generative is None:
             raise ValueError("GCLTrainStep: use_gan=True needs the generative module")
@@ -136,7 +128,6 @@ class GCLTrainStep:
         self.config = config or GCLStepConfig()
         self.train_encoder = train_encoder
         self.use_gan = use_gan
-        self.efficient = efficient
         self.video_view = video_view
         self.video_view_weight = video_view_weight
 
@@ -174,11 +165,6 @@ class GCLTrainStep:
         terms["L_vid"] = float(vid.loss.detach())
         return self.video_view_weight * vid.loss
 
-    @staticmethod
-    def _check_finite(terms: dict) -> None:
-        if not all(math.isfinite(v) for v in terms.values()):
-            raise NonFiniteLossError(terms)
-
     # ------------------------------------------------------------------ entry point
     def __call__(self, x: torch.Tensor, s_ori: Optional[torch.Tensor] = None,
                  s_new: Optional[torch.Tensor] = None, indices: Optional[torch.Tensor] = None,
@@ -188,9 +174,7 @@ class GCLTrainStep:
             return self._step_without_gan(x, indices, labels)
         if s_ori is None or s_new is None:
             raise ValueError("GCLTrainStep: the generative step needs s_ori and s_new structure maps")
-        if self.efficient:
-            return self._step_efficient(x, s_ori, s_new, indices, labels)
-        return self._step_reference(x, s_ori, s_new, indices, labels)
+        return self._step_with_gan(x, s_ori, s_new, indices, labels)
 
     def _step_without_gan(self, x, indices, labels) -> dict:
         with self._autocast(x):
@@ -202,7 +186,7 @@ class GCLTrainStep:
         vid = self._video_view_term(x, f, indices, labels, terms)
         if vid is not None:
             loss = loss + vid
-        self._check_finite(terms)
+        check_finite_terms(terms)
         _zero_grad(self.id_optimizer)
         loss.backward()
         _step(self.id_optimizer)
@@ -213,7 +197,7 @@ class GCLTrainStep:
 
     def _generator_losses(self, x, views, indices, labels, l_adv, adv_objective=None):
         """L_gan, the contrastive terms and the logged terms. ``adv_objective`` stands in for
-        ``l_adv`` in L_gan when given: a term with the same gradient (the efficient step's link
+        ``l_adv`` in L_gan when given: a term with the same gradient (the step's link
         to the generated images); the logged values always come from ``l_adv``."""
         cfg = self.config
         l_img = image_reconstruction_loss(x, views.x_ori, views.x_cycle)
@@ -259,7 +243,7 @@ class GCLTrainStep:
         if self.memory is not None and indices is not None and self.train_encoder:
             self.memory.update(indices, views.embedding.detach())
 
-    def _step_efficient(self, x, s_ori, s_new, indices, labels) -> dict:
+    def _step_with_gan(self, x, s_ori, s_new, indices, labels) -> dict:
         gen = self.generative
         disc = gen.discriminator
         set_requires_grad(disc, True)
@@ -276,8 +260,7 @@ class GCLTrainStep:
         (grad_fakes,) = torch.autograd.grad(l_adv, fakes_in, retain_graph=True)
         adv_objective = (fakes * grad_fakes).sum()  # gradient grad_fakes into the generated images
         gan, contrast, terms = self._generator_losses(x, views, indices, labels, l_adv, adv_objective)
-        numeric = {k: v for k, v in terms.items() if isinstance(v, float)}
-        self._check_finite(numeric)
+        check_finite_terms(terms)
         _zero_grad(self.gen_optimizer)
         _zero_grad(self.id_optimizer if self.train_encoder else None)
         self._generator_backward(gan, contrast)
@@ -294,41 +277,8 @@ class GCLTrainStep:
         gp = r1_gradient_penalty(real_out, real)
         d_total = d_adv + 3 * self.config.gp_weight * gp
         terms.update({"dis_adv": float(d_adv.detach()), "gp": float(gp.detach())})
-        self._check_finite({k: v for k, v in terms.items() if isinstance(v, float)})
+        check_finite_terms(terms)
         _zero_grad(self.dis_optimizer)
         d_total.backward(inputs=list(disc.parameters()))
         _step(self.dis_optimizer)
-        return terms
-
-    def _step_reference(self, x, s_ori, s_new, indices, labels) -> dict:
-        """Straightforward formulation: same objective, no memory or compute savings."""
-        gen = self.generative
-        disc = gen.discriminator
-        views = gen.generate_views(self.encoder, x, s_ori, s_new, self.train_encoder, batched=False,
-                                   generated_bn_stats=self.config.generated_bn_stats)
-        # D step first, one real pass and penalty per generated view.
-        d_total = 0.0
-        gp_total = 0.0
-        for fake in (views.x_ori, views.x_new, views.x_cycle):
-            real = x.detach().clone().requires_grad_(True)
-            real_out = disc(real)
-            gp = r1_gradient_penalty(real_out, real)
-            d_total = d_total + lsgan_discriminator_loss(real_out, disc(fake.detach())) + self.config.gp_weight * gp
-            gp_total = gp_total + gp.detach()
-        if self.dis_optimizer is not None:
-            self.dis_optimizer.zero_grad(set_to_none=False)
-        d_total.backward()
-        _step(self.dis_optimizer)
-        # G / E_id step with D's weight gradients built and thrown away.
-        l_adv = sum(lsgan_generator_loss(disc(fake)) for fake in (views.x_ori, views.x_new, views.x_cycle))
-        gan, contrast, terms = self._generator_losses(x, views, indices, labels, l_adv)
-        for opt in (self.gen_optimizer, self.id_optimizer if self.train_encoder else None):
-            if opt is not None:
-                opt.zero_grad(set_to_none=False)
-        self._generator_backward(gan, contrast)
-        _step(self.gen_optimizer)
-        if self.train_encoder:
-            _step(self.id_optimizer)
-        self._update_memory(views, indices)
-        terms.update({"dis_adv": float(d_total.detach()), "gp": float(gp_total / 3)})
         return terms
