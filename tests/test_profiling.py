@@ -1,5 +1,6 @@
 """common.profiling.PeakMemory: CPU resident-memory peaks (sampled and kernel high-water mark),
 the CUDA allocator's peak, and the fallbacks."""
+import mmap
 import time
 
 import numpy as np
@@ -14,8 +15,12 @@ SIZE = 96 * MB
 
 
 def _touched_array(nbytes: int) -> np.ndarray:
-    """An array whose pages are all resident (np.zeros would leave them untouched)."""
-    return np.ones(nbytes // 8, dtype=np.float64)
+    """An array on pages of its own, all resident: an anonymous mapping written through (a
+    malloc'ed array could reuse memory the process already holds after earlier tests, and
+    np.zeros would leave its pages untouched). Freeing the array unmaps them."""
+    array = np.frombuffer(mmap.mmap(-1, nbytes), dtype=np.float64)
+    array.fill(1.0)
+    return array
 
 
 def test_helpers_report_this_process():
