@@ -25,6 +25,8 @@ import re
 
 import torch
 
+from common.optional import require
+
 from .base import BodyModel, BodyOutput
 from .paths import body_model_cache_dir
 from .transforms import axis_angle_to_matrix
@@ -83,16 +85,9 @@ def bone_part(name: str) -> str:
 
 
 def _import_anny():
-    try:
-        import anny
-        import anny.paths  # noqa: F401
-    except ImportError as exc:
-        if exc.name is not None and exc.name.split(".")[0] != "anny":
-            raise  # anny is there but one of its own imports failed: show that error
-        raise ImportError("the Anny body model (synthetic dataset, default body) needs the "
-                          "package 'anny', which is not installed; it comes with the 'synthetic' "
-                          "extra: pip install -e '.[synthetic]' (or `make setup`)",
-                          name="anny") from exc
+    purpose = "the Anny body model (synthetic dataset, default body)"
+    anny = require("anny", purpose=purpose)
+    require("anny.paths", extra="synthetic", purpose=purpose)
     return anny
 
 

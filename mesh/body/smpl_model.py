@@ -22,6 +22,8 @@ import pickle
 import numpy as np
 import torch
 
+from common.optional import require
+
 from .base import BodyModel, BodyOutput
 
 SMPL_FILES: dict[str, tuple[str, ...]] = {
@@ -128,15 +130,8 @@ class SMPLBody(BodyModel):
 
     def __init__(self, smpl_dir: str, gender: str = "neutral", num_betas: int = 10):
         super().__init__()
-        try:
-            import smplx
-            from smplx.utils import Struct
-        except ImportError as exc:
-            if exc.name is not None and exc.name.split(".")[0] != "smplx":
-                raise  # smplx is there but one of its own imports failed: show that error
-            raise ImportError("the SMPL body model needs the package 'smplx', which is not "
-                              "installed; it comes with the 'smpl' extra: pip install -e "
-                              "'.[smpl]' (or `make setup`)", name="smplx") from exc
+        smplx = require("smplx", purpose="the SMPL body model")
+        Struct = require("smplx.utils", extra="smpl", purpose="the SMPL body model").Struct
 
         self.path = find_smpl_file(smpl_dir, gender)
         data = load_smpl_pickle(self.path)
