@@ -31,6 +31,7 @@ INSTALL_REQUIRES = [
     "numba>=0.59",
     "tqdm>=4.60",
     "tensorboard>=2.12",
+    "matplotlib>=3.7",
 ]
 
 EXTRAS = {

@@ -1,5 +1,7 @@
 import os
 
+import pytest
+
 from reid.config import load_config
 from reid.engine.ablation import _describe, ablation_configs, format_ablation_table
 
@@ -23,3 +25,97 @@ def test_table_format():
     table = format_ablation_table([{"setting": "baseline", "mAP": 12.345, "rank1": 50.0,
                                     "rank5": 70.0}])
     assert table.splitlines()[2] == "| baseline | 12.3 | 50.0 | 70.0 |"
+
+
+def _toy_rows(tmp_path):
+    rows = {"1_contrast_only.yaml": 'GCL:\n  STAGES: ("joint",)\n  USE_GAN: False\n',
+            "2_gan_vi.yaml": 'GCL:\n  STAGES: ("joint",)\n  VI_LOSSES: ("vi",)\n'}
+    paths = []
+    for name, text in rows.items():
+        path = tmp_path / name
+        path.write_text(text)
+        paths.append(str(path))
+    return paths
+
+
+def test_seeded_ablations_two_seeds_two_rows_resumable(tmp_path, monkeypatch):
+    import json
+
+    from reid.engine import ablation
+    from reid.engine.ablation import run_seeded_ablations
+    from tests.toy_gcl import make_toy_gcl_root, toy_overrides
+
+    root = make_toy_gcl_root(str(tmp_path / "data"), num_ids=8)
+    out = str(tmp_path / "bench")
+    opts = toy_overrides(root, str(tmp_path / "unused")) + ["SOLVER.JOINT.EPOCHS", "1"]
+    paths = _toy_rows(tmp_path)
+    result = run_seeded_ablations(paths, [1, 2], opts, out, warmup_config=None, log=lambda m: None)
+    settings = [r["setting"] for r in result["rows"]]
+    assert settings == ["baseline", "L_vi^woGAN + TDA", "L_gan + L_vi"]
+    assert all(r["seeds"] == [1, 2] for r in result["rows"])
+    assert len(result["results"]) == 6
+    for row in result["rows"]:
+        values = row["mAP_values"]
+        mean = sum(values) / 2
+        assert abs(row["mAP_mean"] - mean) < 1e-9
+        assert abs(row["mAP_std"] - abs(values[0] - values[1]) / 2 ** 0.5) < 1e-9
+    # each row started from its own seed's warm-up
+    for seed in (1, 2):
+        with open(os.path.join(out, f"seed{seed}", "2_gan_vi", "config.yaml")) as handle:
+            text = handle.read()
+        assert os.path.join(out, f"seed{seed}", "warmup", "baseline_encoder.pth") in text
+    table = open(os.path.join(out, "table.md")).read()
+    assert "| baseline |" in table and "±" in table
+    assert os.path.getsize(os.path.join(out, "ablations.png")) > 1000
+    with open(os.path.join(out, "summary.json")) as handle:
+        assert [r["setting"] for r in json.load(handle)] == settings
+
+    # resumable: finished runs are skipped; a removed result is the only run made again
+    made = []
+
+    class Recorder:
+        def __init__(self, cfg, resume=False):
+            made.append(cfg.OUTPUT_DIR)
+            raise AssertionError("a finished run was trained again")
+
+    import reid.engine.trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "GCLTrainer", Recorder)
+    again = run_seeded_ablations(paths, [1, 2], opts, out, warmup_config=None, log=lambda m: None)
+    assert made == [] and again["rows"] == result["rows"]
+    os.unlink(os.path.join(out, "seed2", "1_contrast_only", "result.json"))
+    monkeypatch.undo()
+    third = run_seeded_ablations(paths, [1, 2], opts, out, warmup_config=None, log=lambda m: None)
+    assert [r["setting"] for r in third["rows"]] == settings
+    assert ablation.RESULT_FILE == "result.json"
+
+
+def test_seeded_ablations_refuse_bad_plans_before_training(tmp_path):
+    from reid.engine.ablation import run_seeded_ablations
+
+    paths = _toy_rows(tmp_path)
+    with pytest.raises(ValueError, match="repeats"):
+        run_seeded_ablations(paths, [1, 1], (), str(tmp_path / "a"), warmup_config=None)
+    with pytest.raises(ValueError, match="at least one"):
+        run_seeded_ablations(paths, [], (), str(tmp_path / "a"), warmup_config=None)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("GCL:\n  NO_SUCH_KEY: 1\n")
+    with pytest.raises(Exception, match="NO_SUCH_KEY"):
+        run_seeded_ablations([str(bad)], [1], (), str(tmp_path / "a"), warmup_config=None)
+    assert not os.path.exists(tmp_path / "a")
+
+
+def test_seeded_summary_and_table():
+    from reid.engine.ablation_report import format_seeded_table, summarise_seeded_rows
+
+    results = [{"setting": "baseline", "seed": s, "mAP": m, "rank1": 2 * m, "mINP": m / 2}
+               for s, m in ((1, 10.0), (2, 12.0))]
+    results += [{"setting": "GCL", "seed": s, "mAP": m, "rank1": m, "mINP": m}
+                for s, m in ((1, 13.0), (2, 14.0))]
+    rows = summarise_seeded_rows(results)
+    assert rows[1]["delta_mAP_mean"] == 2.5 and abs(rows[1]["delta_mAP_std"] - 0.5 ** 0.5) < 1e-12
+    assert "delta_mAP_mean" not in rows[0]
+    table = format_seeded_table(rows).splitlines()
+    assert table[2] == "| baseline | 11.00 ± 1.41 | 22.00 ± 2.83 | 5.50 ± 0.71 | - | 2 |"
+    assert table[3].endswith("| +2.50 ± 0.71 | 2 |")
+

@@ -2,6 +2,12 @@
 
     python tools/make_synthetic.py --out DIR --ids N --cameras C --seed S
                                    [--images-per-camera K] [--preview]
+    python tools/make_synthetic.py --out DIR --train-ids 50 --test-ids 250   # the default set
+
+Half of ``--ids`` train and half test, unless ``--train-ids`` and ``--test-ids`` give the two
+counts (test identities are only embedded, never trained on: a large test split is cheap).
+DIR/ground_truth_views holds every training person rotated by each novel angle with full
+appearance, for evaluating generated views only (``--no-ground-truth-views`` leaves it out).
 
 Ends with the summary as one JSON object on the last line. DIR must be new, empty or a dataset
 this tool made: a folder with other files (a real Market-1501 copy, say) is refused untouched.
@@ -23,7 +29,14 @@ from mesh.synthetic.dataset import (ForeignFolderError, check_output_folder,  # 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="output folder (the dataset root)")
-    parser.add_argument("--ids", type=int, default=100, help="number of identities")
+    parser.add_argument("--ids", type=int, default=100,
+                        help="number of identities (half train, half test)")
+    parser.add_argument("--train-ids", type=int, default=None,
+                        help="training identities (with --test-ids; replaces --ids)")
+    parser.add_argument("--test-ids", type=int, default=None,
+                        help="test identities (with --train-ids; replaces --ids)")
+    parser.add_argument("--no-ground-truth-views", action="store_true",
+                        help="do not render the evaluation-only ground-truth novel views")
     parser.add_argument("--cameras", type=int, default=6, help="number of cameras (2..9)")
     parser.add_argument("--images-per-camera", type=int, default=2,
                         help="images per identity per camera it appears in")
@@ -37,17 +50,27 @@ def main(argv=None) -> dict:
                         help="Anny mesh resolution: low (fast, default) | full | notoes | ...")
     parser.add_argument("--renderer", default="auto", help="auto | torch | pytorch3d")
     args = parser.parse_args(argv)
+    if (args.train_ids is None) != (args.test_ids is None):
+        parser.error("give --train-ids and --test-ids together (or neither: --ids is split in "
+                     "halves)")
+    num_ids, num_train = args.ids, None
+    if args.train_ids is not None:
+        if args.train_ids < 1 or args.test_ids < 1:
+            parser.error(f"--train-ids {args.train_ids} and --test-ids {args.test_ids} must be "
+                         ">= 1 each")
+        num_ids, num_train = args.train_ids + args.test_ids, args.train_ids
     try:  # every check before the folder is touched
-        check_settings(args.ids, args.cameras, args.images_per_camera, (args.height, args.width),
-                       args.batch_size, args.body_resolution, args.renderer)
+        check_settings(num_ids, args.cameras, args.images_per_camera, (args.height, args.width),
+                       args.batch_size, args.body_resolution, args.renderer, num_train)
         check_output_folder(args.out)
     except (ValueError, ForeignFolderError) as exc:
         parser.error(str(exc))
     summary = make_synthetic_dataset(
-        args.out, num_ids=args.ids, num_cameras=args.cameras,
+        args.out, num_ids=num_ids, num_train_ids=num_train, num_cameras=args.cameras,
         images_per_camera=args.images_per_camera, seed=args.seed, preview=args.preview,
         image_size=(args.height, args.width), device=args.device, batch_size=args.batch_size,
-        body_resolution=args.body_resolution, renderer=args.renderer)
+        body_resolution=args.body_resolution, renderer=args.renderer,
+        ground_truth_views=not args.no_ground_truth_views)
     print(json.dumps(summary))
     return summary
 

@@ -1,11 +1,15 @@
 """The synthetic multi-camera person dataset, written in the Market-1501 layout.
 
-    DIR/bounding_box_train/0001_c1s1_000120_01.jpg   training identities (half of them)
+    DIR/bounding_box_train/0001_c1s1_000120_01.jpg   training identities (half of them, or
+                                                      ``num_train_ids``)
     DIR/query/...  DIR/bounding_box_test/...          test identities: one query per identity and
                                                       camera (when it has several images there),
                                                       the rest in the gallery
     DIR/meshes/{train,test}/render[_ANGLE]/<name>     structure maps at 0, 45, ..., 315 degrees
                                                       (the ``angles`` argument)
+    DIR/ground_truth_views/render_ANGLE/<name>        evaluation only: each training image's
+                                                      person rotated by each non-zero angle with
+                                                      full appearance (mesh.synthetic.ground_truth)
     DIR/annotations.npz                                per image: pid, camera, body shape and pose,
                                                       yaw, weak-perspective camera, scale
     DIR/annotations.json                               identity attributes and camera profiles
@@ -39,9 +43,10 @@ from PIL import Image
 from common.io import atomic_write_bytes, atomic_write_json
 
 from ..render import build_renderer
-from ..rotation import VIEW_ANGLES
+from ..rotation import ORIGINAL_VIEW, VIEW_ANGLES
 from ..structure_cache import StructureMapCache
 from .appearance import sample_identities
+from .ground_truth import ground_truth_path
 from .layout import IN_PROGRESS, MARKER, MESH_SPLIT, OWNED_FILES, OWNED_FOLDERS, SUBSET_FOLDERS
 from .people import SyntheticPersonRenderer
 from .preview import write_preview
@@ -77,11 +82,17 @@ class ImagePlan:
 def check_settings(num_ids: int, num_cameras: int, images_per_camera: int,
                    image_size: tuple[int, int] = (256, 128), batch_size: int = 1,
                    body_resolution: str = DEFAULT_BODY_RESOLUTION,
-                   renderer: str = "auto") -> None:
-    """Raise ValueError naming the first bad setting; nothing is read or written."""
+                   renderer: str = "auto", num_train_ids: int | None = None) -> None:
+    """Raise ValueError naming the first bad setting; nothing is read or written.
+
+    ``num_train_ids``: how many of the ``num_ids`` identities are training identities (None =
+    half of them); the rest are test identities."""
     if num_ids < 2:
         raise ValueError(f"synthetic dataset: need at least 2 identities (one train, one test); "
                          f"got {num_ids}")
+    if num_train_ids is not None and not 1 <= num_train_ids <= num_ids - 1:
+        raise ValueError(f"synthetic dataset: training identities must be in 1..{num_ids - 1} "
+                         f"(at least one test identity of {num_ids}); got {num_train_ids}")
     if not 2 <= num_cameras <= MAX_CAMERAS:
         raise ValueError(f"synthetic dataset: cameras must be in 2..{MAX_CAMERAS} (Market file "
                          f"names hold one camera digit; every identity needs two cameras); "
@@ -106,11 +117,12 @@ def check_settings(num_ids: int, num_cameras: int, images_per_camera: int,
 
 
 def plan_images(num_ids: int, num_cameras: int, images_per_camera: int,
-                generator: torch.Generator) -> ImagePlan:
-    """Split identities half train / half test, give each >= 2 cameras, name the files."""
-    check_settings(num_ids, num_cameras, images_per_camera)
+                generator: torch.Generator, num_train_ids: int | None = None) -> ImagePlan:
+    """Split identities into ``num_train_ids`` training ones (default: half) and test ones,
+    give each >= 2 cameras, name the files."""
+    check_settings(num_ids, num_cameras, images_per_camera, num_train_ids=num_train_ids)
     order = torch.randperm(num_ids, generator=generator).tolist()
-    num_train = num_ids // 2
+    num_train = num_ids // 2 if num_train_ids is None else int(num_train_ids)
     min_cams = max(2, (num_cameras + 1) // 2)
     rows = []
     for rank, ident in enumerate(order):
@@ -150,14 +162,43 @@ def _to_uint8(images: torch.Tensor) -> np.ndarray:
     return (images.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
 
 
-def _write_map(cache: StructureMapCache, split: str, name: str, angle: int,
-               array: np.ndarray) -> None:
-    """Write one structure map in the cache layout without a per-file fsync: the dataset's
-    completion marker (written last) already guards against half-written output."""
-    path = cache.path(split, name, angle)
+def _write_file(path: str, data: bytes) -> None:
+    """Write one file of the dataset without a per-file fsync: the dataset's completion marker
+    (written last) already guards against half-written output."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "wb") as handle:
-        handle.write(cache.encode(path, array))
+        handle.write(data)
+
+
+def _write_map(cache: StructureMapCache, split: str, name: str, angle: int,
+               array: np.ndarray) -> None:
+    """Write one structure map in the cache layout."""
+    path = cache.path(split, name, angle)
+    _write_file(path, cache.encode(path, array))
+
+
+def _ground_truth_batch(people: SyntheticPersonRenderer, plan: ImagePlan, lo: int, hi: int,
+                        angles: Sequence[int], vertices: torch.Tensor, camera: torch.Tensor,
+                        ident, background: torch.Tensor, profiles, cams: torch.Tensor,
+                        device: torch.device) -> dict[int, np.ndarray] | None:
+    """``{row in the batch: (A, H, W, 3) uint8}`` ground-truth novel views of the batch's
+    training images (their people turned by ``angles``, same background, light and camera
+    look, no sensor noise), or None when there are none to make."""
+    rows = [j for j in range(hi - lo) if plan.subset[lo + j] == "train"]
+    if not angles or not rows:
+        return None
+    index = torch.as_tensor(rows)
+    on_dev = index.to(device)
+    images, _ = people.render_rotated_people(
+        vertices[on_dev], camera[on_dev], angles, ident.gather(index).to(device),
+        background[index].to(device),
+        profiles.light_dir[cams[index]].to(device), profiles.ambient[cams[index]].to(device))
+    num_angles = len(angles)
+    flat = images.cpu().flatten(0, 1)
+    flat = apply_camera_effects(flat, profiles, cams[index].repeat_interleave(num_angles), None)
+    pixels = _to_uint8(flat.permute(0, 2, 3, 1)).reshape(len(rows), num_angles,
+                                                          *flat.shape[-2:], 3)
+    return {j: pixels[k] for k, j in enumerate(rows)}
 
 
 def check_output_folder(out_dir: str) -> None:
@@ -240,10 +281,16 @@ def make_synthetic_dataset(out_dir: str, num_ids: int = 100, num_cameras: int = 
                            image_size: tuple[int, int] = (256, 128), device: str = "cpu",
                            batch_size: int = 32, body_resolution: str = DEFAULT_BODY_RESOLUTION,
                            renderer: str = "auto", cache_dir: str | None = None,
-                           progress: bool = True, angles: Sequence[int] = VIEW_ANGLES) -> dict:
+                           progress: bool = True, angles: Sequence[int] = VIEW_ANGLES,
+                           num_train_ids: int | None = None,
+                           ground_truth_views: bool = True) -> dict:
     """Generate the dataset in ``out_dir`` (see the module doc); returns a summary dict.
 
     ``angles``: the viewpoints of the structure maps (the original view 0 first by convention).
+    ``num_train_ids``: training identities among the ``num_ids`` (default: half); test images
+    are only embedded, so a large test split is cheap. ``ground_truth_views``: also render every
+    training person at each non-zero angle with full appearance (evaluation only; they are
+    drawn without random numbers, so the rest of the dataset is the same with or without them).
 
     Every setting is checked, and ``out_dir`` must be new, empty or a synthetic dataset
     (:func:`check_output_folder`), before anything in it is deleted or written.
@@ -254,21 +301,25 @@ def make_synthetic_dataset(out_dir: str, num_ids: int = 100, num_cameras: int = 
     cpu_start = time.process_time()
     out_dir = os.fspath(out_dir)
     check_settings(num_ids, num_cameras, images_per_camera, image_size, batch_size,
-                   body_resolution, renderer)
+                   body_resolution, renderer, num_train_ids)
     check_output_folder(out_dir)
     dev = torch.device(device)
     size = (int(image_size[0]), int(image_size[1]))
     g = torch.Generator().manual_seed(int(seed))
     angles = tuple(int(a) for a in angles)
+    truth_angles = tuple(a for a in angles if a != ORIGINAL_VIEW) if ground_truth_views else ()
 
-    plan = plan_images(num_ids, num_cameras, images_per_camera, g)
+    plan = plan_images(num_ids, num_cameras, images_per_camera, g, num_train_ids)
     body = build_body_model("anny", device=str(dev), cache_dir=cache_dir,
                             resolution=body_resolution)
     mesh_renderer = build_renderer(renderer)
     from ..body.anny_model import SHAPE_NAMES, SHAPE_RANGES
     from ..body.poses import random_everyday_pose
 
-    _start_writing(out_dir, {"num_ids": num_ids, "num_cameras": num_cameras,
+    num_train = int((plan.subset == "train").sum())
+    train_ids = int(len(set(plan.pid[plan.subset == "train"].tolist())))
+    _start_writing(out_dir, {"num_ids": num_ids, "train_ids": train_ids,
+                             "num_cameras": num_cameras,
                              "images_per_camera": images_per_camera, "seed": int(seed),
                              "image_size": list(size), "body_resolution": body_resolution})
     identities = sample_identities(num_ids, [SHAPE_RANGES[n] for n in SHAPE_NAMES], g)
@@ -312,6 +363,8 @@ def make_synthetic_dataset(out_dir: str, num_ids: int = 100, num_cameras: int = 
                                          profiles.ambient[cams].to(dev))
         images = apply_camera_effects(images.cpu(), profiles, cams, g)
         maps = people.render_structure_views(vertices, camera, angles)
+        truth = _ground_truth_batch(people, plan, lo, hi, truth_angles, vertices, camera, ident,
+                                    background, profiles, cams, dev)
 
         pixels = _to_uint8(images.permute(0, 2, 3, 1))
         map_pixels = _to_uint8(maps)
@@ -323,6 +376,10 @@ def make_synthetic_dataset(out_dir: str, num_ids: int = 100, num_cameras: int = 
                 handle.write(_encode_jpeg(pixels[j]))
             for a, angle in enumerate(angles):
                 _write_map(cache, MESH_SPLIT[subset], name, angle, map_pixels[j, a])
+            if truth is not None and j in truth:
+                for a, angle in enumerate(truth_angles):
+                    _write_file(ground_truth_path(out_dir, name, angle),
+                                _encode_jpeg(truth[j][a]))
         records["shape"][lo:hi] = ident.shape.numpy()
         records["pose"][lo:hi] = pose.cpu().numpy()
         records["yaw"][lo:hi] = yaw.numpy()
@@ -359,6 +416,8 @@ def make_synthetic_dataset(out_dir: str, num_ids: int = 100, num_cameras: int = 
         "test_ids": int(len(set(plan.pid[plan.subset != "train"].tolist()))),
         **{f"{s}_images": c for s, c in counts.items()},
         "structure_maps": n * len(angles),
+        "ground_truth_views": num_train * len(truth_angles),
+        "ground_truth_angles": list(truth_angles),
         "seconds": round(elapsed, 2), "images_per_s": round(n / max(elapsed, 1e-9), 2),
         # CPU time of this process (all threads): on a machine shared with other jobs the wall
         # clock overstates the cost
@@ -367,8 +426,9 @@ def make_synthetic_dataset(out_dir: str, num_ids: int = 100, num_cameras: int = 
     if preview:
         summary["preview"] = write_preview(out_dir, plan, cache)
     # the marker is written last: its presence means the dataset is complete
-    marker = {k: summary[k] for k in ("num_ids", "num_cameras", "images_per_camera", "seed",
-                                      "image_size", "body_resolution", "images")}
+    marker = {k: summary[k] for k in ("num_ids", "train_ids", "num_cameras", "images_per_camera",
+                                      "seed", "image_size", "body_resolution", "images",
+                                      "ground_truth_angles")}
     atomic_write_json(os.path.join(out_dir, MARKER), marker)
     os.unlink(os.path.join(out_dir, IN_PROGRESS))
     _logger.info("synthetic dataset: %d images of %d identities in %d cameras -> %s (%.1f s)",

@@ -13,9 +13,11 @@ IN_PROGRESS = "SYNTHETIC_IN_PROGRESS.json"
 SUBSET_FOLDERS = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
 #: Subset -> the split of the structure-map cache its maps are in.
 MESH_SPLIT = {"train": "train", "query": "test", "gallery": "test"}
+#: The evaluation-only ground-truth novel views of the training images (never read by training).
+GROUND_TRUTH_FOLDER = "ground_truth_views"
 # Everything the generator writes in its folder, and so all it ever deletes there (files in the
 # order they are deleted: the completion marker first, the in-progress marker never).
-OWNED_FOLDERS = tuple(SUBSET_FOLDERS.values()) + ("meshes",)
+OWNED_FOLDERS = tuple(SUBSET_FOLDERS.values()) + ("meshes", GROUND_TRUTH_FOLDER)
 OWNED_FILES = (MARKER, "annotations.npz", "annotations.json", "preview.png", IN_PROGRESS)
 
-__all__ = ["IN_PROGRESS", "MARKER", "MESH_SPLIT", "OWNED_FILES", "OWNED_FOLDERS", "SUBSET_FOLDERS"]
+__all__ = ["GROUND_TRUTH_FOLDER", "IN_PROGRESS", "MARKER", "MESH_SPLIT", "OWNED_FILES", "OWNED_FOLDERS", "SUBSET_FOLDERS"]

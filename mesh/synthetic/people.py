@@ -99,5 +99,24 @@ class SyntheticPersonRenderer:
                 for i in range(0, views.shape[0], chunk)]
         return torch.cat(maps)[:, 0].view(batch, num_angles, *self.image_size)
 
+    @torch.no_grad()
+    def render_rotated_people(self, vertices: torch.Tensor, camera: torch.Tensor, angles,
+                              ident: Identities, background: torch.Tensor,
+                              light_dir: torch.Tensor, ambient: torch.Tensor
+                              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The clothed people of :meth:`render_people` turned by each of ``angles`` exactly as
+        :meth:`render_structure_views` turns them (same rotation, same camera refit), over the
+        same backgrounds and lights: ``(B, A, 3, H, W)`` images and ``(B, A, H, W)`` masks."""
+        batch, num_angles = vertices.shape[0], len(angles)
+        views, cams = rotate_views(vertices, camera, angles, self.image_size)
+        flat = views.reshape(batch * num_angles, -1, 3)
+        rows = torch.arange(batch, device=vertices.device).repeat_interleave(num_angles)
+        images, masks = self.render_people(
+            flat, cams.reshape(batch * num_angles, 3), ident.gather(rows),
+            background[rows], light_dir[rows], ambient[rows])
+        height, width = self.image_size
+        return (images.view(batch, num_angles, 3, height, width),
+                masks.view(batch, num_angles, height, width))
+
 
 __all__ = ["SyntheticPersonRenderer"]

@@ -141,8 +141,9 @@ def _gaussian_kernels(sigma: torch.Tensor, radius: int = 3) -> torch.Tensor:
 
 
 def apply_camera_effects(images: torch.Tensor, profiles: CameraProfiles, cams: torch.Tensor,
-                         generator: torch.Generator) -> torch.Tensor:
-    """Brightness, colour cast, Gaussian blur and sensor noise of each image's camera."""
+                         generator: torch.Generator | None) -> torch.Tensor:
+    """Brightness, colour cast, Gaussian blur and sensor noise of each image's camera
+    (``generator=None``: no sensor noise, and no random number is drawn)."""
     batch, channels, height, width = images.shape
     images = images * (profiles.gain[cams][:, None, None, None]
                        * profiles.cast[cams][:, :, None, None])
@@ -156,6 +157,8 @@ def apply_camera_effects(images: torch.Tensor, profiles: CameraProfiles, cams: t
     x = F.conv2d(F.pad(x, (0, 0, radius, radius), mode="replicate"),
                  weight[:, None, :, None], groups=batch * channels)
     images = x.view(batch, channels, height, width)
+    if generator is None:
+        return images.clamp(0.0, 1.0)
     noise = torch.randn(images.shape, generator=generator)
     images = images + noise * profiles.noise_sigma[cams][:, None, None, None]
     return images.clamp(0.0, 1.0)

@@ -82,7 +82,15 @@ _C.DATASETS.SKIP_UNREADABLE = True
 _C.DATASETS.EXTRA_TRAIN_DIRS = ()
 # Synthetic default dataset: created on first use when absent.
 _C.DATASETS.SYNTHETIC = CN()
+# Identities in all; without TRAIN_IDS / TEST_IDS half of them train and half test.
 _C.DATASETS.SYNTHETIC.IDS = 100
+# Separate counts (both > 0; they replace IDS): test identities are only embedded, never trained
+# on, so a test split large enough to rank variants costs little.
+_C.DATASETS.SYNTHETIC.TRAIN_IDS = 0
+_C.DATASETS.SYNTHETIC.TEST_IDS = 0
+# Evaluation-only renders of every training person at each MESH.ANGLES rotation with full
+# appearance (DIR/ground_truth_views; read by the view-fidelity metrics, never by training).
+_C.DATASETS.SYNTHETIC.GROUND_TRUTH_VIEWS = True
 _C.DATASETS.SYNTHETIC.CAMERAS = 6
 _C.DATASETS.SYNTHETIC.IMAGES_PER_ID_PER_CAMERA = 2
 _C.DATASETS.SYNTHETIC.SEED = 0

@@ -114,9 +114,21 @@ def _check_identity_batches(cfg) -> None:
                               f"{max(k, batch - batch % k)}")
 
 
+def _check_synthetic_ids(cfg) -> None:
+    """DATASETS.SYNTHETIC: TRAIN_IDS and TEST_IDS both 0 (IDS split in halves) or both >= 1."""
+    train = check_int(cfg, "DATASETS.SYNTHETIC.TRAIN_IDS", 0, "0 = half of IDS")
+    test = check_int(cfg, "DATASETS.SYNTHETIC.TEST_IDS", 0, "0 = half of IDS")
+    if (train == 0) != (test == 0):
+        raise ConfigError(f"DATASETS.SYNTHETIC.TRAIN_IDS {train} and TEST_IDS {test}: give both "
+                          "(>= 1 each; they replace IDS) or neither (0: IDS split in halves)")
+    if train == 0:
+        check_int(cfg, "DATASETS.SYNTHETIC.IDS", 2, "identities in all, half train / half test")
+
+
 def validate_config(cfg) -> None:
     """Check the values of a ReID config (:func:`reid.config.defaults.get_cfg_defaults` tree)."""
     _check_counts(cfg)
+    _check_synthetic_ids(cfg)
     _check_identity_batches(cfg)
     check_input_size(cfg)
     check_view_angles(cfg)

@@ -1,4 +1,7 @@
-"""Run a set of ablation configs and tabulate mAP / Rank-1 (thesis table 6.3 layout)."""
+"""Run a set of ablation configs and tabulate mAP / Rank-1 (thesis table 6.3 layout): once from
+the default run's warm-ups (:func:`run_ablations`), or for several training seeds with a warm-up
+of their own each (:func:`run_seeded_ablations`, mean +- std in :mod:`reid.engine.ablation_report`).
+"""
 from __future__ import annotations
 
 import glob
@@ -76,3 +79,125 @@ def run_ablations(config_paths: Iterable[str], opts: Sequence[str] = (),
         atomic_write_text(os.path.join(output, "table.md"), table + "\n")
         atomic_write_json(os.path.join(output, "table.json"), rows)
     return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# The seeds protocol: every row for N training seeds, the warm-ups shared within a seed
+# ---------------------------------------------------------------------------------------------
+#: The warm-up every row of a seed starts from: the synthetic default's baseline and gan_warmup.
+WARMUP_STAGES = ("baseline", "gan_warmup")
+BASELINE_SETTING = "baseline"
+RESULT_FILE = "result.json"
+RESULT_KEYS = ("mAP", "rank1", "rank5", "rank10", "mINP")
+
+
+def _read_result(folder: str) -> dict | None:
+    import json
+
+    path = os.path.join(folder, RESULT_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path, "r", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _row_name(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def check_seeded_plan(config_paths: Sequence[str], seeds: Sequence[int], warmup_config: str,
+                      opts: Sequence[str] = ()) -> list:
+    """Load every config of the benchmark before anything trains (a bad file or key fails
+    here, naming it); returns the loaded row configs."""
+    if not seeds:
+        raise ValueError("seeds: give at least one training seed")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds: {list(seeds)} repeats a seed")
+    load_config(warmup_config, list(opts) + ["GCL.STAGES", str(WARMUP_STAGES)])
+    names = [_row_name(p) for p in config_paths]
+    if len(set(names)) != len(names):
+        raise ValueError(f"ablation configs: two share a file name ({names}); each row's "
+                         "output folder is named after its config")
+    return [load_config(p, list(opts)) for p in config_paths]
+
+
+def run_seeded_ablations(config_paths: Sequence[str], seeds: Sequence[int],
+                         opts: Sequence[str] = (), output: str = "outputs/ablations_seeds",
+                         warmup_config: str = "configs/synthetic.yaml", log=print) -> dict:
+    """Run every row of ``config_paths`` for each training seed (``SEED``) and summarise.
+
+    Per seed, one warm-up run (``warmup_config`` with ``GCL.STAGES`` baseline + gan_warmup,
+    in ``output/seed<S>/warmup``) gives the baseline row and the encoder + generative module
+    that every row of that seed starts from (``MODEL.WEIGHTS``, ``MODEL.GENERATIVE_WEIGHTS``);
+    each row trains in ``output/seed<S>/<config name>``. A finished run leaves ``result.json``
+    in its folder and is skipped when the benchmark is run again; an unfinished one resumes
+    from its checkpoints. ``opts`` apply to the warm-ups and to every row.
+
+    Writes ``output/results.json`` (every run), ``output/summary.json`` (mean / std per row),
+    ``output/table.md`` and ``output/ablations.png`` after every finished run; returns
+    ``{"seeds", "rows": summaries, "results", "table", "chart", "seconds"}``.
+    """
+    import time
+
+    from reid.engine.ablation_report import (format_seeded_table, plot_seeded_ablations,
+                                             summarise_seeded_rows)
+    from reid.engine.trainer import GCLTrainer
+
+    row_cfgs = check_seeded_plan(config_paths, seeds, warmup_config, opts)
+    started = time.perf_counter()
+    results: list[dict] = []
+    summary: dict = {}
+
+    def record(folder: str, row: dict) -> None:
+        atomic_write_json(os.path.join(folder, RESULT_FILE), row)
+
+    def publish() -> None:
+        rows = summarise_seeded_rows(results, BASELINE_SETTING)
+        table = format_seeded_table(rows)
+        atomic_write_json(os.path.join(output, "results.json"), results)
+        atomic_write_json(os.path.join(output, "summary.json"), rows)
+        atomic_write_text(os.path.join(output, "table.md"), table + "\n")
+        chart = plot_seeded_ablations(rows, os.path.join(output, "ablations.png"))
+        summary.update(rows=rows, table=table, chart=chart)
+
+    for seed in seeds:
+        seed_dir = os.path.join(output, f"seed{seed}")
+        warm_dir = os.path.join(seed_dir, "warmup")
+        warm = _read_result(warm_dir)
+        if warm is None:
+            log(f"seed {seed}: warm-up ({' + '.join(WARMUP_STAGES)}) -> {warm_dir}")
+            cfg = load_config(warmup_config, list(opts) + [
+                "GCL.STAGES", str(WARMUP_STAGES), "SEED", str(seed), "OUTPUT_DIR", warm_dir,
+                "EXPORT.ENABLED", "False"])
+            t0 = time.perf_counter()
+            out = GCLTrainer(cfg, resume=True).run()
+            warm = {"setting": BASELINE_SETTING, "config": "-", "seed": seed,
+                    **{k: out["baseline"][k] for k in RESULT_KEYS},
+                    "seconds": round(time.perf_counter() - t0, 1)}
+            record(warm_dir, warm)
+        else:
+            log(f"seed {seed}: warm-up done ({warm_dir}), skipped")
+        results.append(warm)
+        weights = ["MODEL.WEIGHTS", os.path.join(warm_dir, "baseline_encoder.pth"),
+                   "MODEL.GENERATIVE_WEIGHTS", os.path.join(warm_dir, "generative_warmup.pth")]
+        for path, row_cfg in zip(config_paths, row_cfgs):
+            row_dir = os.path.join(seed_dir, _row_name(path))
+            row = _read_result(row_dir)
+            if row is None:
+                log(f"seed {seed}: {_describe(row_cfg)} ({os.path.basename(path)}) -> {row_dir}")
+                cfg = load_config(path, list(opts) + weights + [
+                    "SEED", str(seed), "OUTPUT_DIR", row_dir, "EXPORT.ENABLED", "False"])
+                t0 = time.perf_counter()
+                out = GCLTrainer(cfg, resume=True).run()
+                row = {"setting": _describe(cfg), "config": os.path.basename(path), "seed": seed,
+                       **{k: out["final"][k] for k in RESULT_KEYS},
+                       "seconds": round(time.perf_counter() - t0, 1)}
+                record(row_dir, row)
+            else:
+                log(f"seed {seed}: {row['setting']} done ({row_dir}), skipped")
+            results.append(row)
+            publish()
+    if not summary:
+        publish()
+    return {"seeds": list(seeds), **summary, "results": results,
+            "seconds": round(time.perf_counter() - started, 1)}

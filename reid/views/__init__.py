@@ -23,12 +23,17 @@ only through this package.
   folder (writing it needs what the video views need).
 
 The embedded synthetic dataset (:mod:`reid.views.synthetic_dataset`) is made through here too:
-its people are mesh bodies, rendered with their structure maps at the same viewpoints.
+its people are mesh bodies, rendered with their structure maps at the same viewpoints, and
+with evaluation-only ground-truth novel views (``ground_truth_angles``,
+``read_ground_truth_views``: the views x'_new should be; only the view-fidelity metrics read
+them, never training).
 
 The viewpoint names of the mesh package come through here too: :data:`ORIGINAL_VIEW` (0) and
 :func:`novel_view_angles` (the rotations of a list of angles).
 """
 from mesh.rotation import ORIGINAL_VIEW, novel_view_angles
+from mesh.synthetic.ground_truth import (ground_truth_angles, ground_truth_path,
+                                         read_ground_truth_views)
 
 from .foreground import ForegroundMaskedDataset, build_foreground_loader, silhouette_from_map
 from .generated_folders import generate_views_for_dataset, write_generated_views
@@ -49,8 +54,11 @@ __all__ = [
     "check_structure_maps",
     "dataset_splits",
     "generate_views_for_dataset",
+    "ground_truth_angles",
+    "ground_truth_path",
     "novel_view_angles",
     "prepare_structure_maps",
+    "read_ground_truth_views",
     "silhouette_from_map",
     "structure_cache_for",
     "video_view_loss",

@@ -1,0 +1,99 @@
+"""Seed statistics of an ablation benchmark: mean +- std per row, a markdown table, a bar chart.
+
+Input: one result per (row, seed), each ``{"setting", "config", "seed", "mAP", "rank1",
+"mINP", ...}``. The standard deviation is the sample one (ddof 1) over seeds; the difference
+to the baseline is paired by seed (the row and the baseline share that seed's warm-up), so its
+spread is that of the gain itself, not of the two rows separately.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+METRICS = ("mAP", "rank1", "mINP")
+METRIC_NAMES = {"mAP": "mAP", "rank1": "Rank-1", "rank5": "Rank-5", "mINP": "mINP"}
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    n = len(values)
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+    return mean, std
+
+
+def summarise_seeded_rows(results: Sequence[dict], baseline: str = "baseline") -> list[dict]:
+    """One summary per setting, in the order the settings first appear: ``{"setting",
+    "config", "seeds", "<metric>_values" (by seed), "<metric>_mean", "<metric>_std",
+    "delta_mAP_mean", "delta_mAP_std"}``
+    (the delta against the row named ``baseline``, over the seeds both have)."""
+    order: list[str] = []
+    by_setting: dict[str, dict[int, dict]] = {}
+    for row in results:
+        if row["setting"] not in by_setting:
+            order.append(row["setting"])
+            by_setting[row["setting"]] = {}
+        by_setting[row["setting"]][int(row["seed"])] = row
+    base = by_setting.get(baseline, {})
+    out = []
+    for setting in order:
+        runs = by_setting[setting]
+        seeds = sorted(runs)
+        summary = {"setting": setting, "config": runs[seeds[0]].get("config", "-"),
+                   "seeds": seeds}
+        for metric in METRICS:
+            values = [float(runs[s][metric]) for s in seeds]
+            summary[f"{metric}_values"] = values
+            summary[f"{metric}_mean"], summary[f"{metric}_std"] = _mean_std(values)
+        shared = [s for s in seeds if s in base]
+        if shared and setting != baseline:
+            summary["delta_mAP_mean"], summary["delta_mAP_std"] = _mean_std(
+                [float(runs[s]["mAP"]) - float(base[s]["mAP"]) for s in shared])
+        out.append(summary)
+    return out
+
+
+def format_seeded_table(summaries: Sequence[dict]) -> str:
+    """Markdown: setting | mAP | Rank-1 | mINP | mAP - baseline (paired) | seeds."""
+    lines = ["| setting | mAP | Rank-1 | mINP | mAP - baseline (paired) | seeds |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for s in summaries:
+        cells = [f"{s[f'{m}_mean']:.2f} ± {s[f'{m}_std']:.2f}" for m in METRICS]
+        delta = (f"{s['delta_mAP_mean']:+.2f} ± {s['delta_mAP_std']:.2f}"
+                 if "delta_mAP_mean" in s else "-")
+        lines.append(f"| {s['setting']} | {' | '.join(cells)} | {delta} | {len(s['seeds'])} |")
+    return "\n".join(lines)
+
+
+def plot_seeded_ablations(summaries: Sequence[dict], path: str,
+                          title: str = "GCL ablations (thesis table 6.3)") -> str:
+    """A bar chart PNG of mean mAP / Rank-1 / mINP per row with +- std error bars and each
+    seed's value as a dot; written atomically to ``path``."""
+    import numpy as np
+
+    from common.plotting import pyplot, save_figure
+
+    plt = pyplot()
+    labels = [s["setting"] for s in summaries]
+    x = np.arange(len(labels))
+    width = 0.26
+    fig, ax = plt.subplots(figsize=(max(7.0, 1.25 * len(labels) + 2), 4.6), dpi=110)
+    for k, metric in enumerate(METRICS):
+        means = [s[f"{metric}_mean"] for s in summaries]
+        stds = [s[f"{metric}_std"] for s in summaries]
+        ax.bar(x + (k - 1) * width, means, width, yerr=stds, capsize=3,
+               label=METRIC_NAMES[metric], alpha=0.85)
+        for i, s in enumerate(summaries):
+            values = s[f"{metric}_values"]
+            ax.scatter(np.full(len(values), x[i] + (k - 1) * width), values, s=7, zorder=3,
+                       color="black", alpha=0.6, linewidths=0)
+    n_seeds = sorted({len(s["seeds"]) for s in summaries})
+    ax.set_xticks(x)
+    ax.set_xticklabels(labels, rotation=25, ha="right", fontsize=8)
+    ax.set_ylabel("%")
+    ax.set_title(f"{title}: mean ± std over {'/'.join(map(str, n_seeds))} seeds", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+__all__ = ["format_seeded_table", "plot_seeded_ablations", "summarise_seeded_rows"]
