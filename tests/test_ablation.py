@@ -119,3 +119,25 @@ def test_seeded_summary_and_table():
     assert table[2] == "| baseline | 11.00 ± 1.41 | 22.00 ± 2.83 | 5.50 ± 0.71 | - | 2 |"
     assert table[3].endswith("| +2.50 ± 0.71 | 2 |")
 
+
+def test_a_row_from_shared_warmups_equals_the_chained_run(tmp_path):
+    """The seeds protocol's sharing is exact: warm-up run + joint-only run from its files gives
+    the same model as baseline -> gan_warmup -> joint in one run (so seed 1's L_gan + L_vi row
+    is the default run's joint stage)."""
+    from reid.engine.trainer import GCLTrainer
+    from tests.toy_gcl import make_toy_gcl_root, toy_overrides
+
+    root = make_toy_gcl_root(str(tmp_path / "data"), num_ids=8)
+    base = toy_overrides(root, str(tmp_path / "x")) + [
+        "GCL.VI_LOSSES", "('vi',)", "SOLVER.JOINT.EPOCHS", "1", "CLUSTER.EPS", "0.0",
+        "CLUSTER.RHO", "0.05", "CLUSTER.EPS_POLICY", "per_epoch"]
+    chain = GCLTrainer(load_config(None, base + ["OUTPUT_DIR", str(tmp_path / "chain")])).run()
+    warm = str(tmp_path / "warm")
+    GCLTrainer(load_config(None, base + ["OUTPUT_DIR", warm,
+                                         "GCL.STAGES", "('baseline', 'gan_warmup')"])).run()
+    split = GCLTrainer(load_config(None, base + [
+        "OUTPUT_DIR", str(tmp_path / "split"), "GCL.STAGES", "('joint',)",
+        "MODEL.WEIGHTS", os.path.join(warm, "baseline_encoder.pth"),
+        "MODEL.GENERATIVE_WEIGHTS", os.path.join(warm, "generative_warmup.pth")])).run()
+    assert split["final"] == chain["final"]
+    assert split["baseline"] != chain["final"]

@@ -1,9 +1,12 @@
 """PseudoLabeler: features -> kNN -> k-reciprocal Jaccard distance -> DBSCAN -> pseudo-identities.
 
-Eps policy (as the authors do): with ``eps == 0`` the DBSCAN radius is chosen from ``rho`` on the
-first call (mean of the smallest rho fraction of pairwise Jaccard distances) and then kept fixed
-for every later call, so clusters stay comparable across epochs. ``reset_eps()`` forgets it; a
-positive ``eps`` is used as given.
+Eps policy: a positive ``eps`` is used as given. With ``eps == 0`` the DBSCAN radius is the mean
+of the smallest rho fraction of pairwise Jaccard distances, chosen (``eps_policy``)
+
+* ``"first"``: on the first call, then kept fixed for every later call (``reset_eps()`` forgets
+  it; the checkpoints hold it), so clusters stay comparable across epochs;
+* ``"per_epoch"``: afresh on every call, as the GCL authors' code does each joint epoch; ``eps``
+  then holds the value of the last call (for the log), which the next call does not reuse.
 
 Degenerate results (every sample an outlier, or a single cluster) are returned, not raised:
 ``PseudoLabels.degenerate`` names the case and a warning is logged. The trainer's documented
@@ -22,6 +25,8 @@ from typing import Dict, Optional
 import numpy as np
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.metrics.cluster import contingency_matrix
+
+from reid.config.validation import EPS_POLICIES
 
 from .dbscan import run_dbscan
 from .jaccard import jaccard_from_weights, jaccard_graph_for_rho, jaccard_weights
@@ -105,7 +110,8 @@ class PseudoLabeler:
     """Cluster features into pseudo-identities (see the module docstring for the eps policy)."""
 
     def __init__(self, k1: int = 30, k2: int = 6, min_samples: int = 4, eps: float = 0.0,
-                 rho: float = 0.002, use_gpu: bool = True, search_option: str = "auto") -> None:
+                 rho: float = 0.002, use_gpu: bool = True, search_option: str = "auto",
+                 eps_policy: str = "first") -> None:
         if k1 < 1 or k2 < 1:
             raise ValueError(f"PseudoLabeler: k1 and k2 must be >= 1, got k1={k1}, k2={k2}")
         if min_samples < 1:
@@ -114,6 +120,10 @@ class PseudoLabeler:
             raise ValueError(f"PseudoLabeler: eps must be >= 0 (0 = from rho), got {eps}")
         if eps == 0 and not 0.0 < rho <= 1.0:
             raise ValueError(f"PseudoLabeler: rho must be in (0, 1] when eps is 0, got {rho}")
+        if eps_policy not in EPS_POLICIES:
+            raise ValueError(f"PseudoLabeler: eps_policy must be one of {EPS_POLICIES}, "
+                             f"got {eps_policy!r}")
+        self.eps_policy = eps_policy
         self.k1, self.k2 = int(k1), int(k2)
         self.min_samples = int(min_samples)
         self.fixed_eps = float(eps)
@@ -124,18 +134,25 @@ class PseudoLabeler:
         self._expected_pairs: Optional[int] = None
 
     @classmethod
-    def from_cfg(cls, cfg) -> "PseudoLabeler":
-        """Build from ``cfg.CLUSTER`` (K1, K2, MIN_SAMPLES, EPS, RHO, USE_GPU)."""
+    def from_cfg(cls, cfg, eps: Optional[float] = None) -> "PseudoLabeler":
+        """Build from ``cfg.CLUSTER`` (K1, K2, MIN_SAMPLES, EPS, RHO, USE_GPU, EPS_POLICY);
+        ``eps`` > 0 replaces CLUSTER.EPS (a stage's own fixed radius)."""
         c = cfg.CLUSTER
-        return cls(k1=c.K1, k2=c.K2, min_samples=c.MIN_SAMPLES, eps=c.EPS, rho=c.RHO,
-                   use_gpu=c.USE_GPU)
+        return cls(k1=c.K1, k2=c.K2, min_samples=c.MIN_SAMPLES, eps=eps or c.EPS, rho=c.RHO,
+                   use_gpu=c.USE_GPU, eps_policy=c.EPS_POLICY)
+
+    @property
+    def chooses_eps_each_call(self) -> bool:
+        """True when every call chooses eps from rho (``eps_policy`` "per_epoch", no fixed eps)."""
+        return self.fixed_eps == 0 and self.eps_policy == "per_epoch"
 
     def reset_eps(self) -> None:
         """Forget an eps chosen from rho, so the next call chooses it again."""
         self.eps = self.fixed_eps if self.fixed_eps > 0 else None
 
     def state_dict(self) -> Dict[str, Optional[float]]:
-        """The remembered eps, for checkpoints."""
+        """The remembered eps, for checkpoints (with "per_epoch" the last one, which a resumed
+        run's next clustering replaces)."""
         return {"eps": self.eps}
 
     def load_state_dict(self, state: Dict[str, Optional[float]]) -> None:
@@ -158,13 +175,14 @@ class PseudoLabeler:
         # is built; on the first call eps comes from the rho-quantile, found before building.
         t0 = time.perf_counter()
         v = jaccard_weights(x.cpu(), np.asarray(knn[1], dtype=np.int64)[:, :knn_k], self.k2)
-        if self.eps is None:
+        if self.eps is None or self.chooses_eps_each_call:
             parts: Dict[str, float] = {}
             dist, self.eps = jaccard_graph_for_rho(v, self.rho, timings=parts)
             timings["jaccard"] = time.perf_counter() - t0 - parts["eps"]
             timings["eps"] = parts["eps"]
-            logger.info("pseudo-labels: eps %.4f chosen from rho %.4f, kept fixed from now on",
-                        self.eps, self.rho)
+            logger.info("pseudo-labels: eps %.4f chosen from rho %.4f, %s", self.eps, self.rho,
+                        "for this clustering" if self.chooses_eps_each_call
+                        else "kept fixed from now on")
         else:
             dist = jaccard_from_weights(v, max_distance=min(float(self.eps), 1.0),
                                         expected_pairs=self._expected_pairs)

@@ -49,6 +49,12 @@ _C.MODEL.STRUCTURE_DIM = 128
 _C.MODEL.GEN_RES_BLOCKS = 4
 _C.MODEL.DISC_SCALES = 3
 _C.MODEL.DISC_BASE_CHANNELS = 32
+# What the AdaIN MLP of residual block k of G reads from the (B, 2048, P) appearance code:
+# "stripe" = part stripe k alone (B, 2048); "flat_slice" = the authors' code: the code flattened
+# channel-major (index c * P + p) and cut into P equal slices, slice k = channels
+# 2048 k / P .. 2048 (k + 1) / P - 1 of every stripe. Same weight shapes, other meaning: a
+# generative checkpoint belongs to the layout it was trained with.
+_C.MODEL.ADAIN_INPUT = "stripe"
 
 # ---------------------------------------------------------------------------------------------
 # Input pipeline
@@ -61,6 +67,10 @@ _C.INPUT.PADDING = 10
 _C.INPUT.RE_PROB = 0.5
 # Extra colour jitter for the "classic augmentation" ablation.
 _C.INPUT.COLOR_JITTER = False
+# Flip (FLIP_PROB) and pad + crop (PADDING) of the image and its structure maps in the loaders of
+# the generative stages (gan_warmup, joint with the GAN). False = resize only, as the thesis and
+# the authors' code (traditional augmentation is the ablation's "TDA" row).
+_C.INPUT.GENERATIVE_AUGMENT = True
 
 # ---------------------------------------------------------------------------------------------
 # Datasets
@@ -113,7 +123,8 @@ _C.MESH.HMR_CHECKPOINT = ""
 # auto | torch | pytorch3d
 _C.MESH.RENDERER = "auto"
 # Structure-map cache: <DIR>/{train,test}/render/<file> and render_45/ ... render_315/.
-# "" = <dataset folder>/meshes.
+# "" = <dataset folder>/meshes; a relative DIR lies below the located dataset folder (the one
+# DATASETS.ROOT leads to), an absolute one is used as given.
 _C.MESH.DIR = ""
 # The rotations of the body mesh, degrees about the vertical axis, that the generative stages
 # draw novel views from; the original view (0) is always there as well.
@@ -130,6 +141,11 @@ _C.CLUSTER.MIN_SAMPLES = 4
 # Fixed DBSCAN eps; 0 = mean of the smallest RHO fraction of pairwise distances.
 _C.CLUSTER.EPS = 0.0
 _C.CLUSTER.RHO = 0.002
+# When eps comes from RHO (EPS 0): "first" = chosen on the first clustering of the run (the
+# untrained encoder's features in a full run, the warm-up encoder's in a joint-only run) and
+# kept, also across a resume (it is in the checkpoints); "per_epoch" = chosen afresh at every
+# clustering, as the authors' code does in the joint stage.
+_C.CLUSTER.EPS_POLICY = "first"
 # Use a FAISS GPU index when CUDA and faiss-gpu are present.
 _C.CLUSTER.USE_GPU = True
 # Cluster (and build the baseline centroids from) features of the images with the background
@@ -152,6 +168,12 @@ _C.GCL.VI_LOSSES = ("vi", "vi_new", "vi_new_pos")
 _C.GCL.LAMBDA_IMG = 5.0
 _C.GCL.LAMBDA_FEAT = 5.0
 _C.GCL.LAMBDA_ADV = 1.0
+# Factor on LSGAN's generator term mean (D(x_fake) - 1)^2 per scale and view (the authors' code: 2).
+_C.GCL.LSGAN_GEN_FACTOR = 1.0
+# Scale L_img is measured on: "none" = the [-1, 1] image tensors; "imagenet" = both images mapped
+# to ImageNet mean / std, as the authors' code (images and G's output in ImageNet statistics),
+# where the same pixel error is about 2.2 times larger (1 / (2 std) per channel).
+_C.GCL.IMG_LOSS_NORM = "none"
 _C.GCL.LAMBDA_VI = 1.0
 # R1 penalty on real images, per generated view (the authors' LAMBDA = 0.01: a small penalty).
 _C.GCL.GP_WEIGHT = 0.01
@@ -162,6 +184,11 @@ _C.GCL.MEMORY_MOMENTUM = 0.2
 # DBSCAN outliers stay in the memory as negatives of every anchor (thesis / DESIGN). With many
 # outliers that are really the anchor's own identity (a weak start), False keeps them out.
 _C.GCL.OUTLIER_NEGATIVES = True
+# DBSCAN outliers in the joint stage's training loader: "keep" = they are trained with L_gan (and
+# their memory rows updated; they are no anchors of the view-invariant losses); "drop" = every
+# epoch trains on the clustered images only, as the authors' code (outliers still sit in the
+# memory). With fewer than two clusters "drop" keeps every image (L_gan only that epoch).
+_C.GCL.JOINT_OUTLIERS = "keep"
 # Factor on the gradient that L_gan (reconstruction, feature and adversarial terms) sends into
 # E_id in the joint stage: 1 = thesis. 0 lets E_id learn from the view-invariant terms only (G,
 # E_str still learn from L_gan), for small encoders trained from scratch, where reconstructing
@@ -210,6 +237,7 @@ _C.GCL.VIDEO_VIEW.WEIGHT = 1.0
 #   LR_DECAY_FACTOR  the factor of each decay
 # and the sections of the generative stages (GAN_WARMUP, JOINT) also:
 #   GAN_LR, GAN_BETAS  Adam of E_str + G and of D
+#   GAN_WEIGHT_DECAY   that Adam's (L2) weight decay (the authors' code: 5e-4)
 #   DECAY_GAN_LR     G and D follow the same learning-rate decay
 # Old flat keys (SOLVER.BATCH_SIZE, SOLVER.ID_LR, ...) are still read for one release and mapped
 # to these, with a warning (reid/config/renames.py).
@@ -217,7 +245,7 @@ _C.SOLVER = CN()
 # The keys of every section, with the value a section has unless it sets another one below.
 _STAGE_KEYS = dict(EPOCHS=0, ITERS_PER_EPOCH=0, BATCH_SIZE=16, LR=3.5e-4, WEIGHT_DECAY=5e-4,
                    LR_STEPS=(), LR_STEP_SIZE=0, LR_DECAY_FACTOR=0.1)
-_GENERATIVE_KEYS = dict(GAN_LR=1e-4, GAN_BETAS=(0.0, 0.999))
+_GENERATIVE_KEYS = dict(GAN_LR=1e-4, GAN_BETAS=(0.0, 0.999), GAN_WEIGHT_DECAY=0.0)
 
 
 def _stage_section(**keys) -> CN:
@@ -232,16 +260,22 @@ def _stage_section(**keys) -> CN:
 _C.SOLVER.SOURCE = _stage_section(EPOCHS=80, ITERS_PER_EPOCH=200, BATCH_SIZE=64,
                                   TRIPLET_MARGIN=0.3)
 # Cluster-contrast warm-up of E_id; MOMENTUM and TEMPERATURE are those of the cluster centroids
-# and of the cluster-contrast loss.
+# and of the cluster-contrast loss. NUM_INSTANCES: K of its P x K batches (0 = DATALOADER.
+# NUM_INSTANCES); EPS: a fixed DBSCAN eps for this stage's clusterings (0 = the CLUSTER rule).
+# Cluster-contrast's published recipe: K 16, eps 0.6, 200 iterations (400 on MSMT17).
 _C.SOLVER.BASELINE = _stage_section(EPOCHS=50, ITERS_PER_EPOCH=400, BATCH_SIZE=256,
-                                    LR_STEP_SIZE=20, MOMENTUM=0.1, TEMPERATURE=0.05)
+                                    LR_STEP_SIZE=20, MOMENTUM=0.1, TEMPERATURE=0.05,
+                                    NUM_INSTANCES=0, EPS=0.0)
 # E_str, G and D with L_gan only, E_id frozen (ITERS_PER_EPOCH 0: one pass over the data).
 _C.SOLVER.GAN_WARMUP = _stage_section(EPOCHS=40, **_GENERATIVE_KEYS, DECAY_GAN_LR=False)
 # E_id, E_str, G and D with L_gan + the view-invariant losses; E_id's SGD has Nesterov momentum
 # SGD_MOMENTUM. The paper decays G/D with E_id (DECAY_GAN_LR); the authors' public code never
-# decays them.
+# decays them. GAN_OPTIMIZER_STATE: the Adam states of E_str + G and D at the start of the stage:
+# "fresh", or "warmup" = those the gan_warmup stage ended with (this run's, else the "optimizers"
+# of MODEL.GENERATIVE_WEIGHTS), as the authors' code resumes stage 3 from stage 2's optimisers;
+# the learning rates, betas and weight decays are this section's either way.
 _C.SOLVER.JOINT = _stage_section(EPOCHS=20, LR_STEPS=(10,), **_GENERATIVE_KEYS, DECAY_GAN_LR=True,
-                                 SGD_MOMENTUM=0.9)
+                                 SGD_MOMENTUM=0.9, GAN_OPTIMIZER_STATE="fresh")
 _C.SOLVER.CHECKPOINT_PERIOD = 1
 # Epoch checkpoints kept per stage in OUTPUT_DIR/checkpoints: the newest N (an integer >= 0;
 # 0 = keep every one). checkpoints/last.pth is a hard link to the newest file, not a copy.
@@ -261,6 +295,7 @@ _C.SOLVER.LOG_PERIOD = 20
 # ---------------------------------------------------------------------------------------------
 _C.TEST = CN()
 _C.TEST.BATCH_SIZE = 128
+# Average each feature with that of the mirrored image (the authors' protocol: no flip).
 _C.TEST.FLIP = True
 # cosine | euclidean
 _C.TEST.METRIC = "cosine"

@@ -22,6 +22,22 @@ BATCH_SIZE_KEYS = tuple(f"SOLVER.{section}.BATCH_SIZE" for section in STAGE_SECT
     "TEST.BATCH_SIZE", "MESH.BATCH_SIZE")
 #: Batch sizes of the P x K identity sampler: multiples of ``DATALOADER.NUM_INSTANCES`` (when > 0).
 IDENTITY_BATCH_KEYS = ("SOLVER.BASELINE.BATCH_SIZE", "SOLVER.SOURCE.BATCH_SIZE")
+#: ``CLUSTER.EPS_POLICY``: eps from RHO chosen on the first clustering and kept, or every time.
+EPS_POLICIES = ("first", "per_epoch")
+#: ``MODEL.ADAIN_INPUT``: part stripe k, or slice k of the flattened code (the authors' code).
+ADAIN_INPUTS = ("stripe", "flat_slice")
+#: ``GCL.JOINT_OUTLIERS``: DBSCAN outliers kept in the joint stage's loader or dropped from it.
+JOINT_OUTLIER_POLICIES = ("keep", "drop")
+#: ``GCL.IMG_LOSS_NORM``: L_img on the [-1, 1] tensors or on ImageNet-normalised images.
+IMG_LOSS_NORMS = ("none", "imagenet")
+#: ``SOLVER.JOINT.GAN_OPTIMIZER_STATE``: fresh Adam states at the joint start, or gan_warmup's.
+GAN_OPTIMIZER_STATES = ("fresh", "warmup")
+
+
+def baseline_num_instances(cfg) -> int:
+    """K of the baseline stage's P x K batches: ``SOLVER.BASELINE.NUM_INSTANCES``, or
+    ``DATALOADER.NUM_INSTANCES`` when that is 0."""
+    return int(cfg.SOLVER.BASELINE.NUM_INSTANCES) or int(cfg.DATALOADER.NUM_INSTANCES)
 
 
 def value_of(cfg, key: str) -> Any:
@@ -102,16 +118,39 @@ def _check_counts(cfg) -> None:
 
 
 def _check_identity_batches(cfg) -> None:
-    """P x K batches: each identity-sampled batch size a multiple of K."""
-    k = value_of(cfg, "DATALOADER.NUM_INSTANCES")
-    if k == 0:
-        return
+    """P x K batches: each identity-sampled batch size a multiple of its K (the baseline's is
+    ``SOLVER.BASELINE.NUM_INSTANCES`` when that is set)."""
+    check_int(cfg, "SOLVER.BASELINE.NUM_INSTANCES", 0, "0 = DATALOADER.NUM_INSTANCES")
     for key in IDENTITY_BATCH_KEYS:
-        batch = value_of(cfg, key)
-        if batch % k:
-            raise ConfigError(f"{key} {batch} must be a multiple of DATALOADER.NUM_INSTANCES {k} "
+        k_key = ("SOLVER.BASELINE.NUM_INSTANCES" if key == "SOLVER.BASELINE.BATCH_SIZE"
+                 and cfg.SOLVER.BASELINE.NUM_INSTANCES else "DATALOADER.NUM_INSTANCES")
+        k, batch = value_of(cfg, k_key), value_of(cfg, key)
+        if k and batch % k:
+            raise ConfigError(f"{key} {batch} must be a multiple of {k_key} {k} "
                               f"(P x K batches of K images per identity); e.g. "
                               f"{max(k, batch - batch % k)}")
+
+
+def check_float(cfg, key: str, minimum: float, meaning: str = "") -> float:
+    """``cfg``'s ``key`` as a number >= ``minimum``; ConfigError naming key, value and rule."""
+    value = value_of(cfg, key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum:
+        note = f" ({meaning})" if meaning else ""
+        raise ConfigError(f"{key} must be a number >= {minimum}{note}; got {value!r}")
+    return float(value)
+
+
+def _check_paper_switches(cfg) -> None:
+    """The keys that choose between our behaviour and the authors' code's."""
+    check_choice(cfg, "CLUSTER.EPS_POLICY", EPS_POLICIES)
+    check_choice(cfg, "MODEL.ADAIN_INPUT", ADAIN_INPUTS)
+    check_choice(cfg, "GCL.JOINT_OUTLIERS", JOINT_OUTLIER_POLICIES)
+    check_choice(cfg, "GCL.IMG_LOSS_NORM", IMG_LOSS_NORMS)
+    check_choice(cfg, "SOLVER.JOINT.GAN_OPTIMIZER_STATE", GAN_OPTIMIZER_STATES)
+    check_float(cfg, "GCL.LSGAN_GEN_FACTOR", 0.0, "the authors' code: 2")
+    check_float(cfg, "SOLVER.BASELINE.EPS", 0.0, "0 = the CLUSTER eps rule")
+    for section in ("GAN_WARMUP", "JOINT"):
+        check_float(cfg, f"SOLVER.{section}.GAN_WEIGHT_DECAY", 0.0)
 
 
 def _check_synthetic_ids(cfg) -> None:
@@ -130,6 +169,7 @@ def validate_config(cfg) -> None:
     _check_counts(cfg)
     _check_synthetic_ids(cfg)
     _check_identity_batches(cfg)
+    _check_paper_switches(cfg)
     check_input_size(cfg)
     check_view_angles(cfg)
     check_choice(cfg, "TEST.METRIC", TEST_METRICS)

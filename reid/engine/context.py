@@ -28,6 +28,9 @@ class TrainingContext:
     memory: Optional[torch.nn.Module] = None
     pseudo_labeler: Any = None
     pseudo_labels: Optional[np.ndarray] = None
+    # The Adam states the gan_warmup stage ended with ({"generator", "discriminator"}), for a
+    # joint stage that continues them (SOLVER.JOINT.GAN_OPTIMIZER_STATE warmup).
+    warmup_optimizers: Optional[dict] = None
     writer: Any = None
     global_step: int = 0
     history: list = field(default_factory=list)
@@ -81,11 +84,14 @@ class TrainingContext:
         out[all_order] = all_feats
         return out
 
-    def compute_pseudo_labels(self, features: torch.Tensor, stage: str, epoch: int):
-        """DBSCAN pseudo-labels on rank 0, broadcast to every rank; logged with purity / NMI."""
+    def compute_pseudo_labels(self, features: torch.Tensor, stage: str, epoch: int,
+                              labeler: Any = None):
+        """DBSCAN pseudo-labels on rank 0, broadcast to every rank; logged with purity / NMI.
+        ``labeler``: a stage's own pseudo-labeller instead of the run's (``pseudo_labeler``)."""
         result = None
         if dist_utils.is_main_process():
-            result = self.pseudo_labeler(features.cpu().numpy(), gt_labels=self.monitor_ids)
+            labeler = self.pseudo_labeler if labeler is None else labeler
+            result = labeler(features.cpu().numpy(), gt_labels=self.monitor_ids)
         result = dist_utils.broadcast_object(result)
         self.pseudo_labels = result.labels
         values = {"clusters": result.num_clusters, "outliers": result.num_outliers,

@@ -66,6 +66,10 @@ class GCLStepConfig:
     generated_bn_stats: bool = False
     # "fp32" or "bf16" (forward passes under bfloat16 autocast; losses and memory in float32).
     precision: str = "fp32"
+    # Factor on LSGAN's generator term (the authors' code: 2).
+    lsgan_gen_factor: float = 1.0
+    # L_img on the [-1, 1] tensors ("none") or on ImageNet-normalised images ("imagenet").
+    img_loss_norm: str = "none"
 
     @classmethod
     def from_cfg(cls, cfg) -> "GCLStepConfig":
@@ -75,7 +79,8 @@ class GCLStepConfig:
                    num_negatives=g.NUM_NEGATIVES, feat_loss_on=g.FEAT_LOSS_ON,
                    precision=cfg.SOLVER.PRECISION, encoder_gan_grad=g.ENCODER_GAN_GRAD,
                    negative_anchor=g.NEGATIVE_ANCHOR, real_positive_grad=g.REAL_POSITIVE_GRAD,
-                   generated_bn_stats=g.GENERATED_BN_STATS)
+                   generated_bn_stats=g.GENERATED_BN_STATS, lsgan_gen_factor=g.LSGAN_GEN_FACTOR,
+                   img_loss_norm=g.IMG_LOSS_NORM)
 
     def __post_init__(self):
         if self.feat_loss_on not in ("parts", "embedding"):
@@ -200,7 +205,7 @@ class GCLTrainStep:
         ``l_adv`` in L_gan when given: a term with the same gradient (the step's link
         to the generated images); the logged values always come from ``l_adv``."""
         cfg = self.config
-        l_img = image_reconstruction_loss(x, views.x_ori, views.x_cycle)
+        l_img = image_reconstruction_loss(x, views.x_ori, views.x_cycle, cfg.img_loss_norm)
         if cfg.feat_loss_on == "parts":
             l_feat = feature_reconstruction_loss(views.parts, views.parts_new, views.parts_cycle)
         else:
@@ -255,7 +260,7 @@ class GCLTrainStep:
             fakes_in = fakes.detach().requires_grad_(True)
             fake_scores = self._as_float(disc(fakes_in))
         views = views.float()
-        l_adv = lsgan_generator_loss(fake_scores, groups=3)
+        l_adv = lsgan_generator_loss(fake_scores, groups=3, factor=self.config.lsgan_gen_factor)
         # G / E_id step: D is a fixed critic here, only the gradient at its input is needed.
         (grad_fakes,) = torch.autograd.grad(l_adv, fakes_in, retain_graph=True)
         adv_objective = (fakes * grad_fakes).sum()  # gradient grad_fakes into the generated images

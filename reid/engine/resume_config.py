@@ -47,7 +47,7 @@ _DATA = ("the training data (the checkpoint's memory rows and pseudo-labels belo
 REFUSED_KEYS = {
     **{f"MODEL.{k}": _ARCHITECTURE for k in (
         "BACKBONE", "LAST_STRIDE", "NUM_PARTS", "EMBED_DIM", "STRUCTURE_DIM", "GEN_RES_BLOCKS",
-        "DISC_SCALES", "DISC_BASE_CHANNELS")},
+        "DISC_SCALES", "DISC_BASE_CHANNELS", "ADAIN_INPUT")},
     **{f"MODEL.{k}": _INITIALISATION for k in (
         "PRETRAINED_PATH", "PRETRAINED_FROM_TIMM", "WEIGHTS", "PARTIAL_LOAD",
         "GENERATIVE_WEIGHTS")},
@@ -66,7 +66,7 @@ _SECTION_STAGE = {"SOURCE": "source", "BASELINE": "baseline", "GAN_WARMUP": "gan
 #: The keys every ``SOLVER.<STAGE>`` section holds, and those of the generative stages.
 STAGE_SCHEDULE_KEYS = ("EPOCHS", "ITERS_PER_EPOCH", "BATCH_SIZE", "LR", "WEIGHT_DECAY",
                        "LR_STEPS", "LR_STEP_SIZE", "LR_DECAY_FACTOR")
-GENERATIVE_SCHEDULE_KEYS = ("GAN_LR", "GAN_BETAS", "DECAY_GAN_LR")
+GENERATIVE_SCHEDULE_KEYS = ("GAN_LR", "GAN_BETAS", "GAN_WEIGHT_DECAY", "DECAY_GAN_LR")
 #: Keys present in a section that its stage does not read (gan_warmup keeps E_id frozen).
 _UNREAD = {"SOLVER.GAN_WARMUP.LR", "SOLVER.GAN_WARMUP.WEIGHT_DECAY"}
 #: Keys that decide which schedulers a stage builds (not changed while it is under way).

@@ -327,10 +327,11 @@ class GCLTrainer:
             stage_state = None
             if first_epoch < stage.num_epochs:
                 self._run_stage(index, stage, first_epoch)
+            extras = stage.finish()
             if stage.saves_after and dist_utils.is_main_process():
                 from common import atomic_save
 
-                atomic_save({"state_dict": ctx.generative.state_dict()},
+                atomic_save({"state_dict": ctx.generative.state_dict(), **extras},
                             ctx.path(stage.saves_after))
         return self._finish(time.time() - started)
 

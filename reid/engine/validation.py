@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from reid.config.validation import ConfigError, check_input_size, value_of
+from reid.config.validation import (ConfigError, baseline_num_instances, check_input_size,
+                                    value_of)
 
 #: E_str downsamples the structure map by 4 (two stride-2 convolutions) and G upsamples by 4
 #: (reid/models/gcl/structure_encoder.py, generator.py): G's output has the input's size only
@@ -95,7 +96,7 @@ def check_train_set(cfg, stages: Sequence[str], num_images: int) -> None:
     checks = []
     if "joint" in stages and not cfg.GCL.USE_GAN:  # plain shuffling, incomplete batch dropped
         checks.append(("SOLVER.JOINT.BATCH_SIZE", "the joint stage without GAN"))
-    if ("baseline" in stages and int(cfg.DATALOADER.NUM_INSTANCES) == 0
+    if ("baseline" in stages and baseline_num_instances(cfg) == 0
             and int(cfg.SOLVER.BASELINE.ITERS_PER_EPOCH) == 0):
         checks.append(("SOLVER.BASELINE.BATCH_SIZE", "the baseline stage"))
     for key, what in checks:

@@ -28,13 +28,15 @@ def lsgan_discriminator_loss(real_outputs: Sequence[torch.Tensor], fake_outputs:
     return loss
 
 
-def lsgan_generator_loss(fake_outputs: Sequence[torch.Tensor], groups: int = 1) -> torch.Tensor:
-    """sum over scales of groups * mean (D(x_fake) - 1)^2."""
+def lsgan_generator_loss(fake_outputs: Sequence[torch.Tensor], groups: int = 1,
+                         factor: float = 1.0) -> torch.Tensor:
+    """sum over scales of factor * groups * mean (D(x_fake) - 1)^2 (``factor``:
+    ``GCL.LSGAN_GEN_FACTOR``; the authors' code has 2)."""
     _check(fake_outputs, "lsgan_generator_loss")
     loss = fake_outputs[0].new_zeros(())
     for fake in fake_outputs:
         loss = loss + groups * (fake - 1).pow(2).mean()
-    return loss
+    return factor * loss
 
 
 def r1_gradient_penalty(real_outputs: Sequence[torch.Tensor], real_images: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,8 @@
 """Training data of the GCL stages: an image, its structure map and a rotated structure map.
 
 Each sample is ``{"img", "s_ori", "s_new", "angle", "index", "path"}``: the RGB image and its
-original-view structure map go through the same random geometry (flip, pad + crop), and
+original-view structure map go through the same random geometry (flip, pad + crop; none with
+``flip_prob`` 0 and ``padding`` 0, as ``INPUT.GENERATIVE_AUGMENT False`` asks), and
 ``s_new`` is the map of one random rotation drawn per sample per iteration (one of the cache's
 angles other than the original view: 45, ..., 315 degrees with the default ``MESH.ANGLES``),
 transformed with the same flip so that left and right stay consistent. With
@@ -16,7 +17,7 @@ from typing import Sequence
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from mesh.rotation import ORIGINAL_VIEW, novel_view_angles
 from mesh.structure_cache import StructureMapCache
@@ -62,10 +63,15 @@ def build_view_loader(items: Sequence[tuple], cache: StructureMapCache, batch_si
                       size: Sequence[int], num_workers: int, seed: int, split: str = "train",
                       flip_prob: float = 0.5, padding: int = 10, drop_last: bool = True,
                       sampler=None, skip_unreadable: bool = False,
-                      angles: Sequence[int] | None = None) -> DataLoader:
-    """Loader over :class:`ViewPairDataset` (``angles``: see there), seeded by ``seed``."""
+                      angles: Sequence[int] | None = None,
+                      indices: Sequence[int] | None = None) -> DataLoader:
+    """Loader over :class:`ViewPairDataset` (``angles``: see there), seeded by ``seed``;
+    ``indices``: the items it draws from (default: all), each sample keeping its ``index`` in
+    ``items`` (the memory row)."""
     dataset = ViewPairDataset(items, cache, split, size, flip_prob, padding, angles=angles,
                               skip_unreadable=skip_unreadable)
+    if indices is not None:
+        dataset = Subset(dataset, [int(i) for i in indices])
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(dataset, batch_size=batch_size, shuffle=sampler is None, sampler=sampler,
                       num_workers=num_workers, drop_last=drop_last and len(dataset) >= batch_size,

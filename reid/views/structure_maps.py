@@ -3,11 +3,15 @@ training image has its maps, and the config-aware preparation of the cache
 (``tools/prepare_meshes.py``) on top of the explicit-argument pipeline of :mod:`mesh.prepare`."""
 from __future__ import annotations
 
+import logging
 import os
 from typing import Iterable, Sequence
 
 from mesh.rotation import ORIGINAL_VIEW
 from mesh.structure_cache import SPLITS, StructureMapCache, resolve_mesh_dir
+
+_logger = logging.getLogger("reid")
+_WARNED_MESH_DIRS: set = set()
 
 
 class MissingStructureMapsError(FileNotFoundError):
@@ -19,16 +23,35 @@ def view_angles_of(cfg) -> tuple[int, ...]:
     return (ORIGINAL_VIEW,) + tuple(int(a) for a in cfg.MESH.ANGLES)
 
 
+def mesh_dir_of(cfg, dataset) -> str:
+    """The structure-map folder of ``cfg`` for the located dataset folder ``dataset.root`` (the
+    one ``DATASETS.ROOT`` leads to): an absolute ``MESH.DIR`` as given, a relative one below the
+    dataset folder, ``""`` = ``<dataset folder>/meshes``.
+
+    A relative ``MESH.DIR`` that is missing below the dataset folder but present below the
+    working folder (what it meant before) is used from there, with a warning (once per folder)."""
+    mesh_dir = str(cfg.MESH.DIR)
+    if not mesh_dir or os.path.isabs(mesh_dir):
+        return resolve_mesh_dir(mesh_dir, dataset.root)
+    below = os.path.join(dataset.root, mesh_dir)
+    if not os.path.isdir(below) and os.path.isdir(mesh_dir):
+        if mesh_dir not in _WARNED_MESH_DIRS:
+            _WARNED_MESH_DIRS.add(mesh_dir)
+            _logger.warning("MESH.DIR %s: not below the dataset folder %s, using it relative to the "
+                            "working folder; a relative MESH.DIR lies below the dataset folder "
+                            "(write it that way, or as an absolute path)", mesh_dir, dataset.root)
+        return mesh_dir
+    return below
+
+
 def structure_cache_for(cfg, dataset) -> StructureMapCache:
-    """The structure-map cache of ``MESH.DIR``, or ``<dataset folder>/meshes`` (as
-    ``tools/prepare_meshes.py`` writes it) for the located dataset folder ``dataset.root``, with
-    the viewpoints of :func:`view_angles_of`.
+    """The structure-map cache of :func:`mesh_dir_of` (default ``<dataset folder>/meshes``, as
+    ``tools/prepare_meshes.py`` writes it), with the viewpoints of :func:`view_angles_of`.
 
     Maps are expected at ``INPUT.SIZE``, the size every reader brings them to: maps of that size
     are used as they are; others are resized once, with a warning that names both sizes."""
     size = (int(cfg.INPUT.SIZE[0]), int(cfg.INPUT.SIZE[1]))
-    return StructureMapCache(resolve_mesh_dir(cfg.MESH.DIR, dataset.root), size=size,
-                             angles=view_angles_of(cfg))
+    return StructureMapCache(mesh_dir_of(cfg, dataset), size=size, angles=view_angles_of(cfg))
 
 
 def check_structure_maps(cache: StructureMapCache, items: Sequence[tuple], split: str = "train",
@@ -82,7 +105,7 @@ def prepare_structure_maps(cfg, checkpoint: str = "", smpl_dir: str = "",
     all_paths = dataset_splits(dataset)
     mesh = cfg.MESH
     return prepare_structure_map_cache(
-        {s: all_paths[s] for s in splits}, resolve_mesh_dir(mesh.DIR, dataset.root),
+        {s: all_paths[s] for s in splits}, mesh_dir_of(cfg, dataset),
         checkpoint=checkpoint or mesh.HMR_CHECKPOINT, smpl_dir=smpl_dir or mesh.SMPL_DIR,
         smpl_gender=mesh.SMPL_GENDER, renderer=mesh.RENDERER, device=cfg.MODEL.DEVICE,
         batch_size=batch_size or mesh.BATCH_SIZE, image_size=tuple(cfg.INPUT.SIZE),

@@ -107,6 +107,11 @@ class Stage(ABC):
     def after_batches(self, epoch: int, result: EpochResult) -> None:
         """Called when the batches of an epoch are done (e.g. to save a picture)."""
 
+    def finish(self) -> dict:
+        """Called on every rank when the stage's epochs are done (also when a resumed run had
+        none left); returns extra entries for the file of :attr:`saves_after`."""
+        return {}
+
     def train_epoch(self, epoch: int) -> dict:
         """Train one epoch; return its record: the plan's stats, the mean of each loss term, the
         extras (``skipped`` instead of the means when the plan skips the epoch)."""

@@ -11,7 +11,11 @@ from the frozen video generator of ``GCL.VIDEO_VIEW.CONFIG`` and adds ``GCL.VIDE
 L_vid`` (with or without the GAN); its random stream restarts from the epoch seed every epoch.
 
 Both read their own ``SOLVER.GAN_WARMUP`` / ``SOLVER.JOINT`` section; the batch step is
-:class:`reid.engine.gcl_step.GCLTrainStep`.
+:class:`reid.engine.gcl_step.GCLTrainStep`. Choices between our behaviour and the authors'
+code: ``INPUT.GENERATIVE_AUGMENT`` (flip / pad-crop in both stages' loaders or none),
+``GCL.JOINT_OUTLIERS`` (DBSCAN outliers trained in the joint stage or dropped from its loader),
+``SOLVER.<STAGE>.GAN_WEIGHT_DECAY`` and ``SOLVER.JOINT.GAN_OPTIMIZER_STATE`` (the joint stage's
+Adam states fresh or continued from the warm-up, which writes them into its file).
 
 Policy for degenerate pseudo-labels (no cluster, or a single one): the contrastive losses are
 skipped for that epoch (the GAN losses still train), and a warning says so.
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import torch
 
 from common import distributed as dist_utils
@@ -42,13 +47,12 @@ class _GenerativeStage(Stage):
         return True
 
     def _gan_optimizers(self) -> None:
-        """Adam of E_str + G and of D (``GAN_LR``, ``GAN_BETAS``); with ``DECAY_GAN_LR`` both
-        follow the section's learning-rate decay."""
+        """Adam of E_str + G and of D (``GAN_LR``, ``GAN_BETAS``, ``GAN_WEIGHT_DECAY``); with
+        ``DECAY_GAN_LR`` both follow the section's learning-rate decay."""
         s, gen = self.solver, self.ctx.generative
-        betas = tuple(s.GAN_BETAS)
-        self.gen_optimizer = torch.optim.Adam(gen.generator_parameters(), lr=s.GAN_LR, betas=betas)
-        self.dis_optimizer = torch.optim.Adam(gen.discriminator_parameters(), lr=s.GAN_LR,
-                                              betas=betas)
+        options = dict(lr=s.GAN_LR, betas=tuple(s.GAN_BETAS), weight_decay=s.GAN_WEIGHT_DECAY)
+        self.gen_optimizer = torch.optim.Adam(gen.generator_parameters(), **options)
+        self.dis_optimizer = torch.optim.Adam(gen.discriminator_parameters(), **options)
         if s.DECAY_GAN_LR:
             self._schedulers["generator"] = build_lr_scheduler(self.gen_optimizer, s,
                                                                self.num_epochs)
@@ -59,16 +63,20 @@ class _GenerativeStage(Stage):
         iters = int(self.solver.ITERS_PER_EPOCH)
         return min(iters, len(loader)) if iters else len(loader)
 
-    def _view_loader(self, epoch: int):
-        """Images with their structure maps and a rotated map (:mod:`reid.views.mesh_data`)."""
+    def _view_loader(self, epoch: int, indices=None):
+        """Images with their structure maps and a rotated map (:mod:`reid.views.mesh_data`),
+        flipped and pad-cropped with ``INPUT.GENERATIVE_AUGMENT``; ``indices``: the training
+        items drawn from (default: all)."""
         cfg = self.cfg
+        augment = bool(cfg.INPUT.GENERATIVE_AUGMENT)
         return build_view_loader(
             self.ctx.train_items, structure_cache_for(cfg, self.ctx.dataset),
             batch_size=int(self.solver.BATCH_SIZE), size=tuple(cfg.INPUT.SIZE),
             num_workers=cfg.DATALOADER.NUM_WORKERS,
             seed=self.ctx.epoch_seed(self.name, epoch) + dist_utils.rank(),
-            flip_prob=cfg.INPUT.FLIP_PROB, padding=cfg.INPUT.PADDING,
-            skip_unreadable=cfg.DATASETS.SKIP_UNREADABLE)
+            flip_prob=cfg.INPUT.FLIP_PROB if augment else 0.0,
+            padding=cfg.INPUT.PADDING if augment else 0,
+            skip_unreadable=cfg.DATASETS.SKIP_UNREADABLE, indices=indices)
 
     def after_batches(self, epoch: int, result: EpochResult) -> None:
         if self.use_gan and result.last_batch is not None and dist_utils.is_main_process():
@@ -89,6 +97,13 @@ class GanWarmupStage(_GenerativeStage):
 
     def optimizers(self) -> dict:
         return {"generator": self.gen_optimizer, "discriminator": self.dis_optimizer}
+
+    def finish(self) -> dict:
+        """The Adam states of E_str + G and D, kept for a joint stage that continues them
+        (``SOLVER.JOINT.GAN_OPTIMIZER_STATE warmup``) and written into the warm-up file."""
+        states = {name: opt.state_dict() for name, opt in self.optimizers().items()}
+        self.ctx.warmup_optimizers = states
+        return {"optimizers": states}
 
     def plan_epoch(self, epoch: int) -> EpochPlan:
         loader = self._view_loader(epoch)
@@ -149,10 +164,38 @@ class JointStage(_GenerativeStage):
         return opts
 
     def begin(self) -> None:
-        """Memory initialised from E_id features of every training image."""
+        """Memory initialised from E_id features of every training image; with
+        ``SOLVER.JOINT.GAN_OPTIMIZER_STATE warmup`` the Adam states of the warm-up."""
         self.ctx.memory.initialize(self.ctx.extract_train_features())
         self.ctx.logger.info("joint: memory initialised with %d E_id features",
                              self.ctx.memory.num_samples)
+        if self.use_gan and self.solver.GAN_OPTIMIZER_STATE == "warmup":
+            self._continue_warmup_optimizers()
+
+    def _continue_warmup_optimizers(self) -> None:
+        """Load the Adam states (moments, step counts) the gan_warmup stage ended with: this
+        run's, else the ``optimizers`` of ``MODEL.GENERATIVE_WEIGHTS``; learning rates, betas
+        and weight decays stay this section's. Without any, a warning says that they start
+        fresh."""
+        states, source = self.ctx.warmup_optimizers, "this run's gan_warmup stage"
+        path = self.cfg.MODEL.GENERATIVE_WEIGHTS
+        if states is None and path:
+            from common.serialization import load_checkpoint_file
+
+            saved = load_checkpoint_file(path, what="MODEL.GENERATIVE_WEIGHTS")
+            states, source = saved.get("optimizers"), path
+        if not states:
+            self.ctx.logger.warning(
+                "joint: SOLVER.JOINT.GAN_OPTIMIZER_STATE warmup, but %s holds no optimiser states "
+                "of a gan_warmup stage: E_str + G and D start with fresh Adam states",
+                path or "the run (no gan_warmup stage, no MODEL.GENERATIVE_WEIGHTS)")
+            return
+        for name, opt in (("generator", self.gen_optimizer), ("discriminator", self.dis_optimizer)):
+            settings = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
+            opt.load_state_dict(states[name])
+            for group, wanted in zip(opt.param_groups, settings):
+                group.update(wanted)
+        self.ctx.logger.info("joint: E_str + G and D continue the Adam states of %s", source)
 
     def plan_epoch(self, epoch: int) -> EpochPlan:
         ctx = self.ctx
@@ -171,22 +214,36 @@ class JointStage(_GenerativeStage):
         if self.video_view is not None:
             self.video_view.reseed(ctx.epoch_seed(self.name, epoch) + dist_utils.rank())
         stats = {"clusters": result.num_clusters, "outliers": result.num_outliers}
+        indices = self._trained_indices(result)
         if self.use_gan:
-            loader = self._view_loader(epoch)
+            loader = self._view_loader(epoch, indices)
             return EpochPlan(loader, self._iterations(loader), stats)
         if not terms:  # without the GAN nothing is left to train
             return EpochPlan(stats=stats)
-        loader = self._plain_loader(epoch)
+        loader = self._plain_loader(epoch, indices)
         return EpochPlan(loader, self._iterations(loader), stats, label=f"{self.name} (without GAN)")
 
-    def _plain_loader(self, epoch: int):
-        """L_vi without GAN: classic augmentation of the images alone, plain shuffling."""
+    def _trained_indices(self, result):
+        """``GCL.JOINT_OUTLIERS drop``: the clustered images, the only ones the epoch trains
+        on; None (every image) with "keep" or when fewer than two clusters leave L_gan alone."""
+        if self.cfg.GCL.JOINT_OUTLIERS != "drop" or result.num_clusters < 2:
+            return None
+        indices = np.flatnonzero(np.asarray(result.labels) >= 0)
+        self.ctx.logger.info("joint: training on the %d clustered images (%d outliers dropped, "
+                             "GCL.JOINT_OUTLIERS drop)", indices.size, result.num_outliers)
+        return indices
+
+    def _plain_loader(self, epoch: int, indices=None):
+        """L_vi without GAN: classic augmentation of the images alone (``indices``: the items
+        drawn from, default all), plain shuffling."""
         cfg, ctx = self.cfg, self.ctx
         transform = build_train_transform(tuple(cfg.INPUT.SIZE), cfg.INPUT.FLIP_PROB,
                                           cfg.INPUT.PADDING, cfg.INPUT.RE_PROB,
                                           cfg.INPUT.COLOR_JITTER)
         dataset = ImageDataset(ctx.train_items, transform,
                                skip_unreadable=cfg.DATASETS.SKIP_UNREADABLE)
+        if indices is not None:
+            dataset = torch.utils.data.Subset(dataset, [int(i) for i in indices])
         generator = torch.Generator().manual_seed(ctx.epoch_seed(self.name, epoch) + dist_utils.rank())
         return torch.utils.data.DataLoader(dataset, batch_size=int(self.solver.BATCH_SIZE),
                                            shuffle=True, drop_last=True, generator=generator,

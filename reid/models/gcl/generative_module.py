@@ -54,10 +54,12 @@ class GCLGenerativeModule(nn.Module):
 
     def __init__(self, structure_dim: int = 128, code_dim: int = 2048, num_parts: int = 4,
                  num_res_blocks: int = 4, mlp_dim: int = 512, disc_channels: int = 32,
-                 disc_scales: int = 3, aspp_dilations: tuple[int, ...] = (3, 6, 9)):
+                 disc_scales: int = 3, aspp_dilations: tuple[int, ...] = (3, 6, 9),
+                 adain_input: str = "stripe"):
         super().__init__()
         self.structure_encoder = StructureEncoder(1, structure_dim, num_res_blocks, aspp_dilations)
-        self.generator = AppearanceDecoder(structure_dim, code_dim, num_parts, mlp_dim, num_res_blocks)
+        self.generator = AppearanceDecoder(structure_dim, code_dim, num_parts, mlp_dim, num_res_blocks,
+                                           adain_input=adain_input)
         self.discriminator = MultiScaleDiscriminator(3, disc_channels, disc_scales)
 
     def generator_parameters(self) -> list[nn.Parameter]:
@@ -136,4 +138,4 @@ def build_generative_module(cfg: Optional[Any] = None, code_dim: int = 2048) -> 
     return GCLGenerativeModule(
         structure_dim=m.STRUCTURE_DIM, code_dim=code_dim, num_parts=m.NUM_PARTS,
         num_res_blocks=m.GEN_RES_BLOCKS, mlp_dim=512, disc_channels=m.DISC_BASE_CHANNELS,
-        disc_scales=m.DISC_SCALES)
+        disc_scales=m.DISC_SCALES, adain_input=m.ADAIN_INPUT)

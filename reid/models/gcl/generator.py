@@ -4,27 +4,41 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from reid.config.validation import ADAIN_INPUTS
+
 from .layers import MLP, AdaINResidualBlock, ConvNormAct, init_weights_kaiming
 
 
 class AppearanceDecoder(nn.Module):
     """AdaIN decoder: residual blocks modulated by the appearance code, then two x2 upsamplings.
 
-    Part k of the appearance code (B, code_dim, num_parts) drives residual block k through two
-    MLPs (one for the AdaIN scales, one for the biases; each outputs the parameters of both AdaIN
-    layers of the block). Upsampling stages: nearest x2, conv5x5 with layer norm, LeakyReLU(0.2);
-    then two conv3x3 and a conv1x1 to 3 channels, tanh.
+    Residual block k is driven by two MLPs (one for the AdaIN scales, one for the biases; each
+    outputs the parameters of both AdaIN layers of the block) that read a code_dim slice of the
+    appearance code (B, code_dim, num_parts), chosen by ``adain_input``:
+
+    * ``"stripe"``: part stripe k, ``parts[:, :, k]``;
+    * ``"flat_slice"``: as the authors' code, slice k of the code flattened channel-major
+      (``parts.reshape(B, -1)``, index c * num_parts + p): channels
+      k * code_dim / num_parts .. (k + 1) * code_dim / num_parts - 1 of every stripe.
+
+    Upsampling stages: nearest x2, conv5x5 with layer norm, LeakyReLU(0.2); then two conv3x3 and
+    a conv1x1 to 3 channels, tanh.
 
     Input: structure features (B, C, h, w) with C = ``in_channels``; output (B, 3, 4h, 4w).
     """
 
     def __init__(self, in_channels: int = 128, code_dim: int = 2048, num_parts: int = 4,
-                 mlp_dim: int = 512, num_res_blocks: int = 4, out_channels: int = 3):
+                 mlp_dim: int = 512, num_res_blocks: int = 4, out_channels: int = 3,
+                 adain_input: str = "stripe"):
         super().__init__()
         if num_res_blocks != num_parts:
             raise ValueError(
                 f"AppearanceDecoder: one residual block per appearance part is required, got "
                 f"num_res_blocks={num_res_blocks} and num_parts={num_parts}")
+        if adain_input not in ADAIN_INPUTS:
+            raise ValueError(f"AppearanceDecoder: adain_input must be one of {ADAIN_INPUTS}, "
+                             f"got {adain_input!r}")
+        self.adain_input = adain_input
         self.in_channels = in_channels
         self.code_dim = code_dim
         self.num_parts = num_parts
@@ -50,8 +64,12 @@ class AppearanceDecoder(nn.Module):
             raise ValueError(
                 f"AppearanceDecoder expects an appearance code of shape (B, {self.code_dim}, "
                 f"{self.num_parts}), got {tuple(parts.shape)}")
-        return [(self.scale_mlps[k](parts[:, :, k]), self.bias_mlps[k](parts[:, :, k]))
-                for k in range(self.num_parts)]
+        if self.adain_input == "flat_slice":
+            codes = parts.reshape(parts.shape[0], -1).split(self.code_dim, dim=1)
+        else:
+            codes = parts.unbind(dim=2)
+        return [(self.scale_mlps[k](code), self.bias_mlps[k](code))
+                for k, code in enumerate(codes)]
 
     def forward(self, structure_features: torch.Tensor, parts: torch.Tensor) -> torch.Tensor:
         if structure_features.dim() != 4 or structure_features.shape[1] != self.in_channels:
