@@ -305,6 +305,13 @@ _C.TEST.RERANK_K2 = 6
 _C.TEST.RERANK_LAMBDA = 0.3
 # Evaluate every N epochs during training (0 = only at the end). Reported, never used to select.
 _C.TEST.EVAL_PERIOD = 0
+# Fidelity of the generated views (reid.evaluation.view_fidelity): every epoch of gan_warmup and
+# joint, on a fixed subset of training images, when the dataset has ground-truth novel views
+# (the synthetic dataset); logged, in OUTPUT_DIR/view_fidelity.json and images/view_fidelity.png.
+_C.TEST.VIEW_METRICS = CN()
+# Training images scored (fixed subset, up to 4 per identity); 0 = off.
+_C.TEST.VIEW_METRICS.IMAGES = 64
+_C.TEST.VIEW_METRICS.BATCH_SIZE = 16
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ TEST_METRICS = ("cosine", "euclidean")
 STAGE_SECTIONS = ("SOURCE", "BASELINE", "GAN_WARMUP", "JOINT")
 #: Batch sizes, each an integer >= 1.
 BATCH_SIZE_KEYS = tuple(f"SOLVER.{section}.BATCH_SIZE" for section in STAGE_SECTIONS) + (
-    "TEST.BATCH_SIZE", "MESH.BATCH_SIZE")
+    "TEST.BATCH_SIZE", "TEST.VIEW_METRICS.BATCH_SIZE", "MESH.BATCH_SIZE")
 #: Batch sizes of the P x K identity sampler: multiples of ``DATALOADER.NUM_INSTANCES`` (when > 0).
 IDENTITY_BATCH_KEYS = ("SOLVER.BASELINE.BATCH_SIZE", "SOLVER.SOURCE.BATCH_SIZE")
 #: ``CLUSTER.EPS_POLICY``: eps from RHO chosen on the first clustering and kept, or every time.
@@ -114,6 +114,7 @@ def _check_counts(cfg) -> None:
     check_int(cfg, "DATALOADER.NUM_INSTANCES", 0, "K of the P x K sampler, 0 = plain shuffling")
     check_int(cfg, "SOLVER.LOG_PERIOD", 1, "iterations between logged scalars")
     check_int(cfg, "TEST.EVAL_PERIOD", 0, "0 = evaluate only at the end")
+    check_int(cfg, "TEST.VIEW_METRICS.IMAGES", 0, "training images whose views are scored, 0 = off")
     check_int(cfg, "SOLVER.CHECKPOINT_KEEP_LAST", 0, "epoch files kept per stage, 0 = all")
 
 

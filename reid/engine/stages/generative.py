@@ -32,7 +32,7 @@ from reid.data import ImageDataset, build_train_transform
 from reid.engine.gcl_step import GCLStepConfig, GCLTrainStep
 from reid.engine.loop import EpochResult
 from reid.engine.stages.base import EpochPlan, Stage, build_lr_scheduler, maybe_distributed
-from reid.engine.visualize import save_view_grid
+from reid.engine.visualize import record_view_fidelity, save_view_grid
 from reid.memory import InstanceMemory
 from reid.views.mesh_data import build_view_loader
 from reid.views.structure_maps import structure_cache_for
@@ -81,6 +81,7 @@ class _GenerativeStage(Stage):
     def after_batches(self, epoch: int, result: EpochResult) -> None:
         if self.use_gan and result.last_batch is not None and dist_utils.is_main_process():
             save_view_grid(self.ctx, result.last_batch, self.name, epoch)
+            record_view_fidelity(self.ctx, self.name, epoch)  # needs ground-truth views
 
 
 class GanWarmupStage(_GenerativeStage):
