@@ -1,4 +1,5 @@
 import os
+import shutil
 
 import pytest
 
@@ -38,6 +39,7 @@ def _toy_rows(tmp_path):
     return paths
 
 
+@pytest.mark.slow  # nine tiny training runs: about a minute on two cores
 def test_seeded_ablations_two_seeds_two_rows_resumable(tmp_path, monkeypatch):
     import json
 
@@ -87,6 +89,23 @@ def test_seeded_ablations_two_seeds_two_rows_resumable(tmp_path, monkeypatch):
     monkeypatch.undo()
     third = run_seeded_ablations(paths, [1, 2], opts, out, warmup_config=None, log=lambda m: None)
     assert [r["setting"] for r in third["rows"]] == settings
+    assert third["rows"] == result["rows"]  # the row trained again gives the same figures
+
+    # a folder holding only the results (copied elsewhere): the missing row's warm-up is
+    # trained again, reproduces its recorded figures, and the row runs from it
+    copy = str(tmp_path / "copied")
+    for folder, _, files in os.walk(out):
+        for name in files:
+            if name == "result.json":
+                target = os.path.join(copy, os.path.relpath(folder, out))
+                os.makedirs(target, exist_ok=True)
+                shutil.copy(os.path.join(folder, name), target)
+    os.unlink(os.path.join(copy, "seed1", "2_gan_vi", "result.json"))
+    fourth = run_seeded_ablations(paths, [1, 2], opts, copy, warmup_config=None,
+                                  log=lambda m: None)
+    assert fourth["rows"] == result["rows"]
+    assert os.path.isfile(os.path.join(copy, "seed1", "warmup", "baseline_encoder.pth"))
+    assert not os.path.exists(os.path.join(copy, "seed2", "warmup", "baseline_encoder.pth"))
     assert ablation.RESULT_FILE == "result.json"
 
 
@@ -141,3 +160,28 @@ def test_a_row_from_shared_warmups_equals_the_chained_run(tmp_path):
         "MODEL.GENERATIVE_WEIGHTS", os.path.join(warm, "generative_warmup.pth")])).run()
     assert split["final"] == chain["final"]
     assert split["baseline"] != chain["final"]
+
+
+def test_view_fidelity_table_from_the_runs():
+    from reid.engine.ablation_report import format_view_fidelity_table, summarise_seeded_rows
+
+    def fid(l1):
+        return {"x_new/l1": l1, "x_new/ssim": 0.5, "x_new/id_acc": 0.2, "x_ori/l1": 0.1,
+                "x_ori/ssim": 0.8, "mean_image/l1": 0.3, "mean_image/ssim": 0.4,
+                "mean_image/id_acc": 0.02, "input/l1": 0.25, "input/ssim": 0.45,
+                "input/id_acc": 0.3, "chance": 0.02, "ssim_diversity/generated": 0.6,
+                "ssim_diversity/real": 0.4, "after": "joint epoch 4"}
+
+    results = [{"setting": "baseline", "seed": s, "mAP": 1.0, "rank1": 1.0, "mINP": 1.0,
+                "view_fidelity": fid(0.2 + s / 100)} for s in (1, 2)]
+    results += [{"setting": "L_vi^woGAN", "seed": s, "mAP": 2.0, "rank1": 1.0, "mINP": 1.0}
+                for s in (1, 2)]
+    rows = summarise_seeded_rows(results)
+    assert rows[0]["view_fidelity"]["x_new/l1"][0] == pytest.approx(0.215)
+    assert "view_fidelity" not in rows[1]
+    lines = format_view_fidelity_table(rows).splitlines()
+    assert lines[2].startswith("| baseline (warm-up) | 0.215 ± 0.007 | 0.500 ± 0.000 |")
+    assert lines[3].startswith("| reference: mean image | 0.300 ± 0.000 |")
+    assert lines[5] == ("| chance / real photos | - | - | 0.020 ± 0.000 | - | - | "
+                        "0.400 ± 0.000 | - |")
+    assert format_view_fidelity_table(rows[1:]) == ""

@@ -155,14 +155,22 @@ def _check_paper_switches(cfg) -> None:
 
 
 def _check_synthetic_ids(cfg) -> None:
-    """DATASETS.SYNTHETIC: TRAIN_IDS and TEST_IDS both 0 (IDS split in halves) or both >= 1."""
+    """DATASETS.SYNTHETIC: IDS (split in halves) or TRAIN_IDS and TEST_IDS (both >= 1, IDS 0 or
+    their sum): never a count that would be silently ignored."""
+    ids = check_int(cfg, "DATASETS.SYNTHETIC.IDS", 0, "identities in all, half train / half test")
     train = check_int(cfg, "DATASETS.SYNTHETIC.TRAIN_IDS", 0, "0 = half of IDS")
     test = check_int(cfg, "DATASETS.SYNTHETIC.TEST_IDS", 0, "0 = half of IDS")
     if (train == 0) != (test == 0):
         raise ConfigError(f"DATASETS.SYNTHETIC.TRAIN_IDS {train} and TEST_IDS {test}: give both "
                           "(>= 1 each; they replace IDS) or neither (0: IDS split in halves)")
-    if train == 0:
-        check_int(cfg, "DATASETS.SYNTHETIC.IDS", 2, "identities in all, half train / half test")
+    if train == 0 and ids < 2:
+        raise ConfigError(f"DATASETS.SYNTHETIC.IDS must be >= 2 (one training and one test "
+                          f"identity) when TRAIN_IDS and TEST_IDS are 0; got {ids}")
+    if train and ids not in (0, train + test):
+        raise ConfigError(f"DATASETS.SYNTHETIC.IDS {ids} with TRAIN_IDS {train} and TEST_IDS "
+                          f"{test}: give the separate counts (IDS 0) or IDS alone (TRAIN_IDS 0 "
+                          f"TEST_IDS 0), e.g. DATASETS.SYNTHETIC.TRAIN_IDS {max(1, ids // 2)} "
+                          f"DATASETS.SYNTHETIC.TEST_IDS {max(1, ids - ids // 2)}")
 
 
 def validate_config(cfg) -> None:

@@ -89,6 +89,8 @@ WARMUP_STAGES = ("baseline", "gan_warmup")
 BASELINE_SETTING = "baseline"
 RESULT_FILE = "result.json"
 RESULT_KEYS = ("mAP", "rank1", "rank5", "rank10", "mINP")
+#: What a seed's rows start from, written by its warm-up run.
+WARMUP_FILES = ("baseline_encoder.pth", "generative_warmup.pth")
 
 
 def _read_result(folder: str) -> dict | None:
@@ -99,6 +101,25 @@ def _read_result(folder: str) -> dict | None:
         return None
     with open(path, "r", encoding="utf-8") as handle:
         return json.load(handle)
+
+
+def _final_view_fidelity(folder: str) -> dict | None:
+    """The view-fidelity figures of the last gan_warmup / joint epoch of the run in ``folder``
+    (``view_fidelity.json``, written when the dataset has ground-truth views), else None."""
+    import json
+
+    from reid.engine.visualize import FIDELITY_HISTORY
+
+    path = os.path.join(folder, FIDELITY_HISTORY)
+    if not os.path.isfile(path):
+        return None
+    with open(path, "r", encoding="utf-8") as handle:
+        history = json.load(handle)
+    if not history:
+        return None
+    last = history[-1]
+    return {k: v for k, v in last.items() if k not in ("stage", "epoch")} | {
+        "after": f"{last['stage']} epoch {last['epoch']}"}
 
 
 def _row_name(path: str) -> str:
@@ -131,16 +152,25 @@ def run_seeded_ablations(config_paths: Sequence[str], seeds: Sequence[int],
     that every row of that seed starts from (``MODEL.WEIGHTS``, ``MODEL.GENERATIVE_WEIGHTS``);
     each row trains in ``output/seed<S>/<config name>``. A finished run leaves ``result.json``
     in its folder and is skipped when the benchmark is run again; an unfinished one resumes
-    from its checkpoints. ``opts`` apply to the warm-ups and to every row.
+    from its checkpoints. A folder that holds only the results (copied from another machine)
+    is completed the same way: when a row still has to run and its seed's warm-up weights are
+    gone, the warm-up is trained again (training is deterministic; a warm-up whose metrics
+    differ from its recorded ones is an error, since the finished rows started from the old
+    one). ``opts`` apply to the warm-ups and to every row.
+
+    Each result carries, when the dataset has ground-truth views, the view-fidelity figures of
+    the run's last generative epoch (``view_fidelity``: the warm-up's for the baseline row, whose
+    generator every row of the seed starts from).
 
     Writes ``output/results.json`` (every run), ``output/summary.json`` (mean / std per row),
-    ``output/table.md`` and ``output/ablations.png`` after every finished run; returns
-    ``{"seeds", "rows": summaries, "results", "table", "chart", "seconds"}``.
+    ``output/table.md`` (the metrics table, then the view-fidelity table) and
+    ``output/ablations.png`` after every finished run; returns ``{"seeds", "rows": summaries,
+    "results", "table", "chart", "seconds"}``.
     """
     import time
 
-    from reid.engine.ablation_report import (format_seeded_table, plot_seeded_ablations,
-                                             summarise_seeded_rows)
+    from reid.engine.ablation_report import (format_seeded_table, format_view_fidelity_table,
+                                             plot_seeded_ablations, summarise_seeded_rows)
     from reid.engine.trainer import GCLTrainer
 
     row_cfgs = check_seeded_plan(config_paths, seeds, warmup_config, opts)
@@ -151,9 +181,16 @@ def run_seeded_ablations(config_paths: Sequence[str], seeds: Sequence[int],
     def record(folder: str, row: dict) -> None:
         atomic_write_json(os.path.join(folder, RESULT_FILE), row)
 
+    def collect(folder: str, row: dict) -> None:
+        fidelity = _final_view_fidelity(folder)
+        results.append({**row, "view_fidelity": fidelity} if fidelity else row)
+
     def publish() -> None:
         rows = summarise_seeded_rows(results, BASELINE_SETTING)
         table = format_seeded_table(rows)
+        fidelity = format_view_fidelity_table(rows)
+        if fidelity:
+            table += "\n\n" + fidelity
         atomic_write_json(os.path.join(output, "results.json"), results)
         atomic_write_json(os.path.join(output, "summary.json"), rows)
         atomic_write_text(os.path.join(output, "table.md"), table + "\n")
@@ -164,6 +201,14 @@ def run_seeded_ablations(config_paths: Sequence[str], seeds: Sequence[int],
         seed_dir = os.path.join(output, f"seed{seed}")
         warm_dir = os.path.join(seed_dir, "warmup")
         warm = _read_result(warm_dir)
+        pending = [p for p in config_paths
+                   if _read_result(os.path.join(seed_dir, _row_name(p))) is None]
+        missing = [f for f in WARMUP_FILES if not os.path.isfile(os.path.join(warm_dir, f))]
+        recorded = warm
+        if warm is not None and pending and missing:
+            log(f"seed {seed}: {len(pending)} row(s) to run but the warm-up's "
+                f"{', '.join(missing)} are gone: training the warm-up again")
+            warm = None
         if warm is None:
             log(f"seed {seed}: warm-up ({' + '.join(WARMUP_STAGES)}) -> {warm_dir}")
             cfg = load_config(warmup_config, list(opts) + [
@@ -174,10 +219,18 @@ def run_seeded_ablations(config_paths: Sequence[str], seeds: Sequence[int],
             warm = {"setting": BASELINE_SETTING, "config": "-", "seed": seed,
                     **{k: out["baseline"][k] for k in RESULT_KEYS},
                     "seconds": round(time.perf_counter() - t0, 1)}
+            if recorded is not None and any(
+                    abs(float(recorded[k]) - float(warm[k])) > 1e-6 for k in RESULT_KEYS):
+                raise RuntimeError(
+                    f"seed {seed}: the warm-up trained again gives "
+                    f"{ {k: warm[k] for k in RESULT_KEYS} }, not the recorded "
+                    f"{ {k: recorded[k] for k in RESULT_KEYS} } that this seed's finished rows "
+                    "started from (another code version or machine?); run the seed afresh in "
+                    "a new output folder")
             record(warm_dir, warm)
         else:
             log(f"seed {seed}: warm-up done ({warm_dir}), skipped")
-        results.append(warm)
+        collect(warm_dir, warm)
         weights = ["MODEL.WEIGHTS", os.path.join(warm_dir, "baseline_encoder.pth"),
                    "MODEL.GENERATIVE_WEIGHTS", os.path.join(warm_dir, "generative_warmup.pth")]
         for path, row_cfg in zip(config_paths, row_cfgs):
@@ -195,7 +248,7 @@ def run_seeded_ablations(config_paths: Sequence[str], seeds: Sequence[int],
                 record(row_dir, row)
             else:
                 log(f"seed {seed}: {row['setting']} done ({row_dir}), skipped")
-            results.append(row)
+            collect(row_dir, row)
             publish()
     if not summary:
         publish()

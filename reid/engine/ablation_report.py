@@ -44,6 +44,13 @@ def summarise_seeded_rows(results: Sequence[dict], baseline: str = "baseline") -
             values = [float(runs[s][metric]) for s in seeds]
             summary[f"{metric}_values"] = values
             summary[f"{metric}_mean"], summary[f"{metric}_std"] = _mean_std(values)
+        fidelity = [runs[s]["view_fidelity"] for s in seeds if runs[s].get("view_fidelity")]
+        if fidelity:
+            summary["view_fidelity"] = {
+                key: _mean_std([float(f[key]) for f in fidelity])
+                for key in fidelity[0] if all(isinstance(f.get(key), (int, float)) for f in fidelity)}
+            summary["view_fidelity_seeds"] = len(fidelity)
+            summary["view_fidelity_after"] = fidelity[0].get("after", "")
         shared = [s for s in seeds if s in base]
         if shared and setting != baseline:
             summary["delta_mAP_mean"], summary["delta_mAP_std"] = _mean_std(
@@ -61,6 +68,48 @@ def format_seeded_table(summaries: Sequence[dict]) -> str:
         delta = (f"{s['delta_mAP_mean']:+.2f} ± {s['delta_mAP_std']:.2f}"
                  if "delta_mAP_mean" in s else "-")
         lines.append(f"| {s['setting']} | {' | '.join(cells)} | {delta} | {len(s['seeds'])} |")
+    return "\n".join(lines)
+
+
+#: Columns of the view-fidelity table: (figure key, header).
+FIDELITY_COLUMNS = (("x_new/l1", "x'_new L1"), ("x_new/ssim", "x'_new SSIM"),
+                    ("x_new/id_acc", "x'_new view-identity acc."), ("x_ori/l1", "x'_ori L1"),
+                    ("x_ori/ssim", "x'_ori SSIM"), ("ssim_diversity/generated", "SSIM diversity"))
+#: Reference rows: (name, {column key: figure key}); they do not depend on the model.
+FIDELITY_REFERENCES = (
+    ("reference: mean image", {"x_new/l1": "mean_image/l1", "x_new/ssim": "mean_image/ssim",
+                               "x_new/id_acc": "mean_image/id_acc"}),
+    ("reference: input x (unrotated)", {"x_new/l1": "input/l1", "x_new/ssim": "input/ssim",
+                                        "x_new/id_acc": "input/id_acc"}),
+    ("chance / real photos", {"x_new/id_acc": "chance",
+                              "ssim_diversity/generated": "ssim_diversity/real"}))
+
+
+def format_view_fidelity_table(summaries: Sequence[dict]) -> str:
+    """Markdown: the view fidelity of each row's final generator (mean +- std over seeds), then
+    the reference predictors, chance and the real photos' SSIM diversity; "" when no row has
+    view-fidelity figures."""
+    rows = [s for s in summaries if s.get("view_fidelity")]
+    if not rows:
+        return ""
+
+    def cell(stats: dict, key) -> str:
+        if key not in stats:
+            return "-"
+        mean, std = stats[key]
+        return f"{mean:.3f} ± {std:.3f}"
+
+    header = " | ".join(h for _, h in FIDELITY_COLUMNS)
+    lines = [f"| generator after | {header} | seeds |",
+             "| --- |" + " --- |" * (len(FIDELITY_COLUMNS) + 1)]
+    for s in rows:
+        name = s["setting"] + (" (warm-up)" if "delta_mAP_mean" not in s else "")
+        cells = " | ".join(cell(s["view_fidelity"], k) for k, _ in FIDELITY_COLUMNS)
+        lines.append(f"| {name} | {cells} | {s['view_fidelity_seeds']} |")
+    stats = rows[0]["view_fidelity"]
+    for label, keys in FIDELITY_REFERENCES:
+        cells = " | ".join(cell(stats, keys[k]) if k in keys else "-" for k, _ in FIDELITY_COLUMNS)
+        lines.append(f"| {label} | {cells} | - |")
     return "\n".join(lines)
 
 
@@ -96,4 +145,5 @@ def plot_seeded_ablations(summaries: Sequence[dict], path: str,
     fig.tight_layout()
     return save_figure(fig, path)
 
-__all__ = ["format_seeded_table", "plot_seeded_ablations", "summarise_seeded_rows"]
+__all__ = ["format_seeded_table", "format_view_fidelity_table", "plot_seeded_ablations",
+           "summarise_seeded_rows"]

@@ -119,3 +119,22 @@ def test_cli_separate_counts_and_bad_input(tmp_path, capsys):
                     "--width", "16", "--no-ground-truth-views"])
     assert summary["train_ids"] == 2 and summary["test_ids"] == 3
     assert summary["ground_truth_views"] == 0
+
+
+def test_config_counts_are_never_silently_ignored():
+    from reid.config import ConfigError, load_config
+    from reid.views.synthetic_dataset import synthetic_settings
+
+    cfg = load_config("configs/synthetic.yaml")
+    settings = synthetic_settings(cfg)
+    assert (settings["num_ids"], settings["train_ids"]) == (300, 50)
+    assert settings["ground_truth_angles"] == list(ROTATIONS)
+    with pytest.raises(ConfigError, match="IDS 20 with TRAIN_IDS 50"):
+        load_config("configs/synthetic.yaml", ["DATASETS.SYNTHETIC.IDS", "20"])
+    with pytest.raises(ConfigError, match="give both"):
+        load_config("configs/synthetic.yaml", ["DATASETS.SYNTHETIC.TEST_IDS", "0"])
+    halves = load_config("configs/synthetic.yaml", [
+        "DATASETS.SYNTHETIC.IDS", "20", "DATASETS.SYNTHETIC.TRAIN_IDS", "0",
+        "DATASETS.SYNTHETIC.TEST_IDS", "0", "DATASETS.SYNTHETIC.GROUND_TRUTH_VIEWS", "False"])
+    assert synthetic_settings(halves) == {"num_ids": 20, "train_ids": 10, "num_cameras": 6,
+                                          "images_per_camera": 2, "seed": 0}
