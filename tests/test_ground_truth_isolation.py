@@ -12,6 +12,7 @@ from mesh.synthetic.layout import GROUND_TRUTH_FOLDER
 from reid.config import load_config
 from reid.engine.trainer import GCLTrainer
 from reid.views.synthetic_dataset import ensure_synthetic_dataset
+from tests.toy_gcl import toy_overrides
 
 METRICS_MODULE = os.path.join("reid", "evaluation", "view_fidelity.py")
 _OPENED: list = []  # (path, files on the stack) while a test listens
@@ -29,22 +30,15 @@ sys.addaudithook(_audit)  # an audit hook cannot be removed: it only records whi
 
 
 def _cfg(root, out, *opts):
-    return load_config(None, [
-        "DATASETS.NAME", "synthetic", "DATASETS.ROOT", root, "OUTPUT_DIR", out,
-        "DATASETS.SYNTHETIC.TRAIN_IDS", "4", "DATASETS.SYNTHETIC.TEST_IDS", "4",
-        "DATASETS.SYNTHETIC.CAMERAS", "2", "DATASETS.SYNTHETIC.IMAGES_PER_ID_PER_CAMERA", "2",
-        "DATASETS.SYNTHETIC.SEED", "2",
-        "MESH.ANGLES", "(90, 180)", "MODEL.DEVICE", "cpu", "MODEL.BACKBONE", "resnet18",
-        "INPUT.SIZE", "(128, 64)", "MODEL.STRUCTURE_DIM", "16", "MODEL.DISC_BASE_CHANNELS", "8",
-        "DATALOADER.NUM_WORKERS", "0", "DATALOADER.NUM_INSTANCES", "2",
-        "SOLVER.BASELINE.EPOCHS", "1", "SOLVER.BASELINE.ITERS_PER_EPOCH", "1",
-        "SOLVER.BASELINE.BATCH_SIZE", "8", "SOLVER.GAN_WARMUP.EPOCHS", "1",
-        "SOLVER.GAN_WARMUP.ITERS_PER_EPOCH", "1", "SOLVER.GAN_WARMUP.BATCH_SIZE", "4",
+    """The tiny training set-up of the engine tests, on a synthetic set with ground truth."""
+    return load_config(None, toy_overrides(root, out) + [
+        "DATASETS.NAME", "synthetic", "MESH.DIR", "", "MESH.ANGLES", "(90, 180)",
+        "DATASETS.SYNTHETIC.IDS", "0", "DATASETS.SYNTHETIC.TRAIN_IDS", "4",
+        "DATASETS.SYNTHETIC.TEST_IDS", "4", "DATASETS.SYNTHETIC.CAMERAS", "2",
+        "DATASETS.SYNTHETIC.IMAGES_PER_ID_PER_CAMERA", "2", "DATASETS.SYNTHETIC.SEED", "2",
+        "SOLVER.BASELINE.ITERS_PER_EPOCH", "1", "SOLVER.GAN_WARMUP.ITERS_PER_EPOCH", "1",
         "SOLVER.JOINT.EPOCHS", "1", "SOLVER.JOINT.ITERS_PER_EPOCH", "1",
-        "SOLVER.JOINT.BATCH_SIZE", "4", "CLUSTER.K1", "6", "CLUSTER.K2", "2",
-        "CLUSTER.MIN_SAMPLES", "2", "CLUSTER.EPS", "0.6", "GCL.NUM_NEGATIVES", "8",
-        "TEST.BATCH_SIZE", "32", "EXPORT.ENABLED", "False", "TEST.VIEW_METRICS.IMAGES", "4",
-        *opts])
+        "TEST.VIEW_METRICS.IMAGES", "4", *opts])
 
 
 @pytest.fixture(scope="module")
