@@ -37,6 +37,7 @@ def toy_overrides(root: str, out: str) -> list:
             "MODEL.DEVICE", "cpu", "MODEL.BACKBONE", "resnet18", "INPUT.SIZE", "(128, 64)",
             "INPUT.PADDING", "2", "MODEL.STRUCTURE_DIM", "16", "MODEL.DISC_BASE_CHANNELS", "8",
             "DATALOADER.NUM_WORKERS", "0", "DATALOADER.NUM_INSTANCES", "2",
+            "SOLVER.BASELINE.NUM_INSTANCES", "0",  # K of DATALOADER (the paper configs say 16)
             "SOLVER.BASELINE.EPOCHS", "1", "SOLVER.BASELINE.ITERS_PER_EPOCH", "2",
             "SOLVER.BASELINE.BATCH_SIZE", "8", "SOLVER.GAN_WARMUP.EPOCHS", "1",
             "SOLVER.GAN_WARMUP.ITERS_PER_EPOCH", "2", "SOLVER.JOINT.EPOCHS", "2",
