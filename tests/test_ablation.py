@@ -163,7 +163,8 @@ def test_a_row_from_shared_warmups_equals_the_chained_run(tmp_path):
 
 
 def test_view_fidelity_table_from_the_runs():
-    from reid.engine.ablation_report import format_view_fidelity_table, summarise_seeded_rows
+    from reid.engine.ablation_report import (format_seeded_table, format_view_fidelity_table,
+                                             summarise_seeded_rows)
 
     def fid(l1):
         return {"x_new/l1": l1, "x_new/ssim": 0.5, "x_new/id_acc": 0.2, "x_ori/l1": 0.1,
@@ -181,7 +182,8 @@ def test_view_fidelity_table_from_the_runs():
     assert "view_fidelity" not in rows[1]
     lines = format_view_fidelity_table(rows).splitlines()
     assert lines[2].startswith("| baseline (warm-up) | 0.215 ± 0.007 | 0.500 ± 0.000 |")
-    assert lines[3].startswith("| reference: mean image | 0.300 ± 0.000 |")
-    assert lines[5] == ("| chance / real photos | - | - | 0.020 ± 0.000 | - | - | "
-                        "0.400 ± 0.000 | - |")
+    assert lines[3].startswith("| reference: mean image | 0.300 |")  # data, not a model
+    assert lines[5] == "| chance / real photos | - | - | 0.020 | - | - | 0.400 | - |"
+    single = format_seeded_table(summarise_seeded_rows(results[:1])).splitlines()[2]
+    assert single == "| baseline | 1.00 | 1.00 | 1.00 | - | 1 |"
     assert format_view_fidelity_table(rows[1:]) == ""

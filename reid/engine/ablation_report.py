@@ -60,13 +60,16 @@ def summarise_seeded_rows(results: Sequence[dict], baseline: str = "baseline") -
 
 
 def format_seeded_table(summaries: Sequence[dict]) -> str:
-    """Markdown: setting | mAP | Rank-1 | mINP | mAP - baseline (paired) | seeds."""
+    """Markdown: setting | mAP | Rank-1 | mINP | mAP - baseline (paired) | seeds (mean +- std;
+    the mean alone for a row of one seed)."""
     lines = ["| setting | mAP | Rank-1 | mINP | mAP - baseline (paired) | seeds |",
              "| --- | --- | --- | --- | --- | --- |"]
     for s in summaries:
-        cells = [f"{s[f'{m}_mean']:.2f} ± {s[f'{m}_std']:.2f}" for m in METRICS]
-        delta = (f"{s['delta_mAP_mean']:+.2f} ± {s['delta_mAP_std']:.2f}"
-                 if "delta_mAP_mean" in s else "-")
+        single = len(s["seeds"]) == 1  # no spread to show
+        cells = [f"{s[f'{m}_mean']:.2f}" + ("" if single else f" ± {s[f'{m}_std']:.2f}")
+                 for m in METRICS]
+        delta = "-" if "delta_mAP_mean" not in s else (
+            f"{s['delta_mAP_mean']:+.2f}" + ("" if single else f" ± {s['delta_mAP_std']:.2f}"))
         lines.append(f"| {s['setting']} | {' | '.join(cells)} | {delta} | {len(s['seeds'])} |")
     return "\n".join(lines)
 
@@ -93,22 +96,24 @@ def format_view_fidelity_table(summaries: Sequence[dict]) -> str:
     if not rows:
         return ""
 
-    def cell(stats: dict, key) -> str:
+    def cell(stats: dict, key, seeds: int = 2) -> str:
         if key not in stats:
             return "-"
         mean, std = stats[key]
-        return f"{mean:.3f} ± {std:.3f}"
+        return f"{mean:.3f}" + (f" ± {std:.3f}" if seeds > 1 else "")
 
     header = " | ".join(h for _, h in FIDELITY_COLUMNS)
     lines = [f"| generator after | {header} | seeds |",
              "| --- |" + " --- |" * (len(FIDELITY_COLUMNS) + 1)]
     for s in rows:
         name = s["setting"] + (" (warm-up)" if "delta_mAP_mean" not in s else "")
-        cells = " | ".join(cell(s["view_fidelity"], k) for k, _ in FIDELITY_COLUMNS)
+        cells = " | ".join(cell(s["view_fidelity"], k, s["view_fidelity_seeds"])
+                           for k, _ in FIDELITY_COLUMNS)
         lines.append(f"| {name} | {cells} | {s['view_fidelity_seeds']} |")
     stats = rows[0]["view_fidelity"]
     for label, keys in FIDELITY_REFERENCES:
-        cells = " | ".join(cell(stats, keys[k]) if k in keys else "-" for k, _ in FIDELITY_COLUMNS)
+        cells = " | ".join(cell(stats, keys[k], 1) if k in keys else "-"
+                           for k, _ in FIDELITY_COLUMNS)
         lines.append(f"| {label} | {cells} | - |")
     return "\n".join(lines)
 
