@@ -10,7 +10,8 @@ this project neither ships nor downloads them): ``SMPL_NEUTRAL.pkl`` / ``SMPL_MA
 (SMPLify), ``basicmodel_m_lbs_10_207_0_v1.0.0.pkl`` / ``basicModel_f_lbs_10_207_0_v1.0.0.pkl``.
 
 SMPL's canonical frame is the project's (metres, y up, facing +z). ``pose``: (B, 72) axis-angle
-(global orientation + 23 joints); ``shape``: (B, 10) betas.
+(global orientation + 23 joints), or the same rotations as (B, 24, 3, 3) matrices (as a 6-D
+rotation regressor produces them); ``shape``: (B, 10) betas.
 """
 from __future__ import annotations
 
@@ -159,16 +160,23 @@ class SMPLBody(BodyModel):
         pose = neutral_pose if pose is None else pose
         shape = neutral_shape if shape is None else shape
         device, dtype = self.faces.device, self.smpl.v_template.dtype
-        pose = pose.to(device=device, dtype=dtype).reshape(pose.shape[0], -1)
+        pose = pose.to(device=device, dtype=dtype)
         shape = shape.to(device=device, dtype=dtype)
-        if pose.shape[1] != self.pose_dim:
-            raise ValueError(f"SMPL pose must be (B, {self.pose_dim}) axis-angle; "
+        matrices = pose.ndim == 4 and tuple(pose.shape[1:]) == (self.num_joints, 3, 3)
+        pose = pose if matrices else pose.reshape(pose.shape[0], -1)
+        if not matrices and pose.shape[1] != self.pose_dim:
+            raise ValueError(f"SMPL pose must be (B, {self.pose_dim}) axis-angle or "
+                             f"(B, {self.num_joints}, 3, 3) rotation matrices; "
                              f"got {tuple(pose.shape)}")
         if shape.ndim != 2 or shape.shape[1] != self.shape_dim:
             raise ValueError(f"SMPL shape must be (B, {self.shape_dim}) betas; "
                              f"got {tuple(shape.shape)}")
         batch = max(pose.shape[0], shape.shape[0])
-        pose, shape = pose.expand(batch, -1), shape.expand(batch, -1)
-        out = self.smpl(betas=shape, global_orient=pose[:, :3], body_pose=pose[:, 3:])
+        pose, shape = pose.expand(batch, *pose.shape[1:]), shape.expand(batch, -1)
+        if matrices:  # e.g. the rotations of a 6-D (SPIN-style) regressor, used as they are
+            out = self.smpl(betas=shape, global_orient=pose[:, :1], body_pose=pose[:, 1:],
+                            pose2rot=False)
+        else:
+            out = self.smpl(betas=shape, global_orient=pose[:, :3], body_pose=pose[:, 3:])
         return BodyOutput(vertices=out.vertices, faces=self.faces,
                           joints=out.joints[:, :self.num_joints])

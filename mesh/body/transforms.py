@@ -19,26 +19,74 @@ def axis_angle_to_matrix(axis_angle: torch.Tensor) -> torch.Tensor:
 
 
 def matrix_to_axis_angle(matrix: torch.Tensor) -> torch.Tensor:
-    """(..., 3, 3) rotation matrices -> (..., 3) axis-angle vectors (angles in [0, pi])."""
-    trace = matrix.diagonal(dim1=-2, dim2=-1).sum(-1)
-    cos = ((trace - 1) / 2).clamp(-1.0, 1.0)
-    angle = torch.acos(cos)
-    vec = torch.stack((matrix[..., 2, 1] - matrix[..., 1, 2],
-                       matrix[..., 0, 2] - matrix[..., 2, 0],
-                       matrix[..., 1, 0] - matrix[..., 0, 1]), dim=-1)
-    sin = torch.sin(angle)
-    small = sin.abs() < 1e-4
-    axis = vec / (2 * sin.clamp_min(1e-8))[..., None]
-    # near pi: the axis is the column of (R + I) / 2 with the largest norm
-    sym = (matrix + torch.eye(3, dtype=matrix.dtype, device=matrix.device)) / 2
-    col = sym.diagonal(dim1=-2, dim2=-1).argmax(-1)
-    near_pi_axis = torch.gather(sym, -1, col[..., None, None].expand(sym.shape[:-1] + (1,)))[..., 0]
-    near_pi_axis = near_pi_axis / near_pi_axis.norm(dim=-1, keepdim=True).clamp_min(1e-8)
-    near_pi_axis = near_pi_axis * torch.where(
-        (near_pi_axis * vec).sum(-1, keepdim=True) < 0, -1.0, 1.0)
-    axis = torch.where((small & (cos < 0))[..., None], near_pi_axis, axis)
-    result = axis * angle[..., None]
-    return torch.where((small & (cos >= 0))[..., None], vec / 2, result)
+    """(..., 3, 3) rotation matrices -> (..., 3) axis-angle vectors (angles in [0, pi]).
+
+    Through the unit quaternion (:func:`matrix_to_quaternion`), so rotations near pi (HMR's
+    global orientation starts at pi about x) keep full precision.
+    """
+    return quaternion_to_axis_angle(matrix_to_quaternion(matrix))
+
+
+def matrix_to_quaternion(matrix: torch.Tensor) -> torch.Tensor:
+    """(..., 3, 3) rotation matrices -> (..., 4) unit quaternions ``(w, x, y, z)`` with w >= 0.
+
+    Each of the four components has its own closed form, divided by four times that component;
+    the one with the largest magnitude is used, which is always well conditioned (Shepperd).
+    """
+    m = matrix.reshape(matrix.shape[:-2] + (9,))
+    m00, m01, m02, m10, m11, m12, m20, m21, m22 = m.unbind(-1)
+    # 4 q_k^2 for k = w, x, y, z
+    squares = torch.stack((1 + m00 + m11 + m22, 1 + m00 - m11 - m22,
+                           1 - m00 + m11 - m22, 1 - m00 - m11 + m22), dim=-1)
+    wx, wy, wz = m21 - m12, m02 - m20, m10 - m01
+    xy, xz, yz = m01 + m10, m02 + m20, m12 + m21
+    # row k: 4 q_k * (w, x, y, z)
+    scaled = torch.stack((
+        torch.stack((squares[..., 0], wx, wy, wz), dim=-1),
+        torch.stack((wx, squares[..., 1], xy, xz), dim=-1),
+        torch.stack((wy, xy, squares[..., 2], yz), dim=-1),
+        torch.stack((wz, xz, yz, squares[..., 3]), dim=-1)), dim=-2)
+    best = squares.argmax(dim=-1)
+    row = torch.gather(scaled, -2, best[..., None, None].expand(best.shape + (1, 4)))[..., 0, :]
+    quat = row / (2 * torch.gather(squares, -1, best[..., None]).clamp_min(1e-12).sqrt())
+    quat = quat / quat.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return torch.where(quat[..., :1] < 0, -quat, quat)
+
+
+def quaternion_to_axis_angle(quat: torch.Tensor) -> torch.Tensor:
+    """(..., 4) quaternions ``(w, x, y, z)`` -> (..., 3) axis-angle vectors (angles in [0, pi])."""
+    quat = torch.where(quat[..., :1] < 0, -quat, quat)
+    w, xyz = quat[..., 0], quat[..., 1:]
+    sin_half = xyz.norm(dim=-1)
+    angle = 2 * torch.atan2(sin_half, w)
+    # angle / sin(angle / 2), which tends to 2 / w for small angles
+    factor = torch.where(sin_half > 1e-6, angle / sin_half.clamp_min(1e-6), 2 / w.clamp_min(1e-6))
+    return xyz * factor[..., None]
+
+
+def rot6d_to_matrix(rot6d: torch.Tensor) -> torch.Tensor:
+    """(..., 6) continuous 6-D rotations (Zhou et al., CVPR 2019) -> (..., 3, 3) rotation matrices.
+
+    The layout of SPIN-style regressors: the six numbers are a row-major (3, 2) matrix whose
+    columns ``a1 = (r0, r2, r4)`` and ``a2 = (r1, r3, r5)`` are orthonormalised (Gram-Schmidt)
+    into the first two columns of the rotation; the third is their cross product.
+    """
+    if rot6d.shape[-1] != 6:
+        raise ValueError(f"6-D rotations must have 6 numbers in the last dimension; got shape "
+                         f"{tuple(rot6d.shape)}")
+    pairs = rot6d.reshape(rot6d.shape[:-1] + (3, 2))
+    a1, a2 = pairs[..., 0], pairs[..., 1]
+    b1 = torch.nn.functional.normalize(a1, dim=-1, eps=1e-8)
+    b2 = a2 - (b1 * a2).sum(dim=-1, keepdim=True) * b1
+    b2 = torch.nn.functional.normalize(b2, dim=-1, eps=1e-8)
+    b3 = torch.linalg.cross(b1, b2, dim=-1)
+    return torch.stack((b1, b2, b3), dim=-1)
+
+
+def matrix_to_rot6d(matrix: torch.Tensor) -> torch.Tensor:
+    """(..., 3, 3) rotation matrices -> (..., 6): the first two columns, row-major as (3, 2)
+    (the inverse of :func:`rot6d_to_matrix` on rotation matrices)."""
+    return matrix[..., :, :2].reshape(matrix.shape[:-2] + (6,))
 
 
 def rotation_about_axis(angle: torch.Tensor, axis: str) -> torch.Tensor:

@@ -18,6 +18,7 @@ def test_output_shapes(model):
         out = model(images)
     assert out["camera"].shape == (2, 3) and out["pose"].shape == (2, 72)
     assert out["betas"].shape == (2, 10) and out["params"].shape == (2, 85)
+    assert out["rotmat"].shape == (2, 24, 3, 3) and torch.equal(out["raw_pose"], out["pose"])
     assert torch.isfinite(out["params"]).all()
     # small random heads: the estimate stays near the mean parameters
     assert torch.allclose(out["camera"][:, 0], torch.full((2,), 0.9), atol=0.2)
@@ -45,19 +46,22 @@ def test_checkpoint_formats(model, tmp_path):
     torch.save({"model": {"module." + k: v for k, v in model.state_dict().items()}},
                tmp_path / "dp.pth")
     assert other.load_checkpoint(str(tmp_path / "dp.pth")).clean
-    # SPIN-style: ResNet keys at the top level, 6-D rotation pose head (144 outputs)
-    spin = {k[len("backbone."):] if k.startswith("backbone.") else k: v
-            for k, v in model.state_dict().items()}
-    spin["decpose.weight"] = torch.zeros(144, 1024)
-    spin["decpose.bias"] = torch.zeros(144)
-    spin["extra_head.weight"] = torch.zeros(3)
-    torch.save(spin, tmp_path / "spin.pt")
-    report = other.load_checkpoint(str(tmp_path / "spin.pt"))
-    assert "extra_head.weight" in report.unexpected
-    assert any(m.startswith("decpose.weight") for m in report.shape_mismatch)
+    # ResNet keys at the top level (SPIN's layout) with the 72-d head, plus a stray key
+    top_level = {k[len("backbone."):] if k.startswith("backbone.") else k: v
+                 for k, v in model.state_dict().items()}
+    top_level["extra_head.weight"] = torch.zeros(3)
+    torch.save(top_level, tmp_path / "top_level.pt")
+    report = other.load_checkpoint(str(tmp_path / "top_level.pt"))
+    assert report.unexpected == ["extra_head.weight"] and not report.shape_mismatch
     assert "backbone.conv1.weight" in report.loaded
     with pytest.raises(RuntimeError, match="does not match"):
-        other.load_checkpoint(str(tmp_path / "spin.pt"), strict=True)
+        other.load_checkpoint(str(tmp_path / "top_level.pt"), strict=True)
+    # a 6-D pose head on the 72-d estimate's fc1 fits neither head: refused, not half loaded
+    top_level["decpose.weight"] = torch.zeros(144, 1024)
+    top_level["decpose.bias"] = torch.zeros(144)
+    torch.save(top_level, tmp_path / "mixed.pt")
+    with pytest.raises(ValueError, match=r"fit neither.*fc1\.weight \[1024, 2133\]"):
+        other.load_checkpoint(str(tmp_path / "mixed.pt"))
     with pytest.raises(FileNotFoundError, match="HMR_CHECKPOINT"):
         other.load_checkpoint(str(tmp_path / "missing.pt"))
 
