@@ -113,6 +113,19 @@ def atomic_write_json(path: str, obj: Any, indent: int = 2) -> str:
     return atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=False) + "\n")
 
 
+def read_json_if_present(path: str, default: Any = None) -> Any:
+    """The JSON document at ``path``, or ``default`` when there is no such file. A file that is
+    not valid JSON is an error naming it (files here are written atomically, so it was not
+    left half-written by an interrupted run)."""
+    if not os.path.isfile(path):
+        return default
+    with open(path, "r", encoding="utf-8") as handle:
+        try:
+            return json.load(handle)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path} is not valid JSON ({exc}); remove or repair it") from None
+
+
 def atomic_save(obj: Any, path: str) -> str:
     """``torch.save`` made atomic; ``obj`` must load back with ``weights_only=True``.
 

@@ -248,3 +248,16 @@ def test_keep_last_comes_from_the_config(tmp_path):
     with pytest.raises(ValueError, match="CHECKPOINT_KEEP_LAST"):
         GCLTrainer(cfg)
     assert not os.path.exists(str(tmp_path / "bad"))  # refused before anything is written
+
+
+def test_read_json_if_present_reads_what_atomic_write_json_wrote(tmp_path):
+    from common.io import read_json_if_present
+
+    path = str(tmp_path / "result.json")
+    assert read_json_if_present(path) is None
+    assert read_json_if_present(path, default=[]) == []
+    atomic_write_json(path, {"mAP": 4.25, "rows": [1, 2]})
+    assert read_json_if_present(path) == {"mAP": 4.25, "rows": [1, 2]}
+    (tmp_path / "broken.json").write_text('{"mAP": ')
+    with pytest.raises(ValueError, match="broken.json is not valid JSON"):
+        read_json_if_present(str(tmp_path / "broken.json"))

@@ -9,7 +9,8 @@ import os
 from typing import Iterable, Sequence
 
 from reid.config import load_config
-from common import atomic_write_json, atomic_write_text
+from common import atomic_write_json, atomic_write_text, read_json_if_present
+from reid.evaluation.view_fidelity import FIDELITY_HISTORY
 
 
 def ablation_configs(folder: str) -> list[str]:
@@ -94,27 +95,13 @@ WARMUP_FILES = ("baseline_encoder.pth", "generative_warmup.pth")
 
 
 def _read_result(folder: str) -> dict | None:
-    import json
-
-    path = os.path.join(folder, RESULT_FILE)
-    if not os.path.isfile(path):
-        return None
-    with open(path, "r", encoding="utf-8") as handle:
-        return json.load(handle)
+    return read_json_if_present(os.path.join(folder, RESULT_FILE))
 
 
 def _final_view_fidelity(folder: str) -> dict | None:
     """The view-fidelity figures of the last gan_warmup / joint epoch of the run in ``folder``
     (``view_fidelity.json``, written when the dataset has ground-truth views), else None."""
-    import json
-
-    from reid.engine.visualize import FIDELITY_HISTORY
-
-    path = os.path.join(folder, FIDELITY_HISTORY)
-    if not os.path.isfile(path):
-        return None
-    with open(path, "r", encoding="utf-8") as handle:
-        history = json.load(handle)
+    history = read_json_if_present(os.path.join(folder, FIDELITY_HISTORY))
     if not history:
         return None
     last = history[-1]

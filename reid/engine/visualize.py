@@ -8,7 +8,6 @@
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from typing import Optional, Sequence
@@ -17,18 +16,17 @@ import numpy as np
 import torch
 from PIL import Image
 
-from common import atomic_write_json
-from reid.evaluation.view_fidelity import (MissingGroundTruthError, evaluate_views,
-                                           evaluation_mode, evaluation_subset, fidelity_angles,
-                                           flat_scalars, has_ground_truth,
+from common import atomic_write_json, read_json_if_present
+from reid.evaluation.view_fidelity import (FIDELITY_HISTORY, MissingGroundTruthError,
+                                           evaluate_views, evaluation_mode, evaluation_subset,
+                                           fidelity_angles, flat_scalars, has_ground_truth,
                                            items_with_ground_truth, load_ground_truth,
                                            load_images, load_structure_maps)
 from reid.views import ORIGINAL_VIEW, novel_view_angles
 
 # The original view and three rotations of the default MESH.ANGLES.
 GRID_ANGLES = (ORIGINAL_VIEW, 90, 180, 270)
-#: Where the trainer keeps the per-epoch view-fidelity figures (below OUTPUT_DIR).
-FIDELITY_HISTORY = "view_fidelity.json"
+#: Where the trainer draws the per-epoch view-fidelity curves (below OUTPUT_DIR).
 FIDELITY_CURVE = os.path.join("images", "view_fidelity.png")
 
 
@@ -151,10 +149,7 @@ def record_view_fidelity(ctx, stage: str, epoch: int) -> dict | None:
 def update_fidelity_history(path: str, stage: str, epoch: int, scalars: dict) -> list[dict]:
     """Add (or, for an epoch run again after a resume, replace) the entry of ``stage`` /
     ``epoch`` in the JSON list at ``path``; returns the list."""
-    history = []
-    if os.path.isfile(path):
-        with open(path, "r", encoding="utf-8") as handle:
-            history = json.load(handle)
+    history = read_json_if_present(path, default=[])
     entry = {"stage": stage, "epoch": int(epoch), **scalars}
     keys = [(e["stage"], e["epoch"]) for e in history]
     if (stage, epoch) in keys:

@@ -92,6 +92,8 @@ ROWS = ("x_ori", "x_new", "mean_image", "input")
 ROW_TITLES = {"x_ori": "x'_ori (reconstruction, angle 0)", "x_new": "x'_new (novel views)",
               "mean_image": "reference: mean image", "input": "reference: input x"}
 FIGURES = ("l1", "ssim", "id_acc")
+#: The per-epoch history of a training run (in OUTPUT_DIR), a JSON list of flat scalars.
+FIDELITY_HISTORY = "view_fidelity.json"
 
 
 class MissingGroundTruthError(FileNotFoundError):
