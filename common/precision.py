@@ -3,25 +3,41 @@
 ``"fp32"`` runs everything in float32. ``"bf16"`` runs the forward passes under
 ``torch.autocast`` with bfloat16 on the CPU (fast on CPUs with AMX / AVX512-BF16) and on CUDA;
 parameters, optimiser states, losses and the memory bank stay in float32, so no loss scaling is
-needed. ``"auto"`` is bf16 where the device computes it in hardware (CUDA with bf16 support, a
-CPU with AMX or AVX512-BF16) and fp32 elsewhere: on a CPU without them bf16 is emulated and a
-ResNet-50 training step is about 20x slower than in fp32. ``"fp16"`` is CUDA only and needs a
-``torch.amp.GradScaler``; it is not offered here.
+needed. ``"fp16"`` (CUDA only: GPUs without bf16 such as V100, T4 or the 20xx series) runs them
+under float16 autocast and scales every loss through a ``torch.amp.GradScaler``
+(:func:`grad_scaler`, :func:`scaled`, :func:`step_optimizer`): gradients are unscaled before
+each optimiser step, a step whose gradients hold inf / NaN is skipped and the scale shrinks.
+``"auto"`` is bf16 where the device computes it in hardware (CUDA with bf16 support, a CPU with
+AMX or AVX512-BF16) and fp32 elsewhere: on a CPU without them bf16 is emulated and a ResNet-50
+training step is about 20x slower than in fp32; ``"auto"`` never picks fp16.
+
+With fp32 and bf16 the scalers are disabled: :func:`scaled` returns the loss itself and
+:func:`step_optimizer` calls ``optimizer.step()``, exactly as without them.
 """
 from __future__ import annotations
 
 import contextlib
+from typing import Optional
 
 import torch
 
-PRECISIONS = ("fp32", "bf16", "auto")
+from common.config import ConfigError
+
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def check_precision(precision: str) -> str:
-    """The normalised precision name; a clear error for anything else."""
+def check_precision(precision: str, device: torch.device | str | None = None) -> str:
+    """The normalised precision name; a :class:`~common.config.ConfigError` (a ValueError)
+    for an unknown name, or for ``"fp16"`` when ``device`` is given and is not a CUDA device."""
     name = str(precision).lower()
     if name not in PRECISIONS:
-        raise ValueError(f"SOLVER.PRECISION must be one of {PRECISIONS}, got {precision!r}")
+        raise ConfigError(f"SOLVER.PRECISION must be one of {PRECISIONS}, got {precision!r}")
+    if name == "fp16" and device is not None and torch.device(device).type != "cuda":
+        raise ConfigError(
+            f"SOLVER.PRECISION {precision!r} needs a CUDA device (float16 autocast with "
+            f"gradient scaling), but training runs on {str(device)!r}: use SOLVER.PRECISION "
+            "fp32, bf16 or auto on this device")
     return name
 
 
@@ -34,8 +50,9 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def resolve_precision(precision: str, device: torch.device | str) -> str:
-    """``"fp32"`` or ``"bf16"``: ``"auto"`` decided for ``device`` (see the module docstring)."""
-    name = check_precision(precision)
+    """``"fp32"``, ``"bf16"`` or ``"fp16"``: ``"auto"`` decided for ``device`` (see the module
+    docstring); ``"fp16"`` off CUDA is an error."""
+    name = check_precision(precision, device)
     if name != "auto":
         return name
     device = torch.device(device)
@@ -53,5 +70,43 @@ def autocast(device: torch.device | str, precision: str = "fp32"):
         return contextlib.nullcontext()
     device_type = torch.device(device).type
     if device_type not in ("cpu", "cuda"):
-        raise ValueError(f"bf16 autocast is supported on cpu and cuda, not {device_type!r}")
-    return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
+        raise ValueError(f"{name} autocast is supported on cpu and cuda, not {device_type!r}")
+    return torch.autocast(device_type=device_type, dtype=_DTYPES[name])
+
+
+def grad_scaler(precision: str, device: torch.device | str) -> torch.amp.GradScaler:
+    """The loss scaler of one group of optimisers stepped after the same backward pass:
+    enabled with ``"fp16"``, disabled (a pass-through) otherwise."""
+    name = resolve_precision(precision, device)
+    return torch.amp.GradScaler(torch.device(device).type, enabled=name == "fp16")
+
+
+def scaler_enabled(scaler: Optional[torch.amp.GradScaler]) -> bool:
+    return scaler is not None and scaler.is_enabled()
+
+
+def scaled(loss: torch.Tensor, scaler: Optional[torch.amp.GradScaler]) -> torch.Tensor:
+    """``loss`` multiplied by the scaler's current scale (``loss`` itself when disabled)."""
+    return scaler.scale(loss) if scaler_enabled(scaler) else loss
+
+
+def step_optimizer(optimizer: Optional[torch.optim.Optimizer],
+                   scaler: Optional[torch.amp.GradScaler] = None) -> None:
+    """``optimizer.step()``; with an enabled scaler its gradients are unscaled first (unless
+    already unscaled, e.g. for gradient clipping) and the step is skipped when they hold inf /
+    NaN. An optimiser that averages its gradients across ranks (``scaled_step``) does so before
+    the check, so that every rank skips or steps alike."""
+    if optimizer is None:
+        return
+    if not scaler_enabled(scaler):
+        optimizer.step()
+    elif hasattr(optimizer, "scaled_step"):
+        optimizer.scaled_step(scaler)
+    else:
+        scaler.step(optimizer)
+
+
+def update_scaler(scaler: Optional[torch.amp.GradScaler]) -> None:
+    """Adjust the scale once per iteration, after every optimiser of the scaler has stepped."""
+    if scaler_enabled(scaler):
+        scaler.update()

@@ -55,8 +55,8 @@ def test_re_ranking_helps_on_clustered_data():
 
 def test_bad_arguments():
     qf, gf, _, _ = _clustered_features(4, 10, 8, 2, seed=6)
-    with pytest.raises(ValueError, match="at least k1 \\+ 1"):
-        re_ranking(qf, gf, k1=20)
+    with pytest.raises(ValueError, match="k2 <= k1 \\+ 1"):
+        re_ranking(qf, gf, k1=3, k2=5)
     with pytest.raises(ValueError, match="lambda_value"):
         re_ranking(qf, gf, k1=3, k2=2, lambda_value=1.5)
     with pytest.raises(ValueError, match="features"):

@@ -281,14 +281,22 @@ _C.SOLVER.CHECKPOINT_PERIOD = 1
 # 0 = keep every one). checkpoints/last.pth is a hard link to the newest file, not a copy.
 _C.SOLVER.CHECKPOINT_KEEP_LAST = 3
 # "fp32", "bf16": forward passes under bfloat16 autocast (parameters, losses and memories stay
-# float32), about twice as fast on CPUs with AMX / AVX512-BF16 and on recent GPUs, or "auto":
-# bf16 where the device computes it in hardware, fp32 elsewhere (emulated bf16 on a CPU without
-# AMX / AVX512-BF16 is about 20x slower than fp32).
+# float32), about twice as fast on CPUs with AMX / AVX512-BF16 and on recent GPUs, "fp16": float16
+# autocast with gradient scaling (torch.amp.GradScaler, its state checkpointed), CUDA only, for
+# GPUs without bf16 (V100, T4, RTX 20xx), or "auto": bf16 where the device computes it in
+# hardware, fp32 elsewhere (emulated bf16 on a CPU without AMX / AVX512-BF16 is about 20x slower
+# than fp32; auto never picks fp16).
 _C.SOLVER.PRECISION = "fp32"
 # Channels-last memory format for E_id and the generative networks (faster convolutions on CPUs
 # with oneDNN and on tensor-core GPUs, above all with bf16). Same weights and results up to rounding.
 _C.SOLVER.CHANNELS_LAST = False
+# Iterations between logged scalars (tensorboard) and, in the plain log, progress lines.
 _C.SOLVER.LOG_PERIOD = 20
+# "bar": a tqdm progress bar per epoch; "log": no bar, one plain line every LOG_PERIOD iterations
+# (stage, epoch, iteration/total, losses, lr, it/s, ETA, peak GPU memory; the format is documented
+# in common.logging.progress_line), for batch jobs; "auto": the bar when stdout is a terminal,
+# the plain lines otherwise (e.g. stdout redirected to a file by a cluster scheduler).
+_C.SOLVER.PROGRESS = "auto"
 
 # ---------------------------------------------------------------------------------------------
 # Evaluation

@@ -154,6 +154,16 @@ def _check_paper_switches(cfg) -> None:
         check_float(cfg, f"SOLVER.{section}.GAN_WEIGHT_DECAY", 0.0)
 
 
+def _check_solver_modes(cfg) -> None:
+    """SOLVER.PRECISION and SOLVER.PROGRESS: known names (fp16 off CUDA is refused when the
+    trainer starts, once the device is known)."""
+    from common.logging import PROGRESS_MODES
+    from common.precision import check_precision
+
+    check_precision(cfg.SOLVER.PRECISION)
+    check_choice(cfg, "SOLVER.PROGRESS", PROGRESS_MODES)
+
+
 def _check_synthetic_ids(cfg) -> None:
     """DATASETS.SYNTHETIC: IDS (split in halves) or TRAIN_IDS and TEST_IDS (both >= 1, IDS 0 or
     their sum): never a count that would be silently ignored."""
@@ -179,6 +189,7 @@ def validate_config(cfg) -> None:
     _check_synthetic_ids(cfg)
     _check_identity_batches(cfg)
     _check_paper_switches(cfg)
+    _check_solver_modes(cfg)
     check_input_size(cfg)
     check_view_angles(cfg)
     check_choice(cfg, "TEST.METRIC", TEST_METRICS)

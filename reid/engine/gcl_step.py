@@ -17,6 +17,14 @@ its own penalty, D weight gradients built in the G step):
   * the G/E_id step runs first, so its graph is freed before the D step;
   * the real batch goes through D once, with one R1 penalty;
   * gradients are released with ``zero_grad(set_to_none=True)``.
+
+With ``SOLVER.PRECISION fp16`` two ``torch.amp.GradScaler`` scale the losses: ``scaler`` the
+G / E_id backward pass (the generator and encoder optimisers step after it, or the encoder's
+alone without the GAN), ``dis_scaler`` the D backward pass; each skips its optimisers' steps
+when their gradients overflow and updates its scale once per iteration. The gradient of L_adv
+at the generated images is taken from the scaled loss and unscaled in float32 (the float16
+gradient of a small mean loss would underflow). Without scalers (or with disabled ones, as
+for fp32 / bf16) nothing of this runs.
 """
 from __future__ import annotations
 
@@ -26,7 +34,8 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
-from common.precision import autocast, check_precision
+from common.precision import (autocast, check_precision, scaled, scaler_enabled,
+                              step_optimizer, update_scaler)
 from reid.engine.loop import NonFiniteLossError, check_finite_terms
 from reid.losses.gan import lsgan_discriminator_loss, lsgan_generator_loss, r1_gradient_penalty
 from reid.losses.reconstruction import (GANLossWeights, feature_reconstruction_loss, gan_objective,
@@ -64,7 +73,8 @@ class GCLStepConfig:
     # True: E_id passes over generated images update its BatchNorm running statistics too;
     # False: only the pass over the real batch does.
     generated_bn_stats: bool = False
-    # "fp32" or "bf16" (forward passes under bfloat16 autocast; losses and memory in float32).
+    # "fp32", "bf16" or "fp16" (forward passes under autocast; losses and memory in float32;
+    # fp16 needs the step's gradient scalers), or "auto".
     precision: str = "fp32"
     # Factor on LSGAN's generator term (the authors' code: 2).
     lsgan_gen_factor: float = 1.0
@@ -96,11 +106,6 @@ def _zero_grad(optimizer: Optional[torch.optim.Optimizer]) -> None:
         optimizer.zero_grad(set_to_none=True)
 
 
-def _step(optimizer: Optional[torch.optim.Optimizer]) -> None:
-    if optimizer is not None:
-        optimizer.step()
-
-
 class GCLTrainStep:
     """Callable that runs one iteration and returns the loss terms as floats.
 
@@ -110,6 +115,8 @@ class GCLTrainStep:
     scored against f).
     ``video_view`` (a frozen :class:`~reid.views.video.VideoViewGenerator`) adds
     ``video_view_weight * L_vid`` in the joint stage, with or without the GAN (logged as ``L_vid``).
+    ``scaler`` / ``dis_scaler``: the gradient scalers of the G / E_id and the D backward passes
+    (fp16; None or disabled: no scaling, see the module docstring).
     """
 
     def __init__(self, identity_encoder: nn.Module, generative: Optional[GCLGenerativeModule],
@@ -118,7 +125,9 @@ class GCLTrainStep:
                  dis_optimizer: Optional[torch.optim.Optimizer] = None,
                  memory: Optional[InstanceMemory] = None, config: Optional[GCLStepConfig] = None,
                  train_encoder: bool = True, use_gan: bool = True,
-                 video_view: Optional[nn.Module] = None, video_view_weight: float = 1.0):
+                 video_view: Optional[nn.Module] = None, video_view_weight: float = 1.0,
+                 scaler: Optional[torch.amp.GradScaler] = None,
+                 dis_scaler: Optional[torch.amp.GradScaler] = None):
         if use_gan and generative is None:
             raise ValueError("GCLTrainStep: use_gan=True needs the generative module")
         if not use_gan and (memory is None or not train_encoder):
@@ -135,6 +144,8 @@ class GCLTrainStep:
         self.use_gan = use_gan
         self.video_view = video_view
         self.video_view_weight = video_view_weight
+        self.scaler = scaler
+        self.dis_scaler = dis_scaler
 
     # ------------------------------------------------------------------ helpers
     def _prepare_modes(self) -> None:
@@ -193,8 +204,9 @@ class GCLTrainStep:
             loss = loss + vid
         check_finite_terms(terms)
         _zero_grad(self.id_optimizer)
-        loss.backward()
-        _step(self.id_optimizer)
+        scaled(loss, self.scaler).backward()
+        step_optimizer(self.id_optimizer, self.scaler)
+        update_scaler(self.scaler)
         self.memory.update(indices, f.detach())
         if vi.skipped:
             terms["vi_skipped"] = vi.skipped
@@ -235,14 +247,14 @@ class GCLTrainStep:
         ``encoder_gan_grad`` (two backward passes only when that is not 1)."""
         scale = self.config.encoder_gan_grad
         if not self.train_encoder or scale == 1.0:
-            (gan if contrast is None else gan + contrast).backward()
+            scaled(gan if contrast is None else gan + contrast, self.scaler).backward()
             return
-        gan.backward(retain_graph=contrast is not None)
+        scaled(gan, self.scaler).backward(retain_graph=contrast is not None)
         for p in self.encoder.parameters():
             if p.grad is not None:
                 p.grad.mul_(scale)
         if contrast is not None:
-            contrast.backward()
+            scaled(contrast, self.scaler).backward()
 
     def _update_memory(self, views, indices) -> None:
         if self.memory is not None and indices is not None and self.train_encoder:
@@ -262,16 +274,19 @@ class GCLTrainStep:
         views = views.float()
         l_adv = lsgan_generator_loss(fake_scores, groups=3, factor=self.config.lsgan_gen_factor)
         # G / E_id step: D is a fixed critic here, only the gradient at its input is needed.
-        (grad_fakes,) = torch.autograd.grad(l_adv, fakes_in, retain_graph=True)
+        (grad_fakes,) = torch.autograd.grad(scaled(l_adv, self.scaler), fakes_in, retain_graph=True)
+        if scaler_enabled(self.scaler):  # unscaled in float32; an overflow stays inf and skips
+            grad_fakes = grad_fakes.float() / self.scaler.get_scale()
         adv_objective = (fakes * grad_fakes).sum()  # gradient grad_fakes into the generated images
         gan, contrast, terms = self._generator_losses(x, views, indices, labels, l_adv, adv_objective)
         check_finite_terms(terms)
         _zero_grad(self.gen_optimizer)
         _zero_grad(self.id_optimizer if self.train_encoder else None)
         self._generator_backward(gan, contrast)
-        _step(self.gen_optimizer)
+        step_optimizer(self.gen_optimizer, self.scaler)
         if self.train_encoder:
-            _step(self.id_optimizer)
+            step_optimizer(self.id_optimizer, self.scaler)
+        update_scaler(self.scaler)
         self._update_memory(views, indices)
         del gan, contrast, views, fakes, adv_objective, grad_fakes
         # D step: the real batch once, the scores of the detached generated images from above.
@@ -279,11 +294,16 @@ class GCLTrainStep:
         with self._autocast(x):
             real_out = self._as_float(disc(real))
         d_adv = lsgan_discriminator_loss(real_out, fake_scores, groups=3)
+        # R1 differentiates the sum of the scores (not a mean): no float16 underflow to guard
+        # against, so its inner gradient is left unscaled (a scaled one could overflow into a
+        # non-finite logged term); the D backward pass below is scaled.
         gp = r1_gradient_penalty(real_out, real)
         d_total = d_adv + 3 * self.config.gp_weight * gp
         terms.update({"dis_adv": float(d_adv.detach()), "gp": float(gp.detach())})
         check_finite_terms(terms)
         _zero_grad(self.dis_optimizer)
-        d_total.backward(inputs=list(disc.parameters()))
-        _step(self.dis_optimizer)
+        scaled(d_total, self.dis_scaler).backward(inputs=list(disc.parameters()))
+        step_optimizer(self.dis_optimizer, self.dis_scaler)
+        update_scaler(self.dis_scaler)
         return terms
+

@@ -4,7 +4,9 @@ A stage hands :func:`run_epoch` its loader, the number of iterations of the epoc
 step (``batch -> {term: float}``); the loop does the rest, the same way for every stage:
 
 * refuses an epoch without iterations (:func:`~reid.engine.validation.check_epoch_iterations`);
-* shows a progress bar (on rank 0);
+* shows its progress on rank 0 (``SOLVER.PROGRESS``): a tqdm bar, or for batch jobs (standard
+  output not a terminal, or ``log``) a plain line every ``SOLVER.LOG_PERIOD`` steps with the
+  losses, learning rate, speed, ETA and peak GPU memory (:func:`common.logging.progress_line`);
 * moves every tensor of the batch to the training device;
 * checks the loss terms: a step raises :class:`NonFiniteLossError` (from
   :func:`check_finite_terms`, before its backward pass) or returns non-finite terms, and the
@@ -16,6 +18,7 @@ step (``batch -> {term: float}``); the loop does the rest, the same way for ever
 from __future__ import annotations
 
 import math
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
@@ -24,6 +27,7 @@ import torch
 from tqdm import tqdm
 
 from common import distributed as dist_utils
+from common.logging import progress_line, progress_mode
 from reid.engine.validation import check_epoch_iterations
 
 
@@ -84,20 +88,33 @@ def to_device(batch: dict, device: torch.device) -> dict:
             for k, v in batch.items()}
 
 
+def peak_memory_mib(device: torch.device) -> Optional[float]:
+    """The peak GPU memory allocated on ``device`` so far, in MiB; None off CUDA."""
+    device = torch.device(device)
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return None
+    return torch.cuda.max_memory_allocated(device) / 2 ** 20
+
+
 def run_epoch(ctx, stage: str, loader: Iterable, iterations: int, epoch: int, num_epochs: int,
-              step: Callable[[dict], dict], batch_key: str, label: Optional[str] = None
-              ) -> EpochResult:
+              step: Callable[[dict], dict], batch_key: str, label: Optional[str] = None,
+              lr: Optional[float] = None) -> EpochResult:
     """Run ``step`` on the first ``iterations`` batches of ``loader`` (epoch ``epoch`` of
     ``num_epochs`` of ``stage``). ``batch_key`` is the config key named when the epoch has no
-    iteration; ``label`` (default ``stage``) names the epoch in errors."""
+    iteration; ``label`` (default ``stage``) names the epoch in errors; ``lr`` is shown in the
+    plain progress log."""
     label = label or stage
     iterations = check_epoch_iterations(loader, iterations, label, epoch, batch_key)
     log_period = int(ctx.cfg.SOLVER.LOG_PERIOD)
-    bar = tqdm(loader, total=iterations, desc=f"{stage} {epoch + 1}/{num_epochs}", leave=False,
-               dynamic_ncols=True, disable=not dist_utils.is_main_process())
+    main = dist_utils.is_main_process()
+    plain = progress_mode(ctx.cfg.SOLVER.PROGRESS) == "log"
+    batches = loader if plain else tqdm(
+        loader, total=iterations, desc=f"{stage} {epoch + 1}/{num_epochs}", leave=False,
+        dynamic_ncols=True, disable=not main)
     means = RunningMeans()
     last, done = None, 0
-    for i, batch in enumerate(bar):
+    start = time.perf_counter()
+    for i, batch in enumerate(batches):
         if i >= iterations:
             break
         batch = to_device(batch, ctx.device)
@@ -113,5 +130,9 @@ def run_epoch(ctx, stage: str, loader: Iterable, iterations: int, epoch: int, nu
         ctx.global_step += 1
         if ctx.global_step % log_period == 0:
             ctx.log_scalars(stage, terms)
+            if plain and main:
+                rate = (i + 1) / max(time.perf_counter() - start, 1e-9)
+                ctx.logger.info(progress_line(stage, epoch + 1, num_epochs, i + 1, iterations,
+                                              terms, lr, rate, peak_memory_mib(ctx.device)))
         last, done = batch, i + 1
     return EpochResult(means.means(), done, last)

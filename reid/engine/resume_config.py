@@ -84,8 +84,8 @@ SCHEDULE_KEYS = {
 #: exports, not what it trains. MESH.* other than MESH.DIR and MESH.ANGLES only concern building the maps.
 HARMLESS_KEYS = ("OUTPUT_DIR", "CACHE_DIR", "DETERMINISTIC", "MODEL.DEVICE",
                  "DATALOADER.NUM_WORKERS", "CLUSTER.USE_GPU", "SOLVER.CHECKPOINT_PERIOD",
-                 "SOLVER.CHECKPOINT_KEEP_LAST", "SOLVER.LOG_PERIOD", "SOLVER.PRECISION",
-                 "SOLVER.CHANNELS_LAST", "TEST.", "EXPORT.", "MESH.")
+                 "SOLVER.CHECKPOINT_KEEP_LAST", "SOLVER.LOG_PERIOD", "SOLVER.PROGRESS",
+                 "SOLVER.PRECISION", "SOLVER.CHANNELS_LAST", "TEST.", "EXPORT.", "MESH.")
 _UNCLASSIFIED_REASON = "not known to be safe to change in the middle of a run"
 #: Scheduler attributes built from the config (the others hold the position in the schedule).
 SCHEDULER_SETTINGS = ("base_lrs", "step_size", "gamma", "milestones")

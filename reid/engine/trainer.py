@@ -36,6 +36,7 @@ from reid.engine.stages import STAGE_ORDER, STAGE_TYPES
 from reid.engine.summary import format_summary_table
 from reid.engine.validation import check_train_set, validate_training_config
 from common import atomic_write_json, resolve_device, set_seed, setup_logger
+from common.precision import check_precision
 from common.seed import get_rng_state, set_rng_state
 
 
@@ -66,6 +67,7 @@ class GCLTrainer:
         validate_training_config(cfg, self.stages)  # key and rule named, before any work
         self.checkpoints = CheckpointManager.from_cfg(cfg)
         device = resolve_device(cfg.MODEL.DEVICE)
+        check_precision(cfg.SOLVER.PRECISION, device)  # fp16 off CUDA: refused before any work
         dist_utils.init_distributed(device)
         if device.type == "cuda" and dist_utils.is_distributed():
             device = torch.device("cuda", dist_utils.local_rank())

@@ -16,8 +16,13 @@ N = num_q + num_g probe-and-gallery features x:
 Nothing here is N x N: the distances are streamed in row chunks (torch, CPU or GPU) keeping only
 the top-(k1 + 1) neighbour lists and row maxima; V is a sparse matrix; the Jaccard numerator is
 accumulated per query chunk from the sparse non-zeros through an inverted (column) index.
+
+On a small set (N < k1 + 1, e.g. a tiny gallery) k1 is capped to N - 1 and k2 to the capped
+k1 + 1 (:func:`capped_neighbours`), with a warning naming the given and the capped values.
 """
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -34,6 +39,25 @@ def _features(qf, gf) -> torch.Tensor:
         raise ValueError(f"re_ranking expects (num_q, D) and (num_g, D) features, got "
                          f"{tuple(qf.shape)} and {tuple(gf.shape)}")
     return torch.cat([qf.detach().float(), gf.detach().float().to(qf.device)], dim=0)
+
+
+def capped_neighbours(k1: int, k2: int, num_items: int) -> tuple[int, int]:
+    """``(k1, k2)`` that ``num_items`` probe-and-gallery items allow: k1 <= num_items - 1 (the
+    k1 + 1 nearest include the item itself), k2 <= k1 + 1; a warning when either is capped.
+    Errors for k1 or k2 below 1, k2 > k1 + 1 as given, or fewer than 2 items."""
+    if k1 < 1 or k2 < 1:
+        raise ValueError(f"re_ranking needs k1 >= 1 and k2 >= 1, got k1={k1}, k2={k2}")
+    if k2 > k1 + 1:
+        raise ValueError(f"re_ranking needs k2 <= k1 + 1; got k1={k1}, k2={k2}")
+    if num_items < 2:
+        raise ValueError(f"re_ranking needs at least 2 probe and gallery items, got {num_items}")
+    capped_k1 = min(k1, num_items - 1)
+    capped_k2 = min(k2, capped_k1 + 1)
+    if (capped_k1, capped_k2) != (k1, k2):
+        warnings.warn(f"re_ranking: {num_items} probe and gallery items allow at most "
+                      f"k1 = {num_items - 1}; using k1={capped_k1}, k2={capped_k2} instead of "
+                      f"k1={k1}, k2={k2}", stacklevel=3)
+    return capped_k1, capped_k2
 
 
 def half_k1(k1: int) -> int:
@@ -222,17 +246,14 @@ def re_ranking(qf, gf, k1: int = 20, k2: int = 6, lambda_value: float = 0.3,
     """Re-ranked (num_q, num_g) float32 distances from query and gallery features.
 
     Features are used as given (pass L2-normalised features for the usual cosine setting);
-    tensors may live on a GPU, where the distance pass runs.
+    tensors may live on a GPU, where the distance pass runs. Fewer than k1 + 1 items cap k1
+    and k2 (:func:`capped_neighbours`).
     """
-    if k1 < 1 or k2 < 1:
-        raise ValueError(f"re_ranking needs k1 >= 1 and k2 >= 1, got k1={k1}, k2={k2}")
     if not 0.0 <= lambda_value <= 1.0:
         raise ValueError(f"lambda_value must be in [0, 1], got {lambda_value}")
     x = _features(qf, gf)
     num_q, n = int(qf.shape[0]), x.shape[0]
-    if n < k1 + 1 or k2 > k1 + 1:
-        raise ValueError(f"re_ranking needs at least k1 + 1 = {k1 + 1} items and k2 <= k1 + 1; "
-                         f"got {n} items, k1={k1}, k2={k2}")
+    k1, k2 = capped_neighbours(k1, k2, n)
     ranks, rank_dist, row_max, out = _neighbour_pass(x, num_q, k1 + 1, block_size)
     v = _encoding_matrix(x, ranks, rank_dist, row_max, k1, k2)
     out /= row_max[:num_q, None]

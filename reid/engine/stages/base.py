@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from common import distributed as dist_utils
+from common.precision import grad_scaler
 from reid.data import readable_training_indices
 from reid.engine.context import TrainingContext
 from reid.engine.loop import EpochResult, TrainingDivergedError, run_epoch
@@ -67,6 +68,8 @@ class Stage(ABC):
         self.cfg = ctx.cfg
         #: Learning-rate schedulers by name, built by :meth:`setup` (checkpointed by name).
         self._schedulers: dict = {}
+        #: Gradient scalers by name (:meth:`grad_scaler`; checkpointed by name when enabled).
+        self._scalers: dict = {}
         use_readable_training_images(ctx)
 
     # ------------------------------------------------------------------ its config
@@ -100,6 +103,19 @@ class Stage(ABC):
         """One batch (its tensors on the device): forward, backward, update; the loss terms as
         floats. Call :func:`reid.engine.loop.check_finite_terms` before the backward pass."""
 
+    def grad_scaler(self, name: str) -> torch.amp.GradScaler:
+        """The gradient scaler ``name`` of the optimisers that step after one backward pass:
+        enabled with ``SOLVER.PRECISION fp16``, a pass-through otherwise; saved in and restored
+        from the stage's checkpoints."""
+        scaler = grad_scaler(self.cfg.SOLVER.PRECISION, self.ctx.device)
+        self._scalers[name] = scaler
+        return scaler
+
+    def learning_rate(self) -> Optional[float]:
+        """The learning rate of the stage's first optimiser (shown in the progress log)."""
+        optimizers = list(self.optimizers().values())
+        return float(optimizers[0].param_groups[0]["lr"]) if optimizers else None
+
     def epoch_extras(self) -> dict:
         """Values recorded after the loss means of an epoch that ran (e.g. the learning rate)."""
         return {}
@@ -120,7 +136,8 @@ class Stage(ABC):
             return dict(plan.stats, skipped=1)
         iterations = len(plan.loader) if plan.iterations is None else plan.iterations
         result = run_epoch(self.ctx, self.name, plan.loader, iterations, epoch, self.num_epochs,
-                           self.train_step, batch_key=self.key("BATCH_SIZE"), label=plan.label)
+                           self.train_step, batch_key=self.key("BATCH_SIZE"), label=plan.label,
+                           lr=self.learning_rate())
         self.after_batches(epoch, result)
         return dict(plan.stats, **result.means, **self.epoch_extras())
 
@@ -141,18 +158,36 @@ class Stage(ABC):
     def schedulers(self) -> list:
         return list(self._schedulers.values())
 
+    def enabled_scalers(self) -> dict:
+        """The gradient scalers that scale (fp16), by name."""
+        return {k: s for k, s in self._scalers.items() if s.is_enabled()}
+
     def state_dict(self) -> dict:
-        """``optimizers`` by name and, when the stage has any, ``schedulers`` by name."""
+        """``optimizers`` by name and, when the stage has any, ``schedulers`` by name and
+        enabled gradient ``scalers`` by name (scale and growth counter)."""
         state = {"optimizers": {k: o.state_dict() for k, o in self.optimizers().items()}}
         if self._schedulers:
             state["schedulers"] = {k: s.state_dict() for k, s in self._schedulers.items()}
+        if self.enabled_scalers():
+            state["scalers"] = {k: s.state_dict() for k, s in self.enabled_scalers().items()}
         return state
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`. A checkpoint without a scaler's state (written with
+        another SOLVER.PRECISION) leaves that scaler at its initial scale, with a warning."""
         for key, opt in self.optimizers().items():
             opt.load_state_dict(state["optimizers"][key])
         for key, sched in self._schedulers.items():
             sched.load_state_dict(state["schedulers"][key])
+        saved = state.get("scalers") or {}
+        for key, scaler in self.enabled_scalers().items():
+            if key in saved:
+                scaler.load_state_dict(saved[key])
+            else:
+                self.ctx.logger.warning(
+                    "%s: the checkpoint holds no state of the gradient scaler '%s' (it was "
+                    "written with another SOLVER.PRECISION): the scaler starts at scale %g",
+                    self.name, key, scaler.get_scale())
 
 
 def build_lr_scheduler(optimizer: torch.optim.Optimizer, section: Any, num_epochs: int):
@@ -197,10 +232,19 @@ class GradientAveragingOptimizer:
     def param_groups(self):
         return self.optimizer.param_groups
 
-    def step(self, closure=None):
+    def _average(self) -> None:
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
         dist_utils.average_gradients(params)
+
+    def step(self, closure=None):
+        self._average()
         return self.optimizer.step(closure)
+
+    def scaled_step(self, scaler: torch.amp.GradScaler) -> None:
+        """``scaler.step`` on the averaged gradients: every rank sees the same inf / NaN and
+        skips or steps alike (see :func:`common.precision.step_optimizer`)."""
+        self._average()
+        scaler.step(self.optimizer)
 
     def zero_grad(self, set_to_none: bool = True):
         return self.optimizer.zero_grad(set_to_none=set_to_none)

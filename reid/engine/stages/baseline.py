@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from common import distributed as dist_utils
-from common.precision import autocast
+from common.precision import autocast, scaled, step_optimizer, update_scaler
 from reid.config.validation import baseline_num_instances
 from reid.data import build_train_loader
 from reid.engine.loop import check_finite_terms
@@ -32,6 +32,7 @@ class ClusterContrastStage(Stage):
         params = [p for p in self.ctx.encoder.parameters()]
         self.optimizer = torch.optim.Adam(params, lr=s.LR, weight_decay=s.WEIGHT_DECAY)
         self._schedulers = {"lr": build_lr_scheduler(self.optimizer, s, self.num_epochs)}
+        self.scaler = self.grad_scaler("encoder")
         self.memory = ClusterMemory(dim=self.cfg.MODEL.EMBED_DIM, momentum=s.MOMENTUM,
                                     temperature=s.TEMPERATURE).to(self.ctx.device)
         # SOLVER.BASELINE.EPS > 0: this stage's own fixed radius (cluster-contrast's 0.6); the
@@ -81,8 +82,9 @@ class ClusterContrastStage(Stage):
         terms = {"cluster_contrast": float(loss.detach())}
         check_finite_terms(terms)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        scaled(loss, self.scaler).backward()
+        step_optimizer(self.optimizer, self.scaler)
+        update_scaler(self.scaler)
         # Centroids move after the backward pass, which still needed their old values.
         self.memory.update(f.detach(), targets)
         return terms

@@ -94,7 +94,9 @@ class GanWarmupStage(_GenerativeStage):
         self.step = GCLTrainStep(self.ctx.encoder, self.ctx.generative,
                                  gen_optimizer=maybe_distributed(self.gen_optimizer),
                                  dis_optimizer=maybe_distributed(self.dis_optimizer),
-                                 config=GCLStepConfig.from_cfg(self.cfg), train_encoder=False)
+                                 config=GCLStepConfig.from_cfg(self.cfg), train_encoder=False,
+                                 scaler=self.grad_scaler("generator"),
+                                 dis_scaler=self.grad_scaler("discriminator"))
 
     def optimizers(self) -> dict:
         return {"generator": self.gen_optimizer, "discriminator": self.dis_optimizer}
@@ -143,7 +145,10 @@ class JointStage(_GenerativeStage):
             gen_optimizer=maybe_distributed(self.gen_optimizer) if self.use_gan else None,
             dis_optimizer=maybe_distributed(self.dis_optimizer) if self.use_gan else None,
             memory=ctx.memory, config=self.step_config, train_encoder=True, use_gan=self.use_gan,
-            video_view=self.video_view, video_view_weight=float(cfg.GCL.VIDEO_VIEW.WEIGHT))
+            video_view=self.video_view, video_view_weight=float(cfg.GCL.VIDEO_VIEW.WEIGHT),
+            # one scaler for the G / E_id backward pass (E_id's alone without the GAN), one for D
+            scaler=self.grad_scaler("generator" if self.use_gan else "encoder"),
+            dis_scaler=self.grad_scaler("discriminator") if self.use_gan else None)
 
     def _video_view(self):
         """The frozen video view source of GCL.VIDEO_VIEW, or None when WEIGHTS is empty."""

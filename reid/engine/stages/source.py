@@ -10,7 +10,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from common import distributed as dist_utils
-from common.precision import autocast
+from common.precision import autocast, scaled, step_optimizer, update_scaler
 from reid.data import build_train_loader, readable_training_indices
 from reid.data.build import build_dataset_from_cfg
 from reid.engine.loop import check_finite_terms
@@ -51,6 +51,7 @@ class SourceWarmupStage(Stage):
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=s.LR,
                                           weight_decay=s.WEIGHT_DECAY)
         self._schedulers = {"lr": build_lr_scheduler(self.optimizer, s, self.num_epochs)}
+        self.scaler = self.grad_scaler("encoder")
         self.ce = CrossEntropyLabelSmooth(0.1)
         self.triplet = TripletLoss(margin=s.TRIPLET_MARGIN)
         self.model = (DistributedDataParallel(self.net) if dist_utils.is_distributed() else self.net)
@@ -87,6 +88,7 @@ class SourceWarmupStage(Stage):
         terms = {"ce": float(l_ce.detach()), "triplet": float(l_tri.detach())}
         check_finite_terms(terms)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        scaled(loss, self.scaler).backward()
+        step_optimizer(self.optimizer, self.scaler)
+        update_scaler(self.scaler)
         return terms
