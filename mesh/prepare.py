@@ -109,14 +109,16 @@ def prepare_structure_map_cache(paths_by_split: dict[str, Sequence[str]], mesh_d
                                 device: str = "cpu", batch_size: int = 32,
                                 image_size: tuple[int, int] = MAP_SIZE,
                                 angles: Sequence[int] = VIEW_ANGLES, check_only: bool = False,
-                                progress: bool = True) -> int:
+                                progress: bool = True, image_dirs: Sequence[str] = ()) -> int:
     """Render (unless ``check_only``) and audit the maps of ``paths_by_split`` (``{split: image
     paths}``) in the cache at ``mesh_dir``; returns an exit code: 0 = every map present and
-    readable, 1 = problems (logged by name). ``device``: auto | cpu | cuda | cuda:N."""
+    readable, 1 = problems (logged by name). ``device``: auto | cpu | cuda | cuda:N.
+    ``image_dirs``: the image folders whose sub-folders the maps keep
+    (:class:`~mesh.structure_cache.StructureMapCache`)."""
     from .body import build_body_model
 
     angles = tuple(int(a) for a in angles)
-    cache = StructureMapCache(mesh_dir, angles=angles)
+    cache = StructureMapCache(mesh_dir, angles=angles, image_dirs=image_dirs)
     if not check_only:
         regressor = HMRRegressor()
         report = regressor.load_checkpoint(checkpoint)

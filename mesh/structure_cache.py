@@ -7,17 +7,23 @@ Layout (compatible with the authors' released renders, which load as they are)::
     ...
     <mesh_dir>/train/render_315/<image file name>
     <mesh_dir>/test/...                                 query and gallery images
+    <mesh_dir>/train/render/0000/<image file name>     MSMT17: the identity sub-folder kept
 
 A cache holds the maps of its ``angles`` (default :data:`mesh.rotation.VIEW_ANGLES`, the original
 view and 7 rotations); a map of another angle is refused by name.
 
 Maps are 1-channel grey, 256 x 128 (H x W), white background. The file name (and so the image
-format) is that of the dataset image, e.g. ``0002_c1s1_000451_03.jpg``. Files in RGB (as some of
-the authors' renders are) are converted to grey when read; other sizes are resized to 256 x 128,
-with a :class:`StructureMapSizeWarning` naming both sizes and the first such file (once per
-process for each mesh folder and size found). Writes are atomic (temporary file in the same
-folder, then rename), so an interrupted run never leaves a half-written map behind and a resumed
-run can trust any file it finds.
+format) is that of the dataset image, e.g. ``0002_c1s1_000451_03.jpg``. Below each render folder a
+map keeps the path of its image relative to its image folder where the dataset's images sit in
+sub-folders (the cache's ``image_dirs``: MSMT17's ``train/0000/0000_000_01_...jpg`` ->
+``render/0000/0000_000_01_...jpg``, as the authors' MSMT17 renders are laid out; an image tree
+read by the ``folder`` dataset likewise), and only the file name where they are flat (Market-1501,
+DukeMTMC-reID, as the authors' renders of those are); so equal file names in different
+sub-folders keep apart. Files in RGB (as some of the authors' renders are) are converted to grey
+when read; other sizes are resized to 256 x 128, with a :class:`StructureMapSizeWarning` naming
+both sizes and the first such file (once per process for each mesh folder and size found). Writes
+are atomic (temporary file in the same folder, then rename), so an interrupted run never leaves a
+half-written map behind and a resumed run can trust any file it finds.
 """
 from __future__ import annotations
 
@@ -35,7 +41,7 @@ from common.io import atomic_write_bytes
 from .rotation import ORIGINAL_VIEW, VIEW_ANGLES
 
 __all__ = ["MAP_SIZE", "SPLITS", "StructureMapCache", "StructureMapSizeWarning", "folder_name",
-           "resolve_mesh_dir", "to_uint8_maps"]
+           "resolve_mesh_dir", "structure_map_key", "to_uint8_maps"]
 
 SPLITS: tuple[str, ...] = ("train", "test")
 MAP_SIZE: tuple[int, int] = (256, 128)  # (H, W)
@@ -101,11 +107,38 @@ def _check_filename(filename: str) -> str:
     return name
 
 
+def _normalised_dirs(image_dirs: Iterable[str]) -> tuple[str, ...]:
+    """Absolute folders, deepest first (a folder nested in another one keys its own images)."""
+    return tuple(sorted({os.path.abspath(os.fspath(d)) for d in image_dirs}, key=len,
+                        reverse=True))
+
+
+def _key(filename: str, dirs: tuple[str, ...]) -> str:
+    filename = os.fspath(filename)
+    name = _check_filename(filename)
+    if dirs and os.path.dirname(filename):
+        path = os.path.abspath(filename)
+        for folder in dirs:
+            if path.startswith(folder.rstrip(os.sep) + os.sep):
+                return os.path.relpath(path, folder)
+    return name
+
+
+def structure_map_key(filename: str, image_dirs: Iterable[str] = ()) -> str:
+    """Where the maps of image ``filename`` lie below each render folder: its path relative to
+    the deepest of ``image_dirs`` that holds it (sub-folders kept), else its base name."""
+    return _key(filename, _normalised_dirs(image_dirs))
+
+
 class StructureMapCache:
     """Read, write and audit structure maps below ``mesh_dir``.
 
-    ``filename`` arguments may be bare file names or full image paths; only the base name is used.
+    ``filename`` arguments are image paths (or bare file names): an image below one of
+    ``image_dirs`` keeps its path relative to that folder (the deepest one that holds it), any
+    other only its base name (see :meth:`key`).
     ``angles``: the viewpoints the cache holds (``angles`` arguments default to them).
+    ``image_dirs``: the image folders whose sub-folders the maps keep (e.g. MSMT17's ``train``
+    and ``test``); empty = every map is found by its image's file name alone.
     """
 
     ANGLES = VIEW_ANGLES  # the default of ``angles``
@@ -113,13 +146,18 @@ class StructureMapCache:
     SIZE = MAP_SIZE
 
     def __init__(self, mesh_dir: str, size: tuple[int, int] = MAP_SIZE, jpeg_quality: int = 95,
-                 angles: Sequence[int] = VIEW_ANGLES):
+                 angles: Sequence[int] = VIEW_ANGLES, image_dirs: Iterable[str] = ()):
         if not mesh_dir:
             raise ValueError("StructureMapCache needs a mesh_dir (MESH.DIR or <dataset>/meshes)")
         self.mesh_dir = os.fspath(mesh_dir)
         self.size = (int(size[0]), int(size[1]))
         self.jpeg_quality = int(jpeg_quality)
         self.angles = tuple(int(a) for a in angles)
+        self.image_dirs = _normalised_dirs(image_dirs)
+
+    def key(self, filename: str) -> str:
+        """:func:`structure_map_key` of ``filename`` with the cache's ``image_dirs``."""
+        return _key(filename, self.image_dirs)
 
     def __repr__(self) -> str:
         return f"StructureMapCache({self.mesh_dir!r})"
@@ -129,9 +167,9 @@ class StructureMapCache:
         return folder_name(angle, self.angles)
 
     def path(self, split: str, filename: str, angle: int = ORIGINAL_VIEW) -> str:
-        """``<mesh_dir>/<split>/<render folder of angle>/<file name>``."""
+        """``<mesh_dir>/<split>/<render folder of angle>/<key of the image>`` (:meth:`key`)."""
         return os.path.join(self.mesh_dir, _check_split(split), self.folder_name(angle),
-                            _check_filename(filename))
+                            self.key(filename))
 
     def exists(self, split: str, filename: str, angle: int = ORIGINAL_VIEW) -> bool:
         return os.path.isfile(self.path(split, filename, angle))

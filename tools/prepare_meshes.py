@@ -5,7 +5,10 @@ grey maps.
         --smpl-dir models/smpl [--splits train,test] [--batch-size 32] [--check] [KEY VALUE ...]
 
 Resumable (images whose maps all exist are skipped). ``--check`` only audits the cache and names
-missing or unreadable maps; the exit code is non-zero when any exist.
+missing or unreadable maps; the exit code is non-zero when any exist. Maps are written in the
+layout of the authors' released renders: by file name for Market-1501 and DukeMTMC-reID,
+with the identity sub-folder for MSMT17 (``render/0000/0000_000_01_...jpg``), with the image's
+sub-folders for the ``folder`` dataset.
 """
 from __future__ import annotations
 

@@ -4,7 +4,9 @@
         [--rerank] [--visualize K] [KEY VALUE ...]
 
 Prints a results table and writes DIR/results.json (mAP, rank-1/5/10/20, mINP in percent)
-and the resolved config; --visualize K writes ranked-list PNGs for K queries.
+and the resolved config; --visualize K writes ranked-list PNGs for K queries. Only the dataset's
+query and gallery are read (e.g. ``query/`` and ``bounding_box_test/`` of a Market-style folder;
+no training folder is needed).
 """
 import argparse
 import os

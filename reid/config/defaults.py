@@ -76,10 +76,16 @@ _C.INPUT.GENERATIVE_AUGMENT = True
 # Datasets
 # ---------------------------------------------------------------------------------------------
 _C.DATASETS = CN()
-# market1501 | dukemtmc | msmt17 | generic | synthetic
+# market1501 | dukemtmc | msmt17 | generic | synthetic | folder (unlabelled images, any names)
+# A Market-style folder without query/ and bounding_box_test/ (or MSMT17 without its test
+# folder and lists) is train-only: training runs and evaluation is skipped.
 _C.DATASETS.NAME = "market1501"
-# The folder that holds the datasets; each reader finds its own sub-folder below it.
+# The folder that holds the datasets; each reader finds its own sub-folder below it (folder:
+# the image folder itself, read recursively).
 _C.DATASETS.ROOT = "datasets"
+# Camera ids of the folder dataset: "folder" = one camera per immediate sub-folder of ROOT,
+# "single" = one camera for all (the other datasets take cameras from their file names).
+_C.DATASETS.CAMERAS = "folder"
 # Labelled source dataset for the UDA setting ("" = fully unsupervised).
 _C.DATASETS.SOURCE = ""
 _C.DATASETS.SOURCE_ROOT = ""

@@ -32,6 +32,8 @@ JOINT_OUTLIER_POLICIES = ("keep", "drop")
 IMG_LOSS_NORMS = ("none", "imagenet")
 #: ``SOLVER.JOINT.GAN_OPTIMIZER_STATE``: fresh Adam states at the joint start, or gan_warmup's.
 GAN_OPTIMIZER_STATES = ("fresh", "warmup")
+#: ``DATASETS.CAMERAS``: the folder dataset's cameras, one per immediate sub-folder or one in all.
+DATASET_CAMERA_MODES = ("folder", "single")
 
 
 def baseline_num_instances(cfg) -> int:
@@ -193,3 +195,4 @@ def validate_config(cfg) -> None:
     check_input_size(cfg)
     check_view_angles(cfg)
     check_choice(cfg, "TEST.METRIC", TEST_METRICS)
+    check_choice(cfg, "DATASETS.CAMERAS", DATASET_CAMERA_MODES)

@@ -3,8 +3,8 @@
 >>> from reid.data import build_dataset, make_toy_reid_folder
 >>> dataset = build_dataset("market1501", make_toy_reid_folder("toy_data"))
 """
-from .datasets import (DatasetFormatError, DatasetLayoutError, ReIDDataset, available_datasets,
-                       build_dataset, canonical_name, register_dataset)
+from .datasets import (UNKNOWN_PID, DatasetFormatError, DatasetLayoutError, ReIDDataset,
+                       available_datasets, build_dataset, canonical_name, register_dataset)
 from .build import (build_dataset_from_cfg, build_test_loader, build_test_loader_from_cfg,
                     build_train_loader, build_train_loader_from_cfg)
 from .image_io import ImageDataset, ImageReadError, read_image, readable_training_indices
@@ -22,6 +22,7 @@ __all__ = [
     "RandomErasing",
     "RandomIdentitySampler",
     "ReIDDataset",
+    "UNKNOWN_PID",
     "available_datasets",
     "build_dataset",
     "build_dataset_from_cfg",

@@ -6,16 +6,22 @@ in [-1, 1]), ``pid``, ``camid``, ``index`` (tensors) and ``path`` (list of str).
 """
 from __future__ import annotations
 
+import os
 from typing import Callable, Sequence
 
 import torch
 from torch.utils.data import DataLoader
 
-from .datasets import ReIDDataset, build_dataset, canonical_name
+from common.config import ConfigError
+
+from .datasets import ReIDDataset, build_dataset, canonical_name, reader_accepts
+from .datasets.folder import CAMERA_MODES, NAME as FOLDER_READER
 from .generated_folders import append_extra_train_dirs
 from .image_io import ImageDataset
 from .samplers import RandomIdentitySampler
 from .transforms import build_test_transform, build_train_transform
+
+DEFAULT_CAMERAS = CAMERA_MODES[0]
 
 
 def build_train_loader(items: Sequence[tuple], batch_size: int, num_instances: int = 4,
@@ -64,18 +70,35 @@ def build_test_loader(items: Sequence[tuple], size: Sequence[int] = (256, 128),
 
 
 def build_dataset_from_cfg(cfg, source: bool = False, verbose: bool = True,
-                           extra_train_dirs: bool = True) -> ReIDDataset:
+                           extra_train_dirs: bool = True, test_only: bool = False) -> ReIDDataset:
     """``build_dataset`` for ``DATASETS.NAME`` / ``ROOT`` (or ``SOURCE`` / ``SOURCE_ROOT``) with
-    the reader options of the config (``DATASETS.MSMT_MERGE_VAL``); unless ``extra_train_dirs``
-    is False, the target's training list gets the images of ``DATASETS.EXTRA_TRAIN_DIRS``
-    appended."""
+    the reader options of the config (``DATASETS.MSMT_MERGE_VAL``; ``DATASETS.CAMERAS`` for the
+    ``folder`` dataset, which also leaves out the structure-map cache and ``OUTPUT_DIR`` when they
+    lie below its root); unless ``extra_train_dirs`` is False, the target's training list gets
+    the images of ``DATASETS.EXTRA_TRAIN_DIRS`` appended. ``test_only``: query and gallery only
+    (what evaluation reads; the training folder need not exist)."""
     name = cfg.DATASETS.SOURCE if source else cfg.DATASETS.NAME
     root = (cfg.DATASETS.SOURCE_ROOT or cfg.DATASETS.ROOT) if source else cfg.DATASETS.ROOT
+    reader = canonical_name(name)
     options = {}
-    if canonical_name(name) == "msmt17":
+    if reader == "msmt17":
         options["merge_val"] = bool(cfg.DATASETS.MSMT_MERGE_VAL)
+    if reader == FOLDER_READER:
+        # A relative MESH.DIR (default "" = meshes) lies below the dataset folder, i.e. the root.
+        options["cameras"] = str(cfg.DATASETS.CAMERAS)
+        options["exclude"] = [os.path.join(root, str(cfg.MESH.DIR) or "meshes"), cfg.OUTPUT_DIR]
+    elif cfg.DATASETS.CAMERAS != DEFAULT_CAMERAS and not source:
+        raise ConfigError(f"DATASETS.CAMERAS {cfg.DATASETS.CAMERAS!r} applies to the "
+                          f"'{FOLDER_READER}' dataset only; the cameras of '{name}' come from "
+                          f"its file names (leave DATASETS.CAMERAS at {DEFAULT_CAMERAS!r})")
+    if test_only and reader_accepts(name, "test_only"):
+        options["test_only"] = True
     dataset = build_dataset(name, root, verbose=verbose, **options)
-    if source or not extra_train_dirs:
+    if source and not dataset.train_labelled:
+        raise ConfigError(f"DATASETS.SOURCE {name!r}: the source stage trains on identity "
+                          f"labels, and this dataset has none; choose a labelled source dataset "
+                          f"(market1501, dukemtmc, msmt17, generic)")
+    if source or test_only or not extra_train_dirs:
         return dataset
     return append_extra_train_dirs(dataset, list(cfg.DATASETS.EXTRA_TRAIN_DIRS))
 

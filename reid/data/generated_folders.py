@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
-from reid.data.datasets.base import DatasetFormatError, DatasetLayoutError, ReIDDataset
+from reid.data.datasets.base import (UNKNOWN_PID, DatasetFormatError, DatasetLayoutError,
+                                     ReIDDataset)
 from reid.data.datasets.market_style import GENERIC_PATTERN, parse_market_style_folder
 
 TRAIN_FOLDER = "bounding_box_train"
@@ -41,13 +42,18 @@ def read_generated_folder(folder: str) -> list[tuple]:
 
 def append_extra_train_dirs(dataset: ReIDDataset, folders: Sequence[str]) -> ReIDDataset:
     """``dataset`` with the images of ``folders`` appended to its training list (raw pids kept
-    for monitoring and relabelled with the rest); query and gallery unchanged."""
+    for monitoring and relabelled with the rest; of an unlabelled dataset, the appended images
+    are unlabelled too); query and gallery unchanged."""
     if not folders:
         return dataset
     extra = [item for folder in folders for item in read_generated_folder(folder)]
+    if not dataset.train_labelled:
+        extra = [(path, UNKNOWN_PID, cam) for path, _, cam in extra]
     train = [(path, raw, cam) for (path, _, cam), raw in zip(dataset.train,
                                                              dataset.train_original_pids)]
-    merged = ReIDDataset(dataset.name, dataset.root, train + extra, dataset.query, dataset.gallery)
+    merged = ReIDDataset(dataset.name, dataset.root, train + extra, dataset.query, dataset.gallery,
+                         train_labelled=dataset.train_labelled,
+                         nested_image_dirs=dataset.nested_image_dirs)
     for key, value in vars(dataset).items():  # reader-specific extras survive
         if key not in vars(merged):
             setattr(merged, key, value)

@@ -150,7 +150,9 @@ class GCLTrainer:
         dataset = build_dataset_from_cfg(cfg)
         logger.info("\n%s", dataset.summary())
         train_items = list(dataset.train)
-        monitor_ids = np.asarray([item[1] for item in train_items], dtype=np.int64)
+        # Ground-truth ids only monitor the pseudo-labels; an unlabelled set has none.
+        monitor_ids = (np.asarray([item[1] for item in train_items], dtype=np.int64)
+                       if dataset.train_labelled else None)
         check_train_set(cfg, self.stages, len(train_items))
 
         if cfg.MODEL.WEIGHTS:
@@ -268,8 +270,12 @@ class GCLTrainer:
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, tag: str) -> Optional[dict]:
-        """Report mAP / CMC on the test split (never used to choose anything)."""
+        """Report mAP / CMC on the test split (never used to choose anything); None, said in
+        the log, when the dataset has no query / gallery (a train-only or unlabelled folder)."""
         if not dist_utils.is_main_process():
+            return None
+        if not self.ctx.dataset.has_test_split:
+            self.ctx.logger.info("evaluation [%s] skipped: %s", tag, self._no_test_split())
             return None
         from reid.evaluation.runner import run_evaluation
 
@@ -280,6 +286,11 @@ class GCLTrainer:
                              results["mAP"], results["rank1"], results["rank5"], results["mINP"])
         self.ctx.log_scalars("eval", {"mAP": results["mAP"], "rank1": results["rank1"]})
         return results
+
+    def _no_test_split(self) -> str:
+        dataset = self.ctx.dataset
+        return (f"dataset {dataset.name} ({dataset.root}) has {len(dataset.query)} query and "
+                f"{len(dataset.gallery)} gallery images (training only)")
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> dict:
@@ -410,6 +421,9 @@ class GCLTrainer:
                                                    formats=tuple(cfg.EXPORT.FORMATS),
                                                    input_size=tuple(cfg.INPUT.SIZE))
             table = format_summary_table(summary)
+            if not ctx.dataset.has_test_split:
+                summary["evaluation"] = f"skipped: {self._no_test_split()}"
+                table += f"\nevaluation {summary['evaluation']}"
             ctx.logger.info("\n%s", table)
             summary["table"] = table
             atomic_write_json(ctx.path("summary.json"), _jsonable(summary))

@@ -70,6 +70,9 @@ def run_evaluation(cfg, model: nn.Module | None = None, weights: str | None = No
                    visualize: int = 0) -> dict[str, Any]:
     """Evaluate on ``cfg.DATASETS.NAME`` below ``cfg.DATASETS.ROOT`` and write the report.
 
+    Only the dataset's query and gallery are read (``bounding_box_train`` / MSMT17's training
+    folder need not exist).
+
     Args:
         model: an encoder mapping [-1, 1] images to embeddings; built from ``cfg.MODEL`` (and
             ``weights`` or ``cfg.MODEL.WEIGHTS``) when None.
@@ -91,7 +94,9 @@ def run_evaluation(cfg, model: nn.Module | None = None, weights: str | None = No
     rerank = bool(cfg.TEST.RERANK if rerank is None else rerank)
     device = resolve_device(cfg.MODEL.DEVICE)
 
-    dataset = build_dataset_from_cfg(cfg)
+    # Only query and gallery are read: the training folder may be absent (a missing query or
+    # gallery folder is an error naming it).
+    dataset = build_dataset_from_cfg(cfg, test_only=True)
     if not dataset.query or not dataset.gallery:
         raise ValueError(f"dataset {cfg.DATASETS.NAME} at {cfg.DATASETS.ROOT} has "
                          f"{len(dataset.query)} query and {len(dataset.gallery)} gallery images; "

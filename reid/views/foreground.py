@@ -9,7 +9,6 @@ is evaluated on whole images.
 """
 from __future__ import annotations
 
-import os
 from typing import Sequence
 
 import numpy as np
@@ -49,8 +48,7 @@ class ForegroundMaskedDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         sample = self.images[index]
-        structure_map = self.cache.read(self.split, os.path.basename(sample["path"]),
-                                        ORIGINAL_VIEW)
+        structure_map = self.cache.read(self.split, sample["path"], ORIGINAL_VIEW)
         sample["img"] = sample["img"] * silhouette_from_map(structure_map, self.size)
         return sample
 

@@ -11,7 +11,6 @@ another of the same identity and counted, as in :class:`reid.data.ImageDataset`.
 """
 from __future__ import annotations
 
-import os
 from typing import Sequence
 
 import numpy as np
@@ -50,10 +49,9 @@ class ViewPairDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         sample = self.images[index]  # another item's image when this one is unreadable
         image, path, index = sample["img"], sample["path"], sample["index"]
-        name = os.path.basename(path)
-        s_ori = Image.fromarray(self.cache.read(self.split, name, ORIGINAL_VIEW))
+        s_ori = Image.fromarray(self.cache.read(self.split, path, ORIGINAL_VIEW))
         angle = self.angles[int(torch.randint(len(self.angles), ()))]
-        s_new = Image.fromarray(self.cache.read(self.split, name, angle))
+        s_new = Image.fromarray(self.cache.read(self.split, path, angle))
         img_t, (s_ori_t, s_new_t) = self.paired.apply(image, [s_ori, s_new])
         return {"img": img_t, "s_ori": s_ori_t, "s_new": s_new_t, "angle": angle,
                 "index": index, "path": path}

@@ -8,7 +8,7 @@ import os
 from typing import Iterable, Sequence
 
 from mesh.rotation import ORIGINAL_VIEW
-from mesh.structure_cache import SPLITS, StructureMapCache, resolve_mesh_dir
+from mesh.structure_cache import SPLITS, StructureMapCache, resolve_mesh_dir, structure_map_key
 
 _logger = logging.getLogger("reid")
 _WARNED_MESH_DIRS: set = set()
@@ -49,9 +49,12 @@ def structure_cache_for(cfg, dataset) -> StructureMapCache:
     ``tools/prepare_meshes.py`` writes it), with the viewpoints of :func:`view_angles_of`.
 
     Maps are expected at ``INPUT.SIZE``, the size every reader brings them to: maps of that size
-    are used as they are; others are resized once, with a warning that names both sizes."""
+    are used as they are; others are resized once, with a warning that names both sizes. Below
+    the dataset's ``nested_image_dirs`` (MSMT17, the folder dataset) the maps keep the images'
+    sub-folders; elsewhere they are found by file name (Market-1501, DukeMTMC-reID)."""
     size = (int(cfg.INPUT.SIZE[0]), int(cfg.INPUT.SIZE[1]))
-    return StructureMapCache(mesh_dir_of(cfg, dataset), size=size, angles=view_angles_of(cfg))
+    return StructureMapCache(mesh_dir_of(cfg, dataset), size=size, angles=view_angles_of(cfg),
+                             image_dirs=getattr(dataset, "nested_image_dirs", ()))
 
 
 def check_structure_maps(cache: StructureMapCache, items: Sequence[tuple], split: str = "train",
@@ -60,7 +63,7 @@ def check_structure_maps(cache: StructureMapCache, items: Sequence[tuple], split
     ``angles`` (default: the cache's), naming the first ones and the count; one map is read, so
     that maps of another size are reported (once) before the loaders start."""
     angles = cache.angles if angles is None else tuple(angles)
-    names = [os.path.basename(item[0]) for item in items]
+    names = [item[0] for item in items]
     missing = cache.missing(split, names, angles)
     if missing:
         raise MissingStructureMapsError(
@@ -73,11 +76,14 @@ def check_structure_maps(cache: StructureMapCache, items: Sequence[tuple], split
 
 
 def dataset_splits(dataset) -> dict[str, list[str]]:
-    """``{"train": train image paths, "test": query + gallery image paths}`` (unique names)."""
+    """``{"train": train image paths, "test": query + gallery image paths}``, one path per
+    structure-map place (:func:`~mesh.structure_cache.structure_map_key`)."""
+    image_dirs = getattr(dataset, "nested_image_dirs", ())
+
     def unique(items: Iterable[tuple]) -> list[str]:
         seen, paths = set(), []
         for path, *_ in items:
-            name = os.path.basename(path)
+            name = structure_map_key(path, image_dirs)
             if name not in seen:
                 seen.add(name)
                 paths.append(path)
@@ -109,4 +115,5 @@ def prepare_structure_maps(cfg, checkpoint: str = "", smpl_dir: str = "",
         checkpoint=checkpoint or mesh.HMR_CHECKPOINT, smpl_dir=smpl_dir or mesh.SMPL_DIR,
         smpl_gender=mesh.SMPL_GENDER, renderer=mesh.RENDERER, device=cfg.MODEL.DEVICE,
         batch_size=batch_size or mesh.BATCH_SIZE, image_size=tuple(cfg.INPUT.SIZE),
-        angles=view_angles_of(cfg), check_only=check_only, progress=progress)
+        angles=view_angles_of(cfg), check_only=check_only, progress=progress,
+        image_dirs=dataset.nested_image_dirs)

@@ -40,7 +40,8 @@ def draw_layout(root: str, dataset_dir: str | None, entries: Mapping[str, str],
 
 
 def locate_dataset_dir(dataset: str, root: str, folder_names: Sequence[str],
-                       entries: Mapping[str, str], accept_root_itself: bool = True) -> str:
+                       entries: Mapping[str, str], accept_root_itself: bool = True,
+                       required: Sequence[str] | None = None) -> str:
     """Return the dataset folder, checking that every required entry exists.
 
     Args:
@@ -48,12 +49,14 @@ def locate_dataset_dir(dataset: str, root: str, folder_names: Sequence[str],
         root: the datasets root (``DATASETS.ROOT``) or the dataset folder itself.
         folder_names: names the dataset folder may have below ``root``; empty = the entries sit
             directly in ``root``.
-        entries: required entries (sub-folders or files) -> description for the layout drawing.
+        entries: the entries (sub-folders or files) -> description for the layout drawing.
         accept_root_itself: also accept ``root`` when it already is the dataset folder.
+        required: the entries that must exist (default: all of ``entries``).
 
     Raises:
         DatasetLayoutError: naming the missing root / folder / entries, with the expected tree.
     """
+    required = list(entries) if required is None else list(required)
     root = os.fspath(root)
     shown_dir = folder_names[0] if folder_names else None
     if not os.path.isdir(root):
@@ -75,14 +78,30 @@ def locate_dataset_dir(dataset: str, root: str, folder_names: Sequence[str],
         raise DatasetLayoutError(
             f"Dataset '{dataset}': no folder {names} below '{root}', and '{root}' is not the "
             f"dataset folder itself. Expected layout:\n" + draw_layout(root, shown_dir, entries))
-    missing = [e for e in entries if not os.path.exists(os.path.join(found, e))]
+    missing = [e for e in required if not os.path.exists(os.path.join(found, e))]
     if missing:
-        if found == root:
-            shown_root, shown_sub = root, None
-        else:
-            shown_root, shown_sub = root, os.path.basename(found)
-        raise DatasetLayoutError(
-            f"Dataset '{dataset}': folder '{found}' is incomplete, missing "
-            + ", ".join(f"'{m}'" for m in missing) + ". Expected layout:\n"
-            + draw_layout(shown_root, shown_sub, entries, missing))
+        raise _incomplete(dataset, root, found, entries, missing)
     return found
+
+
+def _incomplete(dataset: str, root: str, found: str, entries: Mapping[str, str],
+                missing: Sequence[str], note: str = "") -> DatasetLayoutError:
+    shown_sub = None if found == root else os.path.basename(found)
+    return DatasetLayoutError(
+        f"Dataset '{dataset}': folder '{found}' is incomplete, missing "
+        + ", ".join(f"'{m}'" for m in missing) + f"{note}. Expected layout:\n"
+        + draw_layout(root, shown_sub, entries, missing))
+
+
+def optional_group(dataset: str, root: str, found: str, entries: Mapping[str, str],
+                   group: Sequence[str], purpose: str) -> bool:
+    """Whether the entries of ``group`` are in the dataset folder ``found`` (located below
+    ``root`` by :func:`locate_dataset_dir`): all of them (True) or none (False); only some is a
+    DatasetLayoutError naming the missing ones and ``purpose`` (what needs them all)."""
+    missing = [e for e in group if not os.path.exists(os.path.join(found, e))]
+    if missing and len(missing) < len(group):
+        raise _incomplete(dataset, root, found, entries, missing,
+                          f" ({purpose} needs all of {', '.join(repr(e) for e in group)}; "
+                          f"without any of them the folder is train-only)")
+    return not missing
+

@@ -3,8 +3,7 @@ file names like ``0002_c1s1_000451_03.jpg`` (pid, camera 1-6, sequence, frame, b
 from __future__ import annotations
 
 from .base import ReIDDataset
-from .layout import locate_dataset_dir
-from .market_style import MARKET_PATTERN, MARKET_SUBSETS, read_market_style
+from .market_style import MARKET_PATTERN, MARKET_SUBSETS, read_market_style_dataset
 from .registry import register_dataset
 
 FOLDER_NAMES = ("Market-1501-v15.09.15", "Market-1501")
@@ -14,8 +13,8 @@ LAYOUT = {MARKET_SUBSETS["train"]: f"e.g. {EXAMPLE}", MARKET_SUBSETS["query"]: "
 
 
 @register_dataset("market1501", "market", "market-1501")
-def read_market1501(root: str) -> ReIDDataset:
-    """Read Market-1501 below ``root`` (or ``root`` = the dataset folder itself)."""
-    folder = locate_dataset_dir("market1501", root, FOLDER_NAMES, LAYOUT)
-    subsets = read_market_style(folder, MARKET_PATTERN, max_camera=6, example=EXAMPLE)
-    return ReIDDataset("market1501", folder, **subsets)
+def read_market1501(root: str, test_only: bool = False) -> ReIDDataset:
+    """Read Market-1501 below ``root`` (or ``root`` = the dataset folder itself); ``test_only``:
+    query and gallery only (see :func:`read_market_style_dataset`)."""
+    return read_market_style_dataset("market1501", root, FOLDER_NAMES, LAYOUT, MARKET_PATTERN,
+                                     max_camera=6, example=EXAMPLE, test_only=test_only)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Pattern
+from typing import Mapping, Pattern, Sequence
 
 from ..image_io import ImageReadError
-from .base import DatasetFormatError, Item
+from .base import DatasetFormatError, Item, ReIDDataset
+from .layout import locate_dataset_dir, optional_group
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 MARKET_SUBSETS = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
@@ -78,16 +79,45 @@ def parse_market_style_folder(folder: str, pattern: Pattern[str], subset: str,
 
 
 def read_market_style(dataset_dir: str, pattern: Pattern[str], max_camera: int | None,
-                      example: str) -> dict[str, list[Item]]:
-    """Read all three subsets of a Market-style dataset folder; empty subsets are an error."""
-    subsets = {}
+                      example: str, subsets: Sequence[str] = tuple(MARKET_SUBSETS)
+                      ) -> dict[str, list[Item]]:
+    """Read ``subsets`` (default all three) of a Market-style dataset folder; an empty subset is
+    an error, one not read is an empty list."""
+    out: dict[str, list[Item]] = {}
     for subset, sub in MARKET_SUBSETS.items():
+        if subset not in subsets:
+            out[subset] = []
+            continue
         folder = os.path.join(dataset_dir, sub)
         items = parse_market_style_folder(folder, pattern, subset, max_camera, example)
         if not items:
             raise DatasetFormatError(_no_usable_images(folder, pattern, subset, example))
-        subsets[subset] = items
-    return subsets
+        out[subset] = items
+    return out
+
+
+def read_market_style_dataset(name: str, root: str, folder_names: Sequence[str],
+                              layout: Mapping[str, str], pattern: Pattern[str],
+                              max_camera: int | None, example: str,
+                              test_only: bool = False) -> ReIDDataset:
+    """Locate and read a Market-style dataset.
+
+    Training (``test_only`` False) needs ``bounding_box_train``; ``query`` and
+    ``bounding_box_test`` come together or not at all (a train-only folder: evaluation is
+    skipped). ``test_only`` (evaluation) needs and reads ``query`` and ``bounding_box_test`` only.
+    """
+    train_dir, query_dir, gallery_dir = (MARKET_SUBSETS[k] for k in ("train", "query", "gallery"))
+    required = [query_dir, gallery_dir] if test_only else [train_dir]
+    folder = locate_dataset_dir(name, root, folder_names, layout, required=required)
+    if test_only:
+        subsets: tuple[str, ...] = ("query", "gallery")
+    elif optional_group(name, root, folder, layout, [query_dir, gallery_dir],
+                        "evaluation"):
+        subsets = tuple(MARKET_SUBSETS)
+    else:
+        subsets = ("train",)
+    return ReIDDataset(name, folder, **read_market_style(folder, pattern, max_camera, example,
+                                                         subsets))
 
 
 def _no_usable_images(folder: str, pattern: Pattern[str], subset: str, example: str) -> str:

@@ -5,14 +5,21 @@ V1: ``<root>/MSMT17_V1/{train,test}`` with ``list_train.txt``, ``list_val.txt``,
 mask_test_v2}`` with the same list files. Each list line is ``<relative path> <pid>``; train and val
 paths are relative to the train folder, query and gallery paths to the test folder. The camera is
 the third underscore-separated field of the file name (``0000_000_01_0303morning_0015_0.jpg`` ->
-camera 01 -> camid 0), numbered 1-15.
+camera 01 -> camid 0), numbered 1-15. The images sit in one sub-folder per identity
+(``train/0000/0000_000_01_...jpg``), which their structure maps keep (``render/0000/...``, as
+the authors' MSMT17 renders are laid out).
+
+Training needs the train folder with ``list_train.txt`` (and ``list_val.txt`` when it is
+merged); the test folder with ``list_query.txt`` and ``list_gallery.txt`` comes with them or not
+at all (train-only: evaluation is skipped). ``test_only`` (evaluation) needs and reads only the
+test folder and its two lists.
 """
 from __future__ import annotations
 
 import os
 
 from .base import DatasetFormatError, DatasetLayoutError, Item, ReIDDataset
-from .layout import locate_dataset_dir
+from .layout import locate_dataset_dir, optional_group
 from .registry import register_dataset
 
 EXAMPLE = "0000/0000_000_01_0303morning_0015_0.jpg 0"
@@ -85,29 +92,42 @@ def _detect_version(root: str) -> str:
 
 @register_dataset("msmt17", "msmt", "msmt17_v1", "msmt17_v2")
 def read_msmt17(root: str, merge_val: bool = True, version: str = "auto",
-                check_files: bool = True) -> ReIDDataset:
+                check_files: bool = True, test_only: bool = False) -> ReIDDataset:
     """Read MSMT17 below ``root`` (or ``root`` = the MSMT17 folder itself).
 
     Args:
         merge_val: add the validation list to the training set (default, as published results do).
         version: ``auto``, ``v1`` or ``v2``.
         check_files: verify that every listed image exists.
+        test_only: read query and gallery only (evaluation); the train folder may be absent.
     """
     version = version.lower()
     if version == "auto":
         version = _detect_version(os.fspath(root)) if os.path.isdir(root) else "v1"
     if version not in IMAGE_FOLDERS:
         raise ValueError(f"MSMT17 version must be 'auto', 'v1' or 'v2', got '{version}'")
-    folder = locate_dataset_dir(f"msmt17 ({version.upper()})", root, FOLDER_NAMES[version],
-                                _layout(version))
+    train_name, test_name = IMAGE_FOLDERS[version]
+    train_group = [train_name, LIST_FILES["train"]] + ([LIST_FILES["val"]] if merge_val else [])
+    test_group = [test_name, LIST_FILES["query"], LIST_FILES["gallery"]]
+    name = f"msmt17 ({version.upper()})"
+    folder = locate_dataset_dir(name, root, FOLDER_NAMES[version], _layout(version),
+                                required=test_group if test_only else train_group)
+    with_test = test_only or optional_group(name, root, folder, _layout(version),
+                                              test_group, "evaluation")
     train_dir, test_dir = (os.path.join(folder, d) for d in IMAGE_FOLDERS[version])
     lists = {k: os.path.join(folder, v) for k, v in LIST_FILES.items()}
-    train = read_list_file(lists["train"], train_dir, check_files)
-    if merge_val:
-        train += read_list_file(lists["val"], train_dir, check_files)
-    query = read_list_file(lists["query"], test_dir, check_files)
-    gallery = read_list_file(lists["gallery"], test_dir, check_files)
-    for subset, items in (("train", train), ("query", query), ("gallery", gallery)):
-        if not items:
+    train, query, gallery = [], [], []
+    if not test_only:
+        train = read_list_file(lists["train"], train_dir, check_files)
+        if merge_val:
+            train += read_list_file(lists["val"], train_dir, check_files)
+    if with_test:
+        query = read_list_file(lists["query"], test_dir, check_files)
+        gallery = read_list_file(lists["gallery"], test_dir, check_files)
+    subsets = {"train": train, "query": query, "gallery": gallery}
+    expected = ([] if test_only else ["train"]) + (["query", "gallery"] if with_test else [])
+    for subset in expected:
+        if not subsets[subset]:
             raise DatasetFormatError(f"MSMT17 {subset} list in '{folder}' is empty")
-    return ReIDDataset("msmt17", folder, train, query, gallery)
+    return ReIDDataset("msmt17", folder, train, query, gallery,
+                       nested_image_dirs=(train_dir, test_dir))

@@ -57,6 +57,13 @@ def canonical_name(name: str) -> str:
     return _ALIASES[key]
 
 
+def reader_accepts(name: str, option: str) -> bool:
+    """Whether the reader of dataset ``name`` takes the keyword option ``option``."""
+    parameters = inspect.signature(_READERS[canonical_name(name)]).parameters
+    return option in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD
+                                       for p in parameters.values())
+
+
 def build_dataset(name: str, root: str, verbose: bool = True, **options) -> ReIDDataset:
     """Read dataset ``name`` below ``root`` and log its summary table.
 
@@ -64,7 +71,8 @@ def build_dataset(name: str, root: str, verbose: bool = True, **options) -> ReID
         name: a registered name or alias (``market1501``, ``market``, ``duke``, ``msmt17``, ...).
         root: the folder that holds the datasets (or the dataset folder itself).
         verbose: log the summary table.
-        **options: reader-specific options (e.g. ``merge_val`` for MSMT17).
+        **options: reader-specific options (e.g. ``merge_val`` for MSMT17, ``cameras`` for
+            ``folder``; ``test_only`` = read query and gallery only, for the built-in readers).
     """
     reader = _READERS[canonical_name(name)]
     try:

@@ -214,7 +214,8 @@ def use_readable_training_images(ctx: TrainingContext) -> None:
                                      ctx.logger)
     if len(keep) < len(ctx.train_items):
         ctx.train_items[:] = [ctx.train_items[i] for i in keep]
-        ctx.monitor_ids = np.asarray(ctx.monitor_ids)[keep]
+        if ctx.monitor_ids is not None:  # None: an unlabelled set, nothing to monitor against
+            ctx.monitor_ids = np.asarray(ctx.monitor_ids)[keep]
     ctx.train_images_verified = True
 
 
