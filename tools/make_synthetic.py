@@ -3,6 +3,8 @@
     python tools/make_synthetic.py --out DIR --ids N --cameras C --seed S
                                    [--images-per-camera K] [--preview]
     python tools/make_synthetic.py --out DIR --train-ids 50 --test-ids 250   # the default set
+    python tools/make_synthetic.py --out DIR --train-ids 751 --test-ids 200 \
+        --train-images 12936 --no-ground-truth-views --workers 2  # Market-1501's train size
 
 Half of ``--ids`` train and half test, unless ``--train-ids`` and ``--test-ids`` give the two
 counts (test identities are only embedded, never trained on: a large test split is cheap).
@@ -40,12 +42,19 @@ def main(argv=None) -> dict:
     parser.add_argument("--cameras", type=int, default=6, help="number of cameras (2..9)")
     parser.add_argument("--images-per-camera", type=int, default=2,
                         help="images per identity per camera it appears in")
+    parser.add_argument("--train-images", type=int, default=0,
+                        help="training images in all, spread evenly over the training "
+                             "identities and their cameras (0: --images-per-camera for them "
+                             "too; Market-1501: 12936 for 751 identities)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--preview", action="store_true", help="write DIR/preview.png")
     parser.add_argument("--height", type=int, default=256)
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="rendering processes of one torch thread each (CPU only; the files "
+                             "are the same for any count; 2 on a 2-core CPU)")
     parser.add_argument("--body-resolution", default="low",
                         help="Anny mesh resolution: low (fast, default) | full | notoes | ...")
     parser.add_argument("--renderer", default="auto", help="auto | torch | pytorch3d")
@@ -61,16 +70,20 @@ def main(argv=None) -> dict:
         num_ids, num_train = args.train_ids + args.test_ids, args.train_ids
     try:  # every check before the folder is touched
         check_settings(num_ids, args.cameras, args.images_per_camera, (args.height, args.width),
-                       args.batch_size, args.body_resolution, args.renderer, num_train)
+                       args.batch_size, args.body_resolution, args.renderer, num_train,
+                       args.train_images)
         check_output_folder(args.out)
     except (ValueError, ForeignFolderError) as exc:
         parser.error(str(exc))
+    if args.workers < 1:
+        parser.error(f"--workers must be >= 1; got {args.workers}")
     summary = make_synthetic_dataset(
         args.out, num_ids=num_ids, num_train_ids=num_train, num_cameras=args.cameras,
         images_per_camera=args.images_per_camera, seed=args.seed, preview=args.preview,
         image_size=(args.height, args.width), device=args.device, batch_size=args.batch_size,
         body_resolution=args.body_resolution, renderer=args.renderer,
-        ground_truth_views=not args.no_ground_truth_views)
+        ground_truth_views=not args.no_ground_truth_views, train_images=args.train_images,
+        workers=args.workers)
     print(json.dumps(summary))
     return summary
 

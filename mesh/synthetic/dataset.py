@@ -1,7 +1,9 @@
 """The synthetic multi-camera person dataset, written in the Market-1501 layout.
 
     DIR/bounding_box_train/0001_c1s1_000120_01.jpg   training identities (half of them, or
-                                                      ``num_train_ids``)
+                                                      ``num_train_ids``); ``images_per_camera``
+                                                      each per camera, or ``train_images`` in
+                                                      all, spread evenly over them
     DIR/query/...  DIR/bounding_box_test/...          test identities: one query per identity and
                                                       camera (when it has several images there),
                                                       the rest in the gallery
@@ -82,11 +84,14 @@ class ImagePlan:
 def check_settings(num_ids: int, num_cameras: int, images_per_camera: int,
                    image_size: tuple[int, int] = (256, 128), batch_size: int = 1,
                    body_resolution: str = DEFAULT_BODY_RESOLUTION,
-                   renderer: str = "auto", num_train_ids: int | None = None) -> None:
+                   renderer: str = "auto", num_train_ids: int | None = None,
+                   train_images: int = 0) -> None:
     """Raise ValueError naming the first bad setting; nothing is read or written.
 
     ``num_train_ids``: how many of the ``num_ids`` identities are training identities (None =
-    half of them); the rest are test identities."""
+    half of them); the rest are test identities. ``train_images``: the training images in all
+    (0 = ``images_per_camera`` per training identity and camera); every training identity needs
+    two of them, one in each of two cameras."""
     if num_ids < 2:
         raise ValueError(f"synthetic dataset: need at least 2 identities (one train, one test); "
                          f"got {num_ids}")
@@ -100,6 +105,12 @@ def check_settings(num_ids: int, num_cameras: int, images_per_camera: int,
     if images_per_camera < 1:
         raise ValueError(f"synthetic dataset: images per camera must be >= 1; "
                          f"got {images_per_camera}")
+    num_train = num_ids // 2 if num_train_ids is None else int(num_train_ids)
+    if train_images != 0 and train_images < 2 * num_train:
+        raise ValueError(f"synthetic dataset: training images in all must be 0 (images per "
+                         f"camera decide) or >= 2 per training identity (two cameras each), "
+                         f"at least {2 * num_train} for {num_train} training identities; "
+                         f"got {train_images}")
     if len(image_size) != 2 or min(int(v) for v in image_size) < 1:
         raise ValueError(f"synthetic dataset: image size must be (height, width) >= 1; "
                          f"got {tuple(image_size)}")
@@ -116,11 +127,29 @@ def check_settings(num_ids: int, num_cameras: int, images_per_camera: int,
                          f"{', '.join(RENDERER_NAMES)}; got {renderer!r}")
 
 
+def _images_per_camera_of(total: int, num_cams: int, generator: torch.Generator) -> list[int]:
+    """``total`` images spread over ``num_cams`` cameras as evenly as possible, the cameras that
+    get one more drawn at random."""
+    counts = [total // num_cams] * num_cams
+    for position in torch.randperm(num_cams, generator=generator)[:total % num_cams].tolist():
+        counts[position] += 1
+    return counts
+
+
 def plan_images(num_ids: int, num_cameras: int, images_per_camera: int,
-                generator: torch.Generator, num_train_ids: int | None = None) -> ImagePlan:
+                generator: torch.Generator, num_train_ids: int | None = None,
+                train_images: int = 0) -> ImagePlan:
     """Split identities into ``num_train_ids`` training ones (default: half) and test ones,
-    give each >= 2 cameras, name the files."""
-    check_settings(num_ids, num_cameras, images_per_camera, num_train_ids=num_train_ids)
+    give each >= 2 cameras, name the files.
+
+    ``train_images`` > 0: the training identities get that many images in all instead of
+    ``images_per_camera`` per camera, as evenly as possible (identities of the first ranks one
+    more), each identity's spread evenly over its cameras (Market-1501: 12,936 images of 751
+    identities, 17.2 each); an identity with fewer images than its drawn cameras keeps that
+    many of them. Test identities keep ``images_per_camera``. With 0 the plan (and every random
+    draw) is the same as without the argument."""
+    check_settings(num_ids, num_cameras, images_per_camera, num_train_ids=num_train_ids,
+                   train_images=train_images)
     order = torch.randperm(num_ids, generator=generator).tolist()
     num_train = num_ids // 2 if num_train_ids is None else int(num_train_ids)
     min_cams = max(2, (num_cameras + 1) // 2)
@@ -130,8 +159,13 @@ def plan_images(num_ids: int, num_cameras: int, images_per_camera: int,
         pid = rank + 1
         count = int(torch.randint(min_cams, num_cameras + 1, (1,), generator=generator))
         cams = sorted(torch.randperm(num_cameras, generator=generator)[:count].tolist())
-        for position, cam in enumerate(cams):
-            for k in range(images_per_camera):
+        per_camera = [images_per_camera] * len(cams)
+        if subset_kind == "train" and train_images:
+            total = train_images // num_train + (rank < train_images % num_train)
+            cams = cams[:total]
+            per_camera = _images_per_camera_of(total, len(cams), generator)
+        for position, (cam, num_images) in enumerate(zip(cams, per_camera)):
+            for k in range(num_images):
                 if subset_kind == "train":
                     subset = "train"
                 elif images_per_camera > 1:
@@ -276,85 +310,82 @@ def _remove_owned(out_dir: str) -> None:
             shutil.rmtree(path)
 
 
-def make_synthetic_dataset(out_dir: str, num_ids: int = 100, num_cameras: int = 6,
-                           images_per_camera: int = 2, seed: int = 0, preview: bool = False,
-                           image_size: tuple[int, int] = (256, 128), device: str = "cpu",
-                           batch_size: int = 32, body_resolution: str = DEFAULT_BODY_RESOLUTION,
-                           renderer: str = "auto", cache_dir: str | None = None,
-                           progress: bool = True, angles: Sequence[int] = VIEW_ANGLES,
-                           num_train_ids: int | None = None,
-                           ground_truth_views: bool = True) -> dict:
-    """Generate the dataset in ``out_dir`` (see the module doc); returns a summary dict.
+@dataclass
+class _Generation:
+    """What every batch is drawn from (:func:`_prepare`); a rendering worker process starts
+    from its own copy (forked, the seeded generator's state included)."""
 
-    ``angles``: the viewpoints of the structure maps (the original view 0 first by convention).
-    ``num_train_ids``: training identities among the ``num_ids`` (default: half); test images
-    are only embedded, so a large test split is cheap. ``ground_truth_views``: also render every
-    training person at each non-zero angle with full appearance (evaluation only; they are
-    drawn without random numbers, so the rest of the dataset is the same with or without them).
+    generator: torch.Generator
+    plan: ImagePlan
+    identities: object
+    profiles: object
+    body: object
+    people: SyntheticPersonRenderer
+    cache: StructureMapCache
+    size: tuple[int, int]
+    angles: tuple[int, ...]
+    truth_angles: tuple[int, ...]
+    device: torch.device
 
-    Every setting is checked, and ``out_dir`` must be new, empty or a synthetic dataset
-    (:func:`check_output_folder`), before anything in it is deleted or written.
-    """
+
+def _prepare(out_dir: str, settings: dict) -> _Generation:
+    """The plan, the body model, the identities and the camera profiles of ``settings`` (the
+    keyword arguments of :func:`make_synthetic_dataset`), drawn in a fixed order."""
     from ..body import build_body_model
-
-    start = time.perf_counter()
-    cpu_start = time.process_time()
-    out_dir = os.fspath(out_dir)
-    check_settings(num_ids, num_cameras, images_per_camera, image_size, batch_size,
-                   body_resolution, renderer, num_train_ids)
-    check_output_folder(out_dir)
-    dev = torch.device(device)
-    size = (int(image_size[0]), int(image_size[1]))
-    g = torch.Generator().manual_seed(int(seed))
-    angles = tuple(int(a) for a in angles)
-    truth_angles = tuple(a for a in angles if a != ORIGINAL_VIEW) if ground_truth_views else ()
-
-    plan = plan_images(num_ids, num_cameras, images_per_camera, g, num_train_ids)
-    body = build_body_model("anny", device=str(dev), cache_dir=cache_dir,
-                            resolution=body_resolution)
-    mesh_renderer = build_renderer(renderer)
     from ..body.anny_model import SHAPE_NAMES, SHAPE_RANGES
+
+    dev = torch.device(settings["device"])
+    size = (int(settings["image_size"][0]), int(settings["image_size"][1]))
+    g = torch.Generator().manual_seed(int(settings["seed"]))
+    angles = tuple(int(a) for a in settings["angles"])
+    truth_angles = (tuple(a for a in angles if a != ORIGINAL_VIEW)
+                    if settings["ground_truth_views"] else ())
+    plan = plan_images(settings["num_ids"], settings["num_cameras"],
+                       settings["images_per_camera"], g, settings["num_train_ids"],
+                       train_images=int(settings["train_images"]))
+    body = build_body_model("anny", device=str(dev), cache_dir=settings["cache_dir"],
+                            resolution=settings["body_resolution"])
+    mesh_renderer = build_renderer(settings["renderer"])
+    identities = sample_identities(settings["num_ids"], [SHAPE_RANGES[n] for n in SHAPE_NAMES], g)
+    profiles = sample_camera_profiles(settings["num_cameras"], size, g)
+    return _Generation(g, plan, identities, profiles, body,
+                       SyntheticPersonRenderer(body, mesh_renderer, size),
+                       StructureMapCache(os.path.join(out_dir, "meshes"), size=size,
+                                         angles=angles),
+                       size, angles, truth_angles, dev)
+
+
+def _render_batches(state: _Generation, out_dir: str, batch_size: int, worker: int = 0,
+                    num_workers: int = 1, on_batch=None) -> tuple[np.ndarray, dict]:
+    """Render and write batches ``worker``, ``worker + num_workers``, ... of the plan; the
+    other batches only advance the generator by the same draws (their sensor noise included),
+    so that every image gets the same random numbers whatever the number of workers.
+
+    Returns ``(rows, records)``: the plan rows written and their per-image records (shape,
+    pose, yaw, camera_params, scale). ``on_batch(count)`` is called after each written batch.
+    """
     from ..body.poses import random_everyday_pose
 
-    num_train = int((plan.subset == "train").sum())
-    train_ids = int(len(set(plan.pid[plan.subset == "train"].tolist())))
-    _start_writing(out_dir, {"num_ids": num_ids, "train_ids": train_ids,
-                             "num_cameras": num_cameras,
-                             "images_per_camera": images_per_camera, "seed": int(seed),
-                             "image_size": list(size), "body_resolution": body_resolution})
-    identities = sample_identities(num_ids, [SHAPE_RANGES[n] for n in SHAPE_NAMES], g)
-    profiles = sample_camera_profiles(num_cameras, size, g)
-    people = SyntheticPersonRenderer(body, mesh_renderer, size)
-    cache = StructureMapCache(os.path.join(out_dir, "meshes"), size=size, angles=angles)
-    for folder in SUBSET_FOLDERS.values():
-        os.makedirs(os.path.join(out_dir, folder), exist_ok=True)
-
-    n = len(plan)
-    records = {"shape": np.zeros((n, identities.shape.shape[1]), np.float32),
-               "pose": np.zeros((n, body.pose_dim), np.float32),
-               "yaw": np.zeros(n, np.float32), "camera_params": np.zeros((n, 3), np.float32),
-               "scale": np.zeros(n, np.float32)}
-    iterator = range(0, n, batch_size)
-    bar = None
-    if progress:
-        try:
-            from tqdm import tqdm
-
-            bar = tqdm(total=n, desc="synthetic people", unit="img")
-        except ImportError:  # pragma: no cover
-            bar = None
-    for lo in iterator:
-        hi = min(lo + batch_size, n)
+    g, plan, people, profiles, dev = (state.generator, state.plan, state.people, state.profiles,
+                                      state.device)
+    size, angles, truth_angles = state.size, state.angles, state.truth_angles
+    rows: list[np.ndarray] = []
+    records: dict[str, list] = {k: [] for k in ("shape", "pose", "yaw", "camera_params", "scale")}
+    for number, lo in enumerate(range(0, len(plan), batch_size)):
+        hi = min(lo + batch_size, len(plan))
         idx = torch.as_tensor(plan.identity[lo:hi])
         cams = torch.as_tensor(plan.camera[lo:hi])
         batch = hi - lo
         # per-image draws (all from the one seeded generator, in a fixed order)
-        pose = random_everyday_pose(body, batch, g)
+        pose = random_everyday_pose(state.body, batch, g)
         yaw = sample_yaws(profiles, cams, g)
         scale = 0.9 + 0.14 * torch.rand(batch, generator=g)
         shift = (torch.rand(batch, 2, generator=g) - 0.5) * torch.tensor([0.06, 0.04])
         background = crop_backgrounds(profiles, cams, size, g)
-        ident = identities.gather(idx)
+        if number % num_workers != worker:
+            torch.randn((batch, 3, *size), generator=g)  # apply_camera_effects' sensor noise
+            continue
+        ident = state.identities.gather(idx)
 
         vertices = people.pose_bodies(ident.shape.to(dev), pose.to(dev), yaw.to(dev))
         camera = people.frame(vertices, scale.to(dev), shift.to(dev))
@@ -375,18 +406,154 @@ def make_synthetic_dataset(out_dir: str, num_ids: int = 100, num_cameras: int = 
             with open(path, "wb") as handle:
                 handle.write(_encode_jpeg(pixels[j]))
             for a, angle in enumerate(angles):
-                _write_map(cache, MESH_SPLIT[subset], name, angle, map_pixels[j, a])
+                _write_map(state.cache, MESH_SPLIT[subset], name, angle, map_pixels[j, a])
             if truth is not None and j in truth:
                 for a, angle in enumerate(truth_angles):
                     _write_file(ground_truth_path(out_dir, name, angle),
                                 _encode_jpeg(truth[j][a]))
-        records["shape"][lo:hi] = ident.shape.numpy()
-        records["pose"][lo:hi] = pose.cpu().numpy()
-        records["yaw"][lo:hi] = yaw.numpy()
-        records["camera_params"][lo:hi] = camera.cpu().numpy()
-        records["scale"][lo:hi] = scale.numpy()
-        if bar is not None:
-            bar.update(batch)
+        rows.append(np.arange(lo, hi))
+        records["shape"].append(ident.shape.numpy())
+        records["pose"].append(pose.cpu().numpy())
+        records["yaw"].append(yaw.numpy())
+        records["camera_params"].append(camera.cpu().numpy())
+        records["scale"].append(scale.numpy())
+        if on_batch is not None:
+            on_batch(batch)
+    if not rows:
+        return np.zeros(0, np.int64), {}
+    return np.concatenate(rows), {k: np.concatenate(v).astype(np.float32)
+                                  for k, v in records.items()}
+
+
+#: What a forked worker process renders from: (the generation state, the shared image counter).
+_WORKER_INPUT: tuple | None = None
+
+
+def _render_shard(out_dir: str, batch_size: int, worker: int,
+                  num_workers: int) -> tuple[np.ndarray, dict]:
+    """One worker process: one torch thread (the workers share the cores), its batches, drawn
+    from its copy of the parent's generation state."""
+    state, counter = _WORKER_INPUT
+
+    def count(images: int) -> None:
+        with counter.get_lock():
+            counter.value += images
+
+    torch.set_num_threads(1)
+    return _render_batches(state, out_dir, batch_size, worker, num_workers, count)
+
+
+def _render_in_workers(state: _Generation, out_dir: str, batch_size: int, num_workers: int,
+                       records: dict, bar) -> None:
+    """Render the batches in ``num_workers`` forked processes (each writes its own files, each
+    starts from a copy of ``state``) and gather their records into ``records``."""
+    import multiprocessing
+
+    global _WORKER_INPUT
+    context = multiprocessing.get_context("fork")
+    counter = context.Value("q", 0)
+    _WORKER_INPUT = (state, counter)
+    try:
+        with context.Pool(num_workers) as pool:
+            pending = pool.starmap_async(_render_shard, [(out_dir, batch_size, w, num_workers)
+                                                         for w in range(num_workers)])
+            shown = 0
+            while not pending.ready():
+                pending.wait(0.5)
+                if bar is not None and counter.value > shown:
+                    bar.update(counter.value - shown)
+                    shown = counter.value
+            results = pending.get()  # re-raises a worker's error
+    finally:
+        _WORKER_INPUT = None
+    if bar is not None and counter.value > shown:
+        bar.update(counter.value - shown)
+    for rows, values in results:
+        for key, array in values.items():
+            records[key][rows] = array
+
+
+def make_synthetic_dataset(out_dir: str, num_ids: int = 100, num_cameras: int = 6,
+                           images_per_camera: int = 2, seed: int = 0, preview: bool = False,
+                           image_size: tuple[int, int] = (256, 128), device: str = "cpu",
+                           batch_size: int = 32, body_resolution: str = DEFAULT_BODY_RESOLUTION,
+                           renderer: str = "auto", cache_dir: str | None = None,
+                           progress: bool = True, angles: Sequence[int] = VIEW_ANGLES,
+                           num_train_ids: int | None = None,
+                           ground_truth_views: bool = True, train_images: int = 0,
+                           workers: int = 1) -> dict:
+    """Generate the dataset in ``out_dir`` (see the module doc); returns a summary dict.
+
+    ``angles``: the viewpoints of the structure maps (the original view 0 first by convention).
+    ``num_train_ids``: training identities among the ``num_ids`` (default: half); test images
+    are only embedded, so a large test split is cheap. ``train_images``: the training images in
+    all, spread evenly over the training identities and their cameras (0: ``images_per_camera``
+    per identity and camera; see :func:`plan_images`). ``ground_truth_views``: also render every
+    training person at each non-zero angle with full appearance (evaluation only; they are
+    drawn without random numbers, so the rest of the dataset is the same with or without them).
+    ``workers`` > 1: render in that many forked processes of one torch thread each (CPU, POSIX;
+    the small per-batch operations of the renderer keep several torch threads of one process
+    waiting on each other, so processes use the cores better); the files are the same as with
+    one worker.
+
+    Every setting is checked, and ``out_dir`` must be new, empty or a synthetic dataset
+    (:func:`check_output_folder`), before anything in it is deleted or written.
+    """
+    start = time.perf_counter()
+    cpu_start = time.process_time()
+    out_dir = os.fspath(out_dir)
+    check_settings(num_ids, num_cameras, images_per_camera, image_size, batch_size,
+                   body_resolution, renderer, num_train_ids, train_images)
+    if int(workers) < 1:
+        raise ValueError(f"synthetic dataset: workers must be >= 1; got {workers}")
+    if int(workers) > 1 and (torch.device(device).type != "cpu" or os.name != "posix"):
+        raise ValueError(f"synthetic dataset: several workers render on the CPU of a POSIX "
+                         f"system only (forked processes); got workers {workers} with device "
+                         f"{device!r} on {os.name} (use workers 1 there)")
+    check_output_folder(out_dir)
+    size = (int(image_size[0]), int(image_size[1]))
+    settings = {"num_ids": num_ids, "num_cameras": num_cameras,
+                "images_per_camera": images_per_camera, "seed": int(seed), "image_size": size,
+                "device": str(device), "body_resolution": body_resolution, "renderer": renderer,
+                "cache_dir": cache_dir, "angles": tuple(int(a) for a in angles),
+                "num_train_ids": num_train_ids, "ground_truth_views": bool(ground_truth_views),
+                "train_images": int(train_images)}
+    state = _prepare(out_dir, settings)
+    plan, body, identities, profiles = state.plan, state.body, state.identities, state.profiles
+    angles, truth_angles = state.angles, state.truth_angles
+    from ..body.anny_model import SHAPE_NAMES
+
+    num_train = int((plan.subset == "train").sum())
+    train_ids = int(len(set(plan.pid[plan.subset == "train"].tolist())))
+    _start_writing(out_dir, {"num_ids": num_ids, "train_ids": train_ids,
+                             "num_cameras": num_cameras,
+                             "images_per_camera": images_per_camera,
+                             "train_images_setting": int(train_images), "seed": int(seed),
+                             "image_size": list(size), "body_resolution": body_resolution})
+    for folder in SUBSET_FOLDERS.values():
+        os.makedirs(os.path.join(out_dir, folder), exist_ok=True)
+
+    n = len(plan)
+    records = {"shape": np.zeros((n, identities.shape.shape[1]), np.float32),
+               "pose": np.zeros((n, body.pose_dim), np.float32),
+               "yaw": np.zeros(n, np.float32), "camera_params": np.zeros((n, 3), np.float32),
+               "scale": np.zeros(n, np.float32)}
+    bar = None
+    if progress:
+        try:
+            from tqdm import tqdm
+
+            bar = tqdm(total=n, desc="synthetic people", unit="img")
+        except ImportError:  # pragma: no cover
+            bar = None
+    workers = min(int(workers), -(-n // batch_size))
+    if workers > 1:
+        _render_in_workers(state, out_dir, batch_size, workers, records, bar)
+    else:
+        rows, values = _render_batches(state, out_dir, batch_size,
+                                       on_batch=bar.update if bar is not None else None)
+        for key, array in values.items():
+            records[key][rows] = array
     if bar is not None:
         bar.close()
 
@@ -406,12 +573,12 @@ def make_synthetic_dataset(out_dir: str, num_ids: int = 100, num_cameras: int = 
     }
     atomic_write_json(os.path.join(out_dir, "annotations.json"), meta)
     elapsed = time.perf_counter() - start
-    cpu_seconds = time.process_time() - cpu_start
+    cpu_seconds = time.process_time() - cpu_start  # this process only, not its workers
     counts = {s: int((plan.subset == s).sum()) for s in SUBSET_FOLDERS}
     summary = {
         "out_dir": out_dir, "num_ids": num_ids, "num_cameras": num_cameras,
-        "images_per_camera": images_per_camera, "seed": int(seed),
-        "image_size": list(size), "body_resolution": body_resolution,
+        "images_per_camera": images_per_camera, "train_images_setting": int(train_images),
+        "seed": int(seed), "image_size": list(size), "body_resolution": body_resolution,
         "images": n, "train_ids": int(len(set(plan.pid[plan.subset == "train"].tolist()))),
         "test_ids": int(len(set(plan.pid[plan.subset != "train"].tolist()))),
         **{f"{s}_images": c for s, c in counts.items()},
@@ -419,16 +586,17 @@ def make_synthetic_dataset(out_dir: str, num_ids: int = 100, num_cameras: int = 
         "ground_truth_views": num_train * len(truth_angles),
         "ground_truth_angles": list(truth_angles),
         "seconds": round(elapsed, 2), "images_per_s": round(n / max(elapsed, 1e-9), 2),
-        # CPU time of this process (all threads): on a machine shared with other jobs the wall
-        # clock overstates the cost
+        "workers": workers,
+        # CPU time of this process (all threads; without its workers): on a machine shared
+        # with other jobs the wall clock overstates the cost
         "cpu_seconds": round(cpu_seconds, 2),
     }
     if preview:
-        summary["preview"] = write_preview(out_dir, plan, cache)
+        summary["preview"] = write_preview(out_dir, plan, state.cache)
     # the marker is written last: its presence means the dataset is complete
     marker = {k: summary[k] for k in ("num_ids", "train_ids", "num_cameras", "images_per_camera",
-                                      "seed", "image_size", "body_resolution", "images",
-                                      "ground_truth_angles")}
+                                      "train_images_setting", "seed", "image_size",
+                                      "body_resolution", "images", "ground_truth_angles")}
     atomic_write_json(os.path.join(out_dir, MARKER), marker)
     os.unlink(os.path.join(out_dir, IN_PROGRESS))
     _logger.info("synthetic dataset: %d images of %d identities in %d cameras -> %s (%.1f s)",
@@ -446,8 +614,16 @@ def synthetic_dataset_dir(root: str) -> str:
     return os.path.join(root, "synthetic")
 
 
+#: Marker entries that older datasets lack, with the value they were made with; they are
+#: compared even when ``expected`` leaves them out (then with this value): a training-image
+#: total changes every file of the set.
+_MARKER_DEFAULTS = {"train_images_setting": 0}
+
+
 def is_complete(out_dir: str, expected: dict | None = None) -> bool:
-    """True when ``out_dir`` holds a finished dataset (made with ``expected`` settings)."""
+    """True when ``out_dir`` holds a finished dataset (made with ``expected`` settings; the
+    training-image total ``train_images_setting`` is 0 where the marker or ``expected`` has
+    none)."""
     path = os.path.join(out_dir, MARKER)
     if not os.path.isfile(path):
         return False
@@ -456,4 +632,5 @@ def is_complete(out_dir: str, expected: dict | None = None) -> bool:
             marker = json.load(handle)
     except (OSError, ValueError):
         return False
-    return all(marker.get(k) == v for k, v in (expected or {}).items())
+    expected = {**_MARKER_DEFAULTS, **(expected or {})}
+    return all(marker.get(k, _MARKER_DEFAULTS.get(k)) == v for k, v in expected.items())

@@ -109,6 +109,11 @@ _C.DATASETS.SYNTHETIC.TEST_IDS = 0
 _C.DATASETS.SYNTHETIC.GROUND_TRUTH_VIEWS = True
 _C.DATASETS.SYNTHETIC.CAMERAS = 6
 _C.DATASETS.SYNTHETIC.IMAGES_PER_ID_PER_CAMERA = 2
+# Training images in all (0: IMAGES_PER_ID_PER_CAMERA for the training identities too), spread as
+# evenly as possible over the training identities and each one's cameras; >= 2 per training
+# identity. Market-1501's size: TRAIN_IDS 751, TRAIN_IMAGES 12936 (17.2 per identity). Test
+# identities keep IMAGES_PER_ID_PER_CAMERA.
+_C.DATASETS.SYNTHETIC.TRAIN_IMAGES = 0
 _C.DATASETS.SYNTHETIC.SEED = 0
 
 _C.DATALOADER = CN()
