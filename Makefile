@@ -8,7 +8,7 @@ PYTHON ?= python
 # The torch build to install; override on machines with other wheels, e.g. TORCH_SPEC="torch torchvision".
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup demo test test-fast bench
+.PHONY: setup demo test test-fast bench bench-readme
 
 setup:
 	$(PYTHON) -m pip install --quiet $(TORCH_SPEC)
@@ -24,9 +24,17 @@ test: setup
 test-fast:
 	$(PYTHON) -m pytest -q
 
-# Every benchmark at its full size: thin command lines in tools/, the code in benchmarks/.
+# Every benchmark at its full size: thin command lines in tools/, the code in benchmarks/. Each
+# writes its figures with the machine they ran on to $(BENCH_DIR)/<benchmark>.json; the last step
+# turns them into $(BENCH_DIR)/README.md (the README's benchmark table: `make bench-readme`).
+BENCH_DIR ?= outputs/bench
+
 bench:
-	$(PYTHON) tools/bench_eval.py
-	$(PYTHON) tools/bench_cluster.py
-	$(PYTHON) tools/bench_render.py
-	$(PYTHON) tools/bench_train.py
+	$(PYTHON) tools/bench_eval.py --json-dir $(BENCH_DIR)
+	$(PYTHON) tools/bench_cluster.py --json-dir $(BENCH_DIR)
+	$(PYTHON) tools/bench_render.py --json-dir $(BENCH_DIR)
+	$(PYTHON) tools/bench_train.py --json-dir $(BENCH_DIR)
+	$(PYTHON) tools/bench_report.py --json-dir $(BENCH_DIR)
+
+bench-readme:
+	$(PYTHON) tools/bench_report.py --json-dir $(BENCH_DIR) --readme README.md

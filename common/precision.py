@@ -49,6 +49,23 @@ def cpu_has_fast_bf16() -> bool:
         return False
 
 
+#: What :func:`cpu_matrix_isa` can answer, widest first.
+CPU_ISAS = ("amx", "avx512_bf16", "avx512", "avx2", "other")
+
+
+def cpu_matrix_isa() -> str:
+    """The widest matrix instructions of this CPU, as torch reports them: one of
+    :data:`CPU_ISAS`. "amx" and "avx512_bf16" multiply bf16 in hardware; on the others bf16 is
+    emulated (several times slower than float32)."""
+    probes = (("amx", "_is_amx_tile_supported"), ("avx512_bf16", "_is_avx512_bf16_supported"),
+              ("avx512", "_is_avx512_supported"), ("avx2", "_is_avx2_supported"))
+    for name, probe in probes:
+        check = getattr(torch.cpu, probe, None)
+        if check is not None and check():
+            return name
+    return "other"
+
+
 def resolve_precision(precision: str, device: torch.device | str) -> str:
     """``"fp32"``, ``"bf16"`` or ``"fp16"``: ``"auto"`` decided for ``device`` (see the module
     docstring); ``"fp16"`` off CUDA is an error."""
