@@ -14,7 +14,13 @@ faiss          faiss-cpu                                   the faiss kNN backend
 gpu            faiss-gpu (instead of faiss-cpu)            the faiss kNN backend on CUDA
 test           pytest, pytest-timeout                      the test suite
 all            every CPU extra above                       ``make setup``
+peers          cython, setuptools (and fastreid, below)    ``tools/bench_eval.py --peers``
 =============  ==========================================  ===================================
+
+The ``peers`` extra times fast-reid's evaluation next to ours. fastreid 1.4.0 pins
+``torch==1.13.1``, so it is not listed (pip would replace this torch); install it without its
+dependencies: ``pip install -e '.[peers]' && pip install --no-deps fastreid==1.4.0``. Only its
+evaluation files are used (they need numpy, and Cython to compile ``rank_cy.pyx``).
 """
 from setuptools import find_packages, setup
 
@@ -44,6 +50,8 @@ EXTRAS = {
     # PyTorch3D (the optional rasteriser backend) is built from source on CUDA machines.
     "gpu": ["faiss-gpu>=1.7.4"],
     "test": ["pytest>=7.0", "pytest-timeout>=2.1"],
+    # With `pip install --no-deps fastreid==1.4.0` (its torch pin must not be installed).
+    "peers": ["cython>=3.0", "setuptools>=61"],
 }
 EXTRAS["all"] = sorted({req for name in ("synthetic", "export", "video", "smpl", "faiss", "test")
                         for req in EXTRAS[name]})

@@ -101,3 +101,113 @@ def test_errors_name_the_problem():
         evaluate(bad, q_pids, g_pids, q_cams, g_cams)
     with pytest.raises(ValueError, match="no query has a correct match"):
         evaluate(distmat, np.array([7, 8, 9]), g_pids, q_cams, g_cams)
+
+
+def _assert_same_as_reference(distmat, q_pids, g_pids, q_cams, g_cams, max_rank=20):
+    """The fast metrics equal the per-query loop (to the last bits of a float64 sum)."""
+    fast = evaluate(distmat, q_pids, g_pids, q_cams, g_cams, max_rank=max_rank)
+    slow = evaluate_reference(distmat, q_pids, g_pids, q_cams, g_cams, max_rank=max_rank)
+    np.testing.assert_array_equal(fast["cmc"], slow["cmc"])
+    assert fast["mAP"] == pytest.approx(slow["mAP"], rel=0, abs=1e-14)
+    assert fast["mINP"] == pytest.approx(slow["mINP"], rel=0, abs=1e-14)
+    assert fast["num_valid_queries"] == slow["num_valid_queries"]
+    assert fast["num_skipped_queries"] == slow["num_skipped_queries"]
+    return fast
+
+
+def _random_problem(rng, num_q, num_g, num_ids, num_cams, levels=None, dtype=np.float32):
+    q_pids, g_pids = rng.integers(0, num_ids, num_q), rng.integers(0, num_ids, num_g)
+    q_cams, g_cams = rng.integers(0, num_cams, num_q), rng.integers(0, num_cams, num_g)
+    distmat = rng.random((num_q, num_g))
+    if levels is not None:  # few distinct values: ties everywhere
+        distmat = np.floor(distmat * levels) / levels
+    return distmat.astype(dtype), q_pids, g_pids, q_cams, g_cams
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 40), (40, 1), (3, 500), (200, 7), (97, 131)])
+def test_matches_reference_on_shapes(shape):
+    rng = np.random.default_rng(sum(shape))
+    distmat, q_pids, g_pids, q_cams, g_cams = _random_problem(rng, *shape, num_ids=4, num_cams=3)
+    q_pids[0], q_cams[0] = g_pids[0], g_cams[0] + 1  # at least one valid query
+    _assert_same_as_reference(distmat, q_pids, g_pids, q_cams, g_cams)
+
+
+@pytest.mark.parametrize("levels", [1, 2, 3, 17])
+def test_ties_are_broken_by_gallery_index(levels):
+    # levels=1: every distance equal, the ranked list is the gallery order minus junk.
+    rng = np.random.default_rng(levels)
+    fast = _assert_same_as_reference(*_random_problem(rng, 60, 90, num_ids=5, num_cams=3,
+                                                      levels=levels))
+    assert fast["num_valid_queries"] > 0
+
+
+def test_tie_between_a_match_and_wrong_items_follows_the_index():
+    # One query (pid 1, camera 0); all four items at the same distance: wrong, right, junk, right.
+    distmat = np.full((1, 4), 0.5, dtype=np.float32)
+    result = evaluate(distmat, np.array([1]), np.array([2, 1, 1, 1]), np.array([0]),
+                      np.array([1, 1, 0, 2]), max_rank=3)
+    # Ranked list without junk: wrong, right, right -> AP = (1/2 + 2/3) / 2, INP = 2/3.
+    assert result["mAP"] == pytest.approx((1 / 2 + 2 / 3) / 2)
+    assert result["mINP"] == pytest.approx(2 / 3)
+    np.testing.assert_array_equal(result["cmc"], [0.0, 1.0, 1.0])
+
+
+def test_queries_without_valid_match_are_skipped():
+    # Query 0 has junk only (same pid, same camera); query 1 has no same-pid item at all;
+    # query 2 has one correct match behind a junk item.
+    distmat = np.array([[0.1, 0.2, 0.3], [0.3, 0.2, 0.1], [0.1, 0.3, 0.2]], dtype=np.float32)
+    q_pids, q_cams = np.array([5, 6, 7]), np.array([0, 0, 0])
+    g_pids, g_cams = np.array([5, 7, 7]), np.array([0, 0, 1])
+    result = _assert_same_as_reference(distmat, q_pids, g_pids, q_cams, g_cams, max_rank=3)
+    assert result["num_valid_queries"] == 1 and result["num_skipped_queries"] == 2
+    assert result["mAP"] == pytest.approx(1 / 2)  # wrong item g0, then the match g2
+
+
+def test_chunks_of_junk_only_rows_are_skipped(monkeypatch):
+    import reid.evaluation.metrics as metrics
+
+    rng = np.random.default_rng(3)
+    distmat, q_pids, g_pids, q_cams, g_cams = _random_problem(rng, 30, 20, 4, 3)
+    g_cams[g_pids == 0] = 0
+    q_pids[:10], q_cams[:10] = 0, 0  # the first rows see their identity under their camera only
+    monkeypatch.setattr(metrics, "_CHUNK_ELEMENTS", 20 * 4)  # 4 rows per chunk
+    result = _assert_same_as_reference(distmat, q_pids, g_pids, q_cams, g_cams)
+    assert result["num_skipped_queries"] >= 10
+
+
+def test_distractors_and_junk_ids_are_wrong_matches():
+    # Market's gallery: pid 0 distractors and pid -1 junk images are wrong for every query.
+    rng = np.random.default_rng(11)
+    distmat, q_pids, g_pids, q_cams, g_cams = _random_problem(rng, 50, 300, 8, 6)
+    q_pids += 1
+    g_pids[:60], g_pids[60:90] = 0, -1
+    distmat[:, :90] *= 0.2  # the distractors come first in every list
+    result = _assert_same_as_reference(distmat, q_pids, g_pids, q_cams, g_cams, max_rank=50)
+    assert result["cmc"][0] == 0.0 and result["mAP"] < 0.5
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float64])
+def test_other_float_types_match_reference(dtype):
+    rng = np.random.default_rng(5)
+    problem = _random_problem(rng, 70, 120, 6, 3, levels=50 if dtype == np.float16 else None,
+                              dtype=dtype)
+    _assert_same_as_reference(*problem)
+
+
+def test_infinite_distances_rank_last():
+    rng = np.random.default_rng(9)
+    distmat, q_pids, g_pids, q_cams, g_cams = _random_problem(rng, 40, 60, 4, 3)
+    distmat[rng.random(distmat.shape) < 0.2] = np.inf
+    _assert_same_as_reference(distmat, q_pids, g_pids, q_cams, g_cams)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_matches_reference_on_market_like_lists(seed):
+    # Many identities, long lists, few matches per query: the shape the fast path is built for.
+    rng = np.random.default_rng(100 + seed)
+    num_q, num_g = 120, 2000
+    q_pids, g_pids = rng.integers(1, 80, num_q), rng.integers(0, 80, num_g)
+    q_cams, g_cams = rng.integers(0, 6, num_q), rng.integers(0, 6, num_g)
+    distmat = rng.random((num_q, num_g)).astype(np.float32)
+    distmat -= 0.3 * (q_pids[:, None] == g_pids[None, :])
+    _assert_same_as_reference(distmat, q_pids, g_pids, q_cams, g_cams, max_rank=50)

@@ -2,14 +2,27 @@
 
 Protocol: for each query the gallery images with the same identity AND the same camera are
 removed from its ranked list ("junk"); a query with no remaining match is skipped and counted.
-Ties in distance are broken by gallery index (as a stable sort would), so the result equals
-:func:`benchmarks.reference.evaluation.evaluate_reference` exactly.
+Every other gallery image, distractors (pid 0) and junk images (pid -1) included, is a wrong
+match unless its identity is the query's. Ties in distance are broken by gallery index (as a
+stable sort would), so the result equals
+:func:`benchmarks.reference.evaluation.evaluate_reference`: the same ranked positions, hence the
+same CMC, and mAP / mINP up to the order of their float64 sums (about 1e-16 at Market size).
 
-How it avoids a full ``argsort`` (the slow part of the usual evaluators): for a chunk of query
-rows the junk entries are set to +inf and the rows are sorted by value only (a SIMD sort in
-numpy). The position of every correct match in its row's valid list is then found by a vectorised
-binary search over all matches at once; exact ties with a match are resolved by counting the tied
-valid items with a smaller gallery index. mAP, CMC and mINP follow from those positions alone.
+No row is sorted. The scores need only the position of each correct match in its row's
+junk-free ranked list, i.e. how many valid gallery items come before it. For a chunk of query
+rows:
+
+1. the correct matches ("positives", a few per row) are sorted by (distance, gallery index) and
+   laid out as a small per-row table padded with +inf;
+2. only gallery items not farther than their row's last positive can precede a positive. Those
+   strictly between the row's last two positives (often most of them) all have every positive
+   but the last before them, and are just counted; each of the others gets the number of its
+   row's positives ranked before it by a branchless binary search over the table (an exact tie
+   with a positive is settled by gallery index);
+3. a per-row histogram of those numbers, less the junk items' share, gives by a cumulative sum
+   the number of valid items ranked before every positive.
+
+mAP, CMC and mINP follow from those positions alone.
 """
 from __future__ import annotations
 
@@ -28,8 +41,8 @@ def torch_threads() -> int:
     except ImportError:  # pragma: no cover
         return 1
 
-# Distance-matrix entries handled per chunk (keeps the temporary arrays near 50 MB per worker).
-_CHUNK_ELEMENTS = 1 << 22
+# Distance-matrix entries handled per chunk: a few MB of temporaries per worker, mostly in cache.
+_CHUNK_ELEMENTS = 1 << 20
 
 
 def _to_numpy(value: Any, name: str) -> np.ndarray:
@@ -60,29 +73,9 @@ def _check_inputs(distmat, q_pids, g_pids, q_camids, g_camids):
         arrays[name] = array
     if num_q == 0 or num_g == 0:
         raise ValueError(f"distmat is empty: shape {distmat.shape}")
-    if np.isnan(distmat).any():
+    if np.isnan(distmat.max()):  # max propagates NaN, and reads the matrix only once
         raise ValueError("distmat contains NaN distances")
-    return distmat, arrays["q_pids"], arrays["g_pids"], arrays["q_camids"], arrays["g_camids"]
-
-
-def _count_below(sorted_rows: np.ndarray, rows: np.ndarray, values: np.ndarray,
-                 inclusive: bool) -> np.ndarray:
-    """For each (row, value): how many entries of ``sorted_rows[row]`` are < value (or <=)."""
-    num_cols = sorted_rows.shape[1]
-    flat = sorted_rows.reshape(-1)
-    base = rows.astype(np.int64) * num_cols
-    lo = np.zeros(len(rows), dtype=np.int64)
-    hi = np.full(len(rows), num_cols, dtype=np.int64)
-    compare = np.less_equal if inclusive else np.less
-    while True:
-        active = lo < hi
-        if not active.any():
-            return lo
-        mid = (lo + hi) // 2
-        probe = flat[base + np.minimum(mid, num_cols - 1)]
-        go_right = compare(probe, values) & active
-        lo = np.where(go_right, mid + 1, lo)
-        hi = np.where(go_right | ~active, hi, mid)
+    return np.ascontiguousarray(distmat), arrays["q_pids"], arrays["g_pids"], arrays["q_camids"], arrays["g_camids"]
 
 
 def _same_identity_pairs(q_pids: np.ndarray, g_pids: np.ndarray):
@@ -101,28 +94,91 @@ def _same_identity_pairs(q_pids: np.ndarray, g_pids: np.ndarray):
     return rows, cols
 
 
+def _positive_table(num_rows: int, rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
+                    num_g: int):
+    """Each row's positives sorted by (distance, gallery index), as padded per-row tables.
+
+    Returns ``rows, slot, table, table_cols``: the positives' rows and their rank ``slot``
+    among their row's positives (sorted by row, then slot); ``table[r, s]`` the distance of
+    row r's positive of rank s and ``table_cols`` its gallery index. The width is a power of
+    two with at least one padding entry per row (+inf, gallery index ``num_g``), which the
+    branchless search of :func:`_positives_before` relies on.
+    """
+    order = np.lexsort((cols, values, rows))
+    rows, cols, values = rows[order], cols[order], values[order]
+    per_row = np.bincount(rows, minlength=num_rows)
+    slot = np.arange(len(rows)) - (np.cumsum(per_row) - per_row)[rows]
+    width = 1 << int(per_row.max()).bit_length()
+    table = np.full((num_rows, width), np.inf, dtype=values.dtype)
+    table_cols = np.full((num_rows, width), num_g, dtype=np.intp)
+    table[rows, slot] = values
+    table_cols[rows, slot] = cols
+    return rows, slot, table, table_cols
+
+
+def _positives_before(table: np.ndarray, table_cols: np.ndarray, rows: np.ndarray,
+                      values: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """For each gallery item (row, distance, gallery index): how many positives of its row
+    rank before it, i.e. have a smaller distance, or the same distance and a smaller index.
+
+    A branchless binary search over the padded table counts the strictly smaller distances
+    (all items take the same log2(width) steps); the rare items whose distance equals one of
+    their row's positives then add the tied positives with a smaller gallery index.
+    """
+    width = table.shape[1]
+    flat = table.reshape(-1)
+    base = rows.astype(np.intp) * width
+    index = base.copy()  # flat index of the first table entry not known to be smaller
+    step = width // 2
+    while step:
+        index += step * (flat[index + (step - 1)] < values)
+        step //= 2
+    tied = np.nonzero(flat[index] == values)[0]
+    count = index - base
+    if len(tied):
+        r = rows[tied]
+        count[tied] += ((table[r] == values[tied, None])
+                        & (table_cols[r] < cols[tied, None])).sum(axis=1)
+    return count
+
+
 def _match_positions(dist: np.ndarray, match_rows: np.ndarray, match_cols: np.ndarray,
-                     junk_rows: np.ndarray, junk_cols: np.ndarray) -> np.ndarray:
-    """0-based positions, in the junk-free ranked list of their row, of the given matches."""
-    work = dist.copy()
-    work[junk_rows, junk_cols] = np.inf
-    work.sort(axis=1)
-    values = dist[match_rows, match_cols]
-    below = _count_below(work, match_rows, values, inclusive=False)
-    upto = _count_below(work, match_rows, values, inclusive=True)
-    tied = np.nonzero(upto - below > 1)[0]
-    if len(tied):  # equal distances: valid items with a smaller gallery index come first
-        num_g = dist.shape[1]
-        junk = np.zeros(dist.shape, dtype=bool)
-        junk[junk_rows, junk_cols] = True
-        step = max(1, _CHUNK_ELEMENTS // num_g)
-        for start in range(0, len(tied), step):
-            sel = tied[start:start + step]
-            r, c = match_rows[sel], match_cols[sel]
-            same = (dist[r] == values[sel, None]) & ~junk[r]
-            earlier = np.arange(num_g)[None, :] < c[:, None]
-            below[sel] += (same & earlier).sum(axis=1)
-    return below
+                     junk_rows: np.ndarray, junk_cols: np.ndarray):
+    """``rows, slot, positions`` of the matches, sorted by row and then by position: ``slot``
+    is a match's rank among its row's matches, ``positions`` its 0-based position in the
+    junk-free ranked list of its row (see the module docstring for the method)."""
+    num_rows, num_g = dist.shape
+    rows, slot, table, table_cols = _positive_table(
+        num_rows, match_rows, match_cols, dist[match_rows, match_cols], num_g)
+    width = table.shape[1]
+    per_row = np.bincount(rows, minlength=num_rows)
+    has_match = per_row > 0
+    last, second_last = (table[np.arange(num_rows), np.maximum(per_row - k, 0)] for k in (1, 2))
+    second_last[per_row < 2] = -np.inf
+    # Only items not farther than their row's last positive can come before a positive. Those
+    # strictly between the last two positives (often most of them) have all but the last
+    # positive before them: they are counted, not searched.
+    near = dist <= second_last[:, None]
+    gap = np.count_nonzero(dist < last[:, None], axis=1) - np.count_nonzero(near, axis=1)
+    near |= dist == last[:, None]
+    near[~has_match] = False
+    flat = np.flatnonzero(near)
+    near_rows = np.repeat(np.arange(num_rows, dtype=np.intp), np.count_nonzero(near, axis=1))
+    near_cols = flat - near_rows * num_g
+    before = _positives_before(table, table_cols, near_rows, dist.reshape(-1)[flat], near_cols)
+    histogram = np.bincount(near_rows * width + before, minlength=num_rows * width)
+    in_gap = has_match & (gap > 0)  # gap <= 0: the last two positives are tied
+    histogram[np.nonzero(in_gap)[0] * width + per_row[in_gap] - 1] += gap[in_gap]
+    junk_values = dist[junk_rows, junk_cols]
+    near_junk = (junk_values <= last[junk_rows]) & has_match[junk_rows]
+    if near_junk.any():  # junk items are not in the ranked list: take their share out again
+        jr, jc, jv = junk_rows[near_junk], junk_cols[near_junk], junk_values[near_junk]
+        histogram -= np.bincount(jr * width + _positives_before(table, table_cols, jr, jv, jc),
+                                 minlength=num_rows * width)
+    # The valid items with at most s positives before them are the ones ranked before the
+    # positive of rank s, plus that positive itself.
+    ranked_before = np.cumsum(histogram.reshape(num_rows, width), axis=1)
+    return rows, slot, ranked_before[rows, slot] - 1
 
 
 def _score_chunk(dist: np.ndarray, rows: np.ndarray, cols: np.ndarray, junk: np.ndarray,
@@ -132,15 +188,11 @@ def _score_chunk(dist: np.ndarray, rows: np.ndarray, cols: np.ndarray, junk: np.
     empty = (0.0, 0.0, np.zeros(max_rank + 1, dtype=np.int64), 0)
     if junk.all():
         return empty
-    positions = _match_positions(dist, rows[~junk], cols[~junk], rows[junk], cols[junk])
-    rows = rows[~junk]
-    # Within each row, order the matches by their position in the ranked list.
-    order = np.lexsort((positions, rows))
-    rows, positions = rows[order], positions[order]
+    rows, rank_in_row, positions = _match_positions(dist, rows[~junk], cols[~junk], rows[junk],
+                                                    cols[junk])
     counts = np.bincount(rows, minlength=dist.shape[0])
     valid_rows = np.nonzero(counts)[0]
     group_start = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    rank_in_row = np.arange(len(rows)) - group_start[rows]
     precision = (rank_in_row + 1.0) / (positions + 1.0)
     ap = np.bincount(rows, weights=precision, minlength=dist.shape[0])[valid_rows]
     first = positions[group_start[valid_rows]]
@@ -185,7 +237,7 @@ def evaluate(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50) ->
                             pair_junk[sl], max_rank)
 
     workers = max(1, min(len(starts), torch_threads()))
-    if workers > 1:  # numpy's sort releases the GIL: chunks run side by side
+    if workers > 1:  # numpy releases the GIL in its array loops: chunks run side by side
         with ThreadPoolExecutor(max_workers=workers) as pool:
             parts = list(pool.map(score, range(len(starts))))
     else:
