@@ -61,3 +61,55 @@ def test_bad_arguments():
         re_ranking(qf, gf, k1=3, k2=2, lambda_value=1.5)
     with pytest.raises(ValueError, match="features"):
         re_ranking(qf, gf[:, :4], k1=3)
+
+
+def test_compiled_and_vectorised_paths_agree(monkeypatch):
+    import reid.evaluation.rerank as rerank
+
+    if not rerank.NUMBA_AVAILABLE:
+        pytest.skip("numba not installed: only the vectorised path exists")
+    qf, gf, _, _ = _clustered_features(30, 120, 16, 6, seed=7)
+    compiled = re_ranking(qf, gf, block_size=32)
+    monkeypatch.setattr(rerank, "NUMBA_AVAILABLE", False)
+    vectorised = re_ranking(qf, gf, block_size=32)
+    np.testing.assert_allclose(compiled, vectorised, atol=1e-6)
+
+
+def test_compiled_neighbour_lists_are_exact_and_stable():
+    import reid.evaluation.rerank as rerank
+
+    if not rerank.NUMBA_AVAILABLE:
+        pytest.skip("numba not installed")
+    qf, gf, _, _ = _clustered_features(9, 40, 8, 4, seed=8)
+    x = torch.cat([qf, gf, gf[:5]])          # exact duplicates: ties keep the lower index
+    ranks, dist, row_max, q_to_g = rerank._neighbour_pass_compiled(x, 9, 6, 7)
+    full = torch.cdist(x.double(), x.double()).pow(2).numpy()
+    expected = np.argsort(full, axis=1, kind="stable")[:, :6]
+    dup = np.arange(9, 14)
+    assert set(ranks[dup, 0]) <= set(dup) | set(dup + 40)
+    clean = np.setdiff1d(np.arange(len(x)), np.concatenate([dup, dup + 40]))
+    np.testing.assert_array_equal(ranks[clean], expected[clean])
+    np.testing.assert_allclose(dist, np.take_along_axis(full, ranks, 1), atol=1e-5)
+    np.testing.assert_allclose(row_max, full.max(axis=1), rtol=1e-5)
+    np.testing.assert_allclose(q_to_g, full[:9, 9:], atol=1e-5)
+
+
+def test_tiny_gallery_caps_k1_and_k2():
+    qf, gf, _, _ = _clustered_features(3, 5, 8, 2, seed=9)
+    with pytest.warns(UserWarning, match="k1=7, k2=6"):
+        fast = re_ranking(qf, gf, k1=20, k2=6)
+    with pytest.warns(UserWarning):
+        slow = re_ranking_reference(qf, gf, *_capped(8))
+    np.testing.assert_allclose(fast, slow, atol=1e-5)
+
+
+def _capped(num_items):
+    from reid.evaluation.rerank import capped_neighbours
+    return capped_neighbours(20, 6, num_items)
+
+
+def test_identical_features_give_finite_distances():
+    x = torch.ones(6, 4) / 2.0
+    out = re_ranking(x[:2], x[2:], k1=3, k2=2)
+    assert out.shape == (2, 4) and np.isfinite(out).all()
+    assert (out >= 0).all() and (out <= 1).all()

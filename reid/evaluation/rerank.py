@@ -17,6 +17,14 @@ Nothing here is N x N: the distances are streamed in row chunks (torch, CPU or G
 the top-(k1 + 1) neighbour lists and row maxima; V is a sparse matrix; the Jaccard numerator is
 accumulated per query chunk from the sparse non-zeros through an inverted (column) index.
 
+On the CPU with numba (the usual case) three compiled kernels replace the slow steps: the
+distance blocks (one BLAS product each) are folded into the running neighbour lists and row
+maxima without sorting (an entry below a list's k-th value is inserted, anything else costs one
+comparison); the expanded sets are built per item with stamped membership arrays; and the
+Jaccard numerator and the final combination are computed per query row straight into the
+output. Without numba, or for GPU tensors, the torch / numpy path gives the same results. The
+kernels are compiled on first use and cached on disk (:mod:`reid.cluster.kernels`).
+
 On a small set (N < k1 + 1, e.g. a tiny gallery) k1 is capped to N - 1 and k2 to the capped
 k1 + 1 (:func:`capped_neighbours`), with a warning naming the given and the capped values.
 """
@@ -27,6 +35,11 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 import torch
+
+from reid.cluster.kernels import NUMBA_AVAILABLE, _kernel
+
+if NUMBA_AVAILABLE:
+    from numba import prange
 
 # (query rows x nonzeros) triples handled at once in the Jaccard step.
 _TRIPLE_CHUNK = 1 << 22
@@ -63,6 +76,132 @@ def capped_neighbours(k1: int, k2: int, num_items: int) -> tuple[int, int]:
 def half_k1(k1: int) -> int:
     """round(k1 / 2) as the authors' code computes it (numpy rounds half to even)."""
     return int(np.around(k1 / 2.0))
+
+
+if NUMBA_AVAILABLE:
+
+    @_kernel(nogil=True)
+    def _insert_nearest(keys, idx, value, item):
+        """Insert (value, item) into the ascending list keys (full length k) after the entries
+        <= value, dropping the last; the caller checked value < keys[-1]. Fed in item order,
+        ties keep the earlier item, as a stable sort does."""
+        p = keys.size - 1
+        while p > 0 and keys[p - 1] > value:
+            keys[p] = keys[p - 1]
+            idx[p] = idx[p - 1]
+            p -= 1
+        keys[p] = value
+        idx[p] = item
+
+    @_kernel(parallel=True)
+    def _scan_block_kernel(block, sq_rows, r0, c0, transposed, top_d, top_i, row_max, stripes):
+        """Fold one distance block into the running neighbour lists and maxima.
+
+        ``block`` holds sq[c] - 2 <x_r, x_c> for rows r0.. and columns c0..; the row pass adds
+        sq[r] in place (completing the squared distances) and updates the lists of the rows;
+        with ``transposed`` the column pass then updates the lists of the columns, each thread
+        over its own stripe of columns. Only entries below a list's current k-th value move
+        anything, so after the first blocks almost every entry costs one comparison."""
+        rows, cols = block.shape
+        k = top_d.shape[1]
+        for r in prange(rows):
+            i = r0 + r
+            s = sq_rows[r]
+            worst = row_max[i]
+            bound = top_d[i, k - 1]
+            for c in range(cols):
+                v = block[r, c] + s
+                block[r, c] = v
+                worst = max(worst, v)
+                if v < bound:
+                    _insert_nearest(top_d[i], top_i[i], v, c0 + c)
+                    bound = top_d[i, k - 1]
+            row_max[i] = worst
+        if transposed:
+            width = (cols + stripes - 1) // stripes
+            for t in prange(stripes):
+                lo = t * width
+                hi = min(cols, lo + width)
+                if lo >= hi:
+                    continue
+                bound = top_d[c0 + lo:c0 + hi, k - 1].copy()
+                worst = row_max[c0 + lo:c0 + hi].copy()
+                for r in range(rows):
+                    line = block[r, lo:hi]
+                    for c in range(hi - lo):
+                        v = line[c]
+                        worst[c] = max(worst[c], v)
+                        if v < bound[c]:
+                            j = c0 + lo + c
+                            _insert_nearest(top_d[j], top_i[j], v, r0 + r)
+                            bound[c] = top_d[j, k - 1]
+                row_max[c0 + lo:c0 + hi] = worst
+
+    @_kernel(parallel=True)
+    def _expanded_sets_kernel(ranks, recip, half, hw, chunks):
+        """Per item i, its expanded k-reciprocal set (unsorted) and its size: R*(i) (the
+        entries of ranks[i] where ``recip``) plus every half set H(c), c in R*(i) (the first
+        ``hw`` entries of ranks[c] where ``half``), that shares more than 2/3 of its members
+        with R*(i). Set membership is stamped per thread (stamp == i + 1), never cleared."""
+        n, width = ranks.shape
+        members = np.empty((n, width * (hw + 1)), dtype=np.int64)
+        sizes = np.zeros(n, dtype=np.int64)
+        for ch in prange(chunks):
+            in_recip = np.zeros(n, dtype=np.int64)
+            in_set = np.zeros(n, dtype=np.int64)
+            for i in range(ch, n, chunks):
+                stamp = i + 1
+                count = 0
+                for a in range(width):
+                    if recip[i, a]:
+                        j = ranks[i, a]
+                        in_recip[j] = stamp
+                        in_set[j] = stamp
+                        members[i, count] = j
+                        count += 1
+                for a in range(width):
+                    if not recip[i, a]:
+                        continue
+                    c = ranks[i, a]
+                    size = 0
+                    shared = 0
+                    for b in range(hw):
+                        if half[c, b]:
+                            size += 1
+                            if in_recip[ranks[c, b]] == stamp:
+                                shared += 1
+                    if shared > (2.0 / 3.0) * size:
+                        for b in range(hw):
+                            j = ranks[c, b]
+                            if half[c, b] and in_set[j] != stamp:
+                                in_set[j] = stamp
+                                members[i, count] = j
+                                count += 1
+                sizes[i] = count
+        return members, sizes
+
+    @_kernel(parallel=True)
+    def _jaccard_combine_kernel(q_ptr, q_cols, q_vals, g_ptr, g_rows, g_vals, out, q_max,
+                                lambda_value, chunks):
+        """out[q, g] <- lambda d(q, g) / q_max[q] + (1 - lambda) (1 - m / (2 - m)), with
+        m = sum_k min(V[q, k], V[g, k]) accumulated per query row through the column index of
+        the gallery rows of V; rows are dealt round-robin to ``chunks`` row groups."""
+        num_q, num_g = out.shape
+        for ch in prange(chunks):
+            acc = np.zeros(num_g, dtype=np.float64)
+            for q in range(ch, num_q, chunks):
+                for p in range(q_ptr[q], q_ptr[q + 1]):
+                    col = q_cols[p]
+                    a = q_vals[p]
+                    for t in range(g_ptr[col], g_ptr[col + 1]):
+                        b = g_vals[t]
+                        acc[g_rows[t]] += a if a < b else b
+                scale = lambda_value / q_max[q]
+                for g in range(num_g):
+                    m = acc[g]
+                    acc[g] = 0.0
+                    out[q, g] = np.float32(out[q, g] * scale
+                                           + (1.0 - lambda_value) * (1.0 - m / (2.0 - m)))
 
 
 def _merge_topk(vals: torch.Tensor, idx: torch.Tensor, new_vals: torch.Tensor,
@@ -122,6 +261,38 @@ def _neighbour_pass(x: torch.Tensor, num_q: int, num_keep: int, block: int):
     return top_idx.cpu().numpy(), top_vals.clamp_min_(0.0).cpu().numpy(), row_max, q_to_g
 
 
+def _neighbour_pass_compiled(x: torch.Tensor, num_q: int, num_keep: int, block: int):
+    """:func:`_neighbour_pass` on the CPU with the compiled block scan: the same results (ties
+    keep the lower index), without sorting any block."""
+    n = x.shape[0]
+    k = min(num_keep, n)
+    sq = x.pow(2).sum(dim=1)
+    sq_np = sq.numpy()
+    top_d = np.full((n, k), np.inf, dtype=np.float32)
+    top_i = np.zeros((n, k), dtype=np.int64)
+    row_max = np.full(n, -np.inf, dtype=np.float32)
+    q_to_g = np.empty((num_q, n - num_q), dtype=np.float32)
+    buffer = torch.empty(block * block)
+    stripes = 4 * torch.get_num_threads()
+    starts = range(0, n, block)
+    with torch.no_grad():
+        for r0 in starts:
+            r1 = min(n, r0 + block)
+            for c0 in range(r0, n, block):
+                c1 = min(n, c0 + block)
+                dist = buffer[: (r1 - r0) * (c1 - c0)].view(r1 - r0, c1 - c0)
+                torch.addmm(sq[None, c0:c1], x[r0:r1], x[c0:c1].t(), alpha=-2.0, out=dist)
+                values = dist.numpy()
+                _scan_block_kernel(values, sq_np[r0:r1], r0, c0, c0 != r0, top_d, top_i,
+                                   row_max, stripes)
+                if r0 < num_q and c1 > num_q:
+                    g0 = max(c0, num_q)
+                    np.maximum(values[: min(r1, num_q) - r0, g0 - c0:], 0.0,
+                               out=q_to_g[r0:min(r1, num_q), g0 - num_q:c1 - num_q])
+    row_max[row_max <= 0] = 1.0  # all items identical: leave the distances unscaled
+    return top_i, np.maximum(top_d, 0.0), row_max, q_to_g
+
+
 def _reciprocal_mask(ranks: np.ndarray, width: int, chunk: int = 8192) -> np.ndarray:
     """mask[i, a] = i is among the first ``width`` neighbours of its neighbour ranks[i, a]."""
     n = ranks.shape[0]
@@ -141,6 +312,11 @@ def _expanded_sets(ranks: np.ndarray, k1: int, chunk: int = 2048):
     hw = half_k1(k1) + 1
     recip = _reciprocal_mask(ranks, width)
     half = _reciprocal_mask(ranks, hw)
+    if NUMBA_AVAILABLE:
+        members, sizes = _expanded_sets_kernel(ranks[:, :width], recip, half, hw,
+                                               4 * torch.get_num_threads())
+        keep = np.arange(members.shape[1])[None, :] < sizes[:, None]
+        return np.repeat(np.arange(n), sizes), members[keep]
     half_idx = ranks[:, :hw]
     half_size = half.sum(axis=1)
     rows_out, cols_out = [], []
@@ -241,6 +417,32 @@ def _jaccard_numerator(v: sp.csr_matrix, num_q: int):
         yield start, stop, m.reshape(stop - start, num_g)
 
 
+def _combine_compiled(v: sp.csr_matrix, num_q: int, out: np.ndarray, row_max: np.ndarray,
+                      lambda_value: float) -> None:
+    """The final distances in place in ``out`` (d(q, g) on entry) with the compiled kernel."""
+    gallery = v[num_q:].tocsc()
+    query = v[:num_q].tocsr()
+    chunks = 4 * torch.get_num_threads()
+    _jaccard_combine_kernel(query.indptr.astype(np.int64), query.indices.astype(np.int64),
+                            query.data, gallery.indptr.astype(np.int64),
+                            gallery.indices.astype(np.int64), gallery.data, out,
+                            row_max[:num_q].astype(np.float64), float(lambda_value), chunks)
+
+
+def _combine_vectorised(v: sp.csr_matrix, num_q: int, out: np.ndarray, row_max: np.ndarray,
+                        lambda_value: float) -> None:
+    """The final distances in place in ``out`` (d(q, g) on entry), chunk by chunk in numpy."""
+    out /= row_max[:num_q, None]
+    out *= lambda_value
+    for start, stop, m in _jaccard_numerator(v, num_q):
+        # out += (1 - lambda) * (1 - m / (2 - m)), in place and in float32
+        m = m.astype(np.float32)
+        m /= 2.0 - m
+        m *= -(1.0 - lambda_value)
+        m += 1.0 - lambda_value
+        out[start:stop] += m
+
+
 def re_ranking(qf, gf, k1: int = 20, k2: int = 6, lambda_value: float = 0.3,
                block_size: int = 2048) -> np.ndarray:
     """Re-ranked (num_q, num_g) float32 distances from query and gallery features.
@@ -254,17 +456,12 @@ def re_ranking(qf, gf, k1: int = 20, k2: int = 6, lambda_value: float = 0.3,
     x = _features(qf, gf)
     num_q, n = int(qf.shape[0]), x.shape[0]
     k1, k2 = capped_neighbours(k1, k2, n)
-    ranks, rank_dist, row_max, out = _neighbour_pass(x, num_q, k1 + 1, block_size)
+    compiled = NUMBA_AVAILABLE and x.device.type == "cpu"
+    neighbour_pass = _neighbour_pass_compiled if compiled else _neighbour_pass
+    ranks, rank_dist, row_max, out = neighbour_pass(x, num_q, k1 + 1, block_size)
     v = _encoding_matrix(x, ranks, rank_dist, row_max, k1, k2)
-    out /= row_max[:num_q, None]
-    out *= lambda_value
-    for start, stop, m in _jaccard_numerator(v, num_q):
-        # out += (1 - lambda) * (1 - m / (2 - m)), in place and in float32
-        m = m.astype(np.float32)
-        m /= 2.0 - m
-        m *= -(1.0 - lambda_value)
-        m += 1.0 - lambda_value
-        out[start:stop] += m
+    (_combine_compiled if compiled else _combine_vectorised)(v, num_q, out, row_max,
+                                                              lambda_value)
     return out
 
 
