@@ -371,6 +371,44 @@ if NUMBA_AVAILABLE:
         return out
 
 
+if NUMBA_AVAILABLE:
+
+    @_kernel(parallel=True)
+    def _merge_block_kernel(block, first_col, best_v, best_i, counts, first_row):
+        """Merge every row r of ``block`` (columns first_col..) into the running descending
+        top-k list of row first_row + r (best_v / best_i, counts[row] entries filled). Groups
+        of SCAN columns whose maximum does not beat a full list's k-th entry are skipped."""
+        rows, width = block.shape
+        k = best_v.shape[1]
+        groups = (width + SCAN - 1) // SCAN
+        for r in prange(rows):
+            keys = best_v[first_row + r]
+            cols = best_i[first_row + r]
+            count = counts[first_row + r]
+            row = block[r]
+            for g in range(groups):
+                hi = min(g * SCAN + SCAN, width)
+                if count == k:
+                    m = row[g * SCAN]
+                    for t in range(g * SCAN + 1, hi):
+                        if row[t] > m:
+                            m = row[t]
+                    if not m > keys[k - 1]:
+                        continue
+                for t in range(g * SCAN, hi):
+                    count = _insert_top(keys, cols, count, k, row[t], first_col + t)
+            counts[first_row + r] = count
+
+
+def merge_topk_block(block: np.ndarray, first_col: int, best_v: np.ndarray, best_i: np.ndarray,
+                     counts: np.ndarray, first_row: int) -> None:
+    """Merge a float32 block of similarities (rows first_row.., columns first_col..) into the
+    running per-row top-k lists, in place. Fed column blocks in increasing order, ties keep the
+    earlier column, as in :func:`topk_rows`."""
+    _merge_block_kernel(np.ascontiguousarray(block), int(first_col), best_v, best_i, counts,
+                        int(first_row))
+
+
 def topk_rows(values: np.ndarray, k: int) -> Tuple[np.ndarray, np.ndarray]:
     """(values, int32 columns) of the k largest entries of every row, descending."""
     return _topk_rows_kernel(np.ascontiguousarray(values), int(k))
@@ -382,7 +420,7 @@ def rescore(x: np.ndarray, first_row: int, cand: np.ndarray) -> np.ndarray:
 
 
 KERNELS = ("_pair_dots_kernel", "_topk_rows_kernel", "_rescore_kernel", "_histogram_kernel",
-           "_pairs_kernel")   # the entry points; their helpers are compiled into them
+           "_pairs_kernel", "_merge_block_kernel")   # the entry points; their helpers are compiled into them
 
 
 def kernel_cache_dir() -> Optional[str]:
@@ -426,6 +464,8 @@ def warm_up_kernels() -> float:
     topk_rows(x, 2)
     topk_rows(np.abs(x).view(np.int32).astype(np.int16), 2)
     rescore(x, 0, np.zeros((2, 2), dtype=np.int32))
+    merge_topk_block(x, 0, np.full((8, 2), -np.inf, dtype=np.float32),
+                     np.full((8, 2), -1, dtype=np.int64), np.zeros(8, dtype=np.int64), 0)
     v = sp.csr_matrix(np.abs(x @ x.T) * (rng.random((8, 8)) > 0.5)).astype(np.float32)
     distance_histogram(v, 1e-5)
     pairs_within(v, 0.5)

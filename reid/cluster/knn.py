@@ -4,17 +4,42 @@ Backends, chosen by ``backend``:
 
 * ``"faiss"``: a FAISS flat inner-product index, on the GPU (``StandardGpuResources`` +
   ``GpuIndexFlatIP``) when CUDA, faiss-gpu and ``use_gpu`` allow, ``IndexFlatIP`` on the CPU otherwise.
-* ``"torch"``: blocked matrix products plus ``topk``. Only the upper triangle of blocks of the
-  (symmetric) similarity matrix is computed, each block feeding the rows of both of its sides,
-  which halves the arithmetic. Runs on CUDA when available and allowed.
-  On the CPU with numba present, rows are searched by blocks with a compiled top-k selection;
-  where the CPU multiplies bf16 in hardware (``precision="auto"``), a bf16 product proposes
-  k + margin candidates per row that are re-scored exactly in float32, and a rigorous error
-  bound decides per row whether the candidates provably hold the float32 k nearest (rows that
-  fail it are searched again in float32). Same neighbours as float32, up to genuine ties.
+* ``"torch"``: exact search on CUDA (blocked matrix products plus ``topk``, upper triangle of
+  blocks only) or, on the CPU, by the exact path chosen for this CPU (see below).
 * ``"auto"`` (default): faiss on the GPU when it can; otherwise torch (on CUDA when available,
-  else CPU). On a 2-core CPU the torch search is several times faster than faiss-cpu's flat
-  index at N = 13k, with the same neighbours up to floating-point ties.
+  else the CPU path below).
+
+CPU paths (:data:`CPU_KNN_PATHS`, all exact: same neighbours as float32, up to genuine ties):
+
+* ``"bf16-candidates"``: per block of rows a bf16 product proposes k + margin candidates, which
+  are re-scored exactly in float32; a rigorous error bound decides per row whether they provably
+  hold the float32 k nearest (rows that fail it are searched again in float32). Needs numba.
+* ``"blas-rows"``: float32 products of blocks of rows with all rows through numpy's BLAS, and
+  a compiled (numba) top-k selection per row.
+* ``"blas-upper"``: numpy BLAS products over the upper triangle of blocks only (half the
+  arithmetic), each block merged into the running top-k lists of its rows and, transposed, of
+  its columns by a compiled kernel.
+* ``"torch-rows"``: the same as "blas-rows" with torch's matrix product (MKL / oneDNN).
+* ``"torch-topk"``: torch products over the upper triangle of blocks (each block feeding the
+  rows of both sides) with ``torch.topk``; needs neither numba nor faiss.
+
+:func:`select_cpu_knn_path` picks one from the CPU's matrix instructions (:func:`cpu_matrix_isa`),
+on measurements of ``tools/bench_cluster.py --knn-paths`` (N = 12,936, k = 30):
+
+* AVX512-BF16 (2-core EPYC, loaded): bf16 candidates 2.24 s against faiss ``IndexFlatIP``
+  3.93 s at 512-d; AMX multiplies bf16 faster still, so it gets the same path.
+* AVX2 only (2-core EPYC Zen 3, heavily loaded, load average 9-11): bf16 is emulated there
+  (7 GFLOP/s against 50-68 for float32), so a float32 path: numpy's OpenBLAS product beat
+  torch's MKL product by 1.2-1.4x (6.9 s against 8.1 s at 512-d; faiss ``IndexFlatIP`` 7.1 s,
+  ``torch.topk`` 9.9 s). The upper-triangle version wins once the product dominates: at
+  2048-d 15.2 s against 19.9 s ("blas-rows"), 25.3 s ("torch-rows"), 21.1 s (faiss), while at
+  512-d merging the transposed blocks costs more than the product saved (8.0 s against 6.9 s).
+  So "blas-upper" from :data:`UPPER_MIN_DIM` (between the two sizes measured) and "blas-rows"
+  below. A second run in one process (load average 12) agreed: 2048-d "blas-upper" 13.6 s,
+  "torch-topk" 16.0 s, faiss ``IndexFlatIP`` 17.8 s, "blas-rows" 18.1 s, "torch-rows" 20.5 s;
+  512-d "blas-rows" 6.4 s, "blas-upper" / faiss 6.8 s, "torch-topk" 10.2 s, bf16 candidates
+  48.5 s. AVX512 without bf16 gets the same float32 rule (not measured).
+* Without numba: ``"torch-topk"``.
 
 All backends return float32 similarities (descending) and int64 indices, ``(N, k)`` each.
 Each row usually starts with the query itself. ``k`` larger than ``N`` is shrunk to ``N``.
@@ -27,9 +52,9 @@ from typing import Optional, Tuple, Union
 import numpy as np
 import torch
 
-from common.precision import cpu_has_fast_bf16
+from common.precision import CPU_ISAS, cpu_matrix_isa
 
-from .kernels import NUMBA_AVAILABLE, rescore, topk_rows
+from .kernels import NUMBA_AVAILABLE, merge_topk_block, rescore, topk_rows
 
 try:  # faiss is optional: the torch backend covers its absence.
     import faiss  # type: ignore
@@ -40,6 +65,11 @@ logger = logging.getLogger("reid.cluster")
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 BACKENDS = ("auto", "faiss", "torch")
+CPU_KNN_PATHS = ("bf16-candidates", "blas-upper", "blas-rows", "torch-rows", "torch-topk")
+UPPER_MIN_DIM = 1024     # from this feature size on, "blas-upper" beats "blas-rows" (docstring)
+PRECISIONS = ("auto", "bf16", "float32")
+_NUMBA_PATHS = ("bf16-candidates", "blas-upper", "blas-rows", "torch-rows")
+_logged_paths: set = set()      # CPU paths whose choice was already logged in this process
 
 
 def check_features(features: ArrayLike, name: str = "features") -> torch.Tensor:
@@ -119,15 +149,41 @@ BF16_UNIT_ROUNDOFF = 2.0 ** -8
 FP32_UNIT_ROUNDOFF = 2.0 ** -24
 
 
-def fast_bf16_matmul() -> bool:
-    """True when this CPU multiplies bf16 matrices in hardware (AMX tiles or AVX512-BF16)."""
-    return cpu_has_fast_bf16()
+def select_cpu_knn_path(isa: Optional[str] = None, numba_available: Optional[bool] = None,
+                        precision: str = "auto", dim: int = 2048) -> str:
+    """The fastest exact CPU path (one of :data:`CPU_KNN_PATHS`) for a CPU with matrix
+    instructions ``isa`` (default: this CPU's); the measurements behind the rule are in the
+    module docstring.
+
+    "amx" and "avx512_bf16" (bf16 products in hardware) get "bf16-candidates"; "avx512",
+    "avx2" and "other" get "blas-upper" for feature size ``dim`` >= :data:`UPPER_MIN_DIM` and
+    "blas-rows" below; without numba it is "torch-topk" whatever the ISA.
+    ``precision`` "bf16" / "float32" forces the bf16-candidate / the float32 path.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"select_cpu_knn_path: precision '{precision}' is not one of "
+                         f"{', '.join(PRECISIONS)}")
+    isa = cpu_matrix_isa() if isa is None else isa
+    if isa not in CPU_ISAS:
+        raise ValueError(f"select_cpu_knn_path: isa '{isa}' is not one of {CPU_ISAS}")
+    numba_available = NUMBA_AVAILABLE if numba_available is None else numba_available
+    if not numba_available:
+        return "torch-topk"
+    if precision == "bf16" or (precision == "auto" and isa in ("amx", "avx512_bf16")):
+        return "bf16-candidates"
+    return "blas-upper" if dim >= UPPER_MIN_DIM else "blas-rows"
 
 
-def _exact_rows_knn(x: torch.Tensor, rows: np.ndarray, k: int) -> Tuple[np.ndarray, np.ndarray]:
-    """float32 kNN of the given rows against all rows (matrix product + compiled selection)."""
-    with torch.no_grad():
-        sims = (x[torch.from_numpy(rows)] @ x.T).numpy()
+def _exact_rows_knn(x: torch.Tensor, rows: np.ndarray, k: int, blas: str = "torch"
+                    ) -> Tuple[np.ndarray, np.ndarray]:
+    """float32 kNN of the given rows against all rows: matrix product by torch's (``blas``
+    "torch") or numpy's ("numpy") BLAS, then the compiled top-k selection."""
+    if blas == "numpy":
+        x_np = x.numpy()
+        sims = x_np[rows] @ x_np.T
+    else:
+        with torch.no_grad():
+            sims = (x[torch.from_numpy(rows)] @ x.T).numpy()
     vals, idx = topk_rows(sims, k)
     return vals, idx.astype(np.int64)
 
@@ -184,11 +240,31 @@ def _bf16_candidate_knn(x: torch.Tensor, k: int, margin: int, block_size: int
     return out_v, out_i, int(redo_rows.size)
 
 
-def _blocked_exact_knn(x: torch.Tensor, k: int, block_size: int) -> Tuple[np.ndarray, np.ndarray]:
-    """float32 kNN by blocks of rows (CPU, compiled selection)."""
-    parts = [_exact_rows_knn(x, np.arange(a, min(a + block_size, x.shape[0])), k)
+def _blocked_exact_knn(x: torch.Tensor, k: int, block_size: int, blas: str = "torch"
+                       ) -> Tuple[np.ndarray, np.ndarray]:
+    """float32 kNN by blocks of rows (CPU, compiled selection; ``blas`` as in _exact_rows_knn)."""
+    parts = [_exact_rows_knn(x, np.arange(a, min(a + block_size, x.shape[0])), k, blas)
              for a in range(0, x.shape[0], block_size)]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def _upper_blocks_knn(x: torch.Tensor, k: int, block_size: int) -> Tuple[np.ndarray, np.ndarray]:
+    """float32 kNN from the upper triangle of blocks of X X^T (numpy BLAS): block (a, b), b >= a,
+    feeds the lists of rows a.. and, transposed, of rows b.. . Every row receives its column
+    blocks in increasing order, so ties keep the earlier column."""
+    x_np = x.numpy()
+    n = x_np.shape[0]
+    best_v = np.full((n, k), -np.inf, dtype=np.float32)
+    best_i = np.full((n, k), -1, dtype=np.int64)
+    counts = np.zeros(n, dtype=np.int64)
+    for a in range(0, n, block_size):
+        xa = x_np[a:a + block_size]
+        for b in range(a, n, block_size):
+            sims = xa @ x_np[b:b + block_size].T
+            merge_topk_block(sims, b, best_v, best_i, counts, a)
+            if b != a:
+                merge_topk_block(sims.T, a, best_v, best_i, counts, b)
+    return best_v, best_i
 
 
 def _faiss_knn(x: torch.Tensor, k: int, use_gpu: bool) -> Tuple[np.ndarray, np.ndarray]:
@@ -202,6 +278,41 @@ def _faiss_knn(x: torch.Tensor, k: int, use_gpu: bool) -> Tuple[np.ndarray, np.n
     index.add(data)
     sims, idx = index.search(data, k)
     return sims.astype(np.float32, copy=False), idx.astype(np.int64, copy=False)
+
+
+def cpu_knn(x: torch.Tensor, k: int, path: str, block_size: int = 2048,
+            margin: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Exact kNN of L2-normalised CPU float32 rows by the named CPU path (:data:`CPU_KNN_PATHS`);
+    1 <= k <= N. Returns (float32 similarities, int64 indices), (N, k) each."""
+    if path not in CPU_KNN_PATHS:
+        raise ValueError(f"cpu_knn: path '{path}' is not one of {CPU_KNN_PATHS}")
+    if path in _NUMBA_PATHS and not NUMBA_AVAILABLE:
+        raise ImportError(f"cpu_knn: path '{path}' needs numba (pip install numba); "
+                          f"'torch-topk' does not")
+    if not 1 <= k <= x.shape[0]:
+        raise ValueError(f"cpu_knn: k must be in [1, N={x.shape[0]}], got {k}")
+    x = x.cpu().contiguous()
+    if path == "bf16-candidates":
+        margin = max(k, 32) if margin is None else int(margin)
+        sims, idx, redone = _bf16_candidate_knn(x, k, margin, min(block_size, 1024))
+        logger.debug("kNN: bf16 candidates, %d/%d rows searched again in float32",
+                     redone, x.shape[0])
+        return sims, idx
+    if path == "blas-upper":
+        return _upper_blocks_knn(x, k, block_size)
+    if path == "torch-topk":
+        with torch.no_grad():
+            sims, idx = _torch_knn(x, k, block_size)
+        return sims.numpy(), idx.numpy()
+    return _blocked_exact_knn(x, k, block_size, "numpy" if path == "blas-rows" else "torch")
+
+
+def _log_cpu_path_once(path: str, isa: str) -> None:
+    """Log, once per process and path, which CPU kNN path was chosen and why."""
+    if path not in _logged_paths:
+        _logged_paths.add(path)
+        logger.info("kNN: CPU path '%s' (CPU matrix instructions: %s, numba %s)", path, isa,
+                    "present" if NUMBA_AVAILABLE else "absent")
 
 
 def resolve_backend(backend: str, use_gpu: bool) -> str:
@@ -231,9 +342,9 @@ def knn_search(features: ArrayLike, k: int, use_gpu: bool = True, backend: str =
         use_gpu: allow a GPU (faiss-gpu or CUDA torch) when one is present.
         backend: "auto" | "faiss" | "torch" (see the module docstring).
         block_size: rows per block of the torch backend.
-        precision: torch on CPU only: "bf16" (bf16 candidates re-scored in float32 with a
-            rigorous bound, rows that fail it searched again: the float32 neighbours), "float32",
-            or "auto" (bf16 where the CPU multiplies bf16 in hardware and numba is present).
+        precision: torch on CPU only: "bf16" (the "bf16-candidates" path: the float32
+            neighbours), "float32" (the float32 path), or "auto" (the path
+            :func:`select_cpu_knn_path` picks for this CPU; logged once).
         margin: extra bf16 candidates per row beyond k (default max(k, 32)).
 
     Returns:
@@ -241,24 +352,19 @@ def knn_search(features: ArrayLike, k: int, use_gpu: bool = True, backend: str =
     """
     if k < 1:
         raise ValueError(f"knn_search: k must be >= 1, got {k}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"knn_search: precision '{precision}' is not one of "
+                         f"{', '.join(PRECISIONS)}")
     x = l2_normalize(features)
     k = min(int(k), x.shape[0])
     chosen = resolve_backend(backend, use_gpu)
     if chosen.startswith("faiss"):
         return _faiss_knn(x, k, use_gpu=chosen == "faiss-gpu")
-    if precision not in ("auto", "bf16", "float32"):
-        raise ValueError(f"knn_search: precision '{precision}' is not one of auto, bf16, float32")
-    if chosen == "torch-cpu" and NUMBA_AVAILABLE:
-        x = x.cpu()
-        if precision == "bf16" or (precision == "auto" and fast_bf16_matmul()):
-            margin = max(k, 32) if margin is None else int(margin)
-            sims, idx, redone = _bf16_candidate_knn(x, k, margin, min(block_size, 1024))
-            logger.debug("kNN: bf16 candidates, %d/%d rows searched again in float32",
-                         redone, x.shape[0])
-            return sims, idx
-        return _exact_rows_knn(x, np.arange(x.shape[0]), k) if x.shape[0] <= block_size else \
-            _blocked_exact_knn(x, k, block_size)
-    device = torch.device("cuda" if chosen == "torch-cuda" else "cpu")
+    if chosen == "torch-cpu":
+        isa = cpu_matrix_isa()
+        path = select_cpu_knn_path(isa, precision=precision, dim=x.shape[1])
+        _log_cpu_path_once(path, isa)
+        return cpu_knn(x, k, path, block_size, margin)
     with torch.no_grad():
-        sims, idx = _torch_knn(x.to(device), k, block_size)
+        sims, idx = _torch_knn(x.to("cuda"), k, block_size)
     return sims.cpu().numpy(), idx.cpu().numpy()
