@@ -59,3 +59,14 @@ def test_bad_batches():
         extract_features(_LeftRightModel(), [torch.zeros(2, 3, 8, 4)])
     with pytest.raises(ValueError, match="no images"):
         extract_features(_LeftRightModel(), [])
+
+
+def test_progress_bar_only_when_asked(capsys):
+    data = _Images(4)
+    loader = DataLoader(data, batch_size=2)
+    with_bar, _, _ = extract_features(_LeftRightModel(), loader, desc="query features")
+    assert "query features" in capsys.readouterr().err
+    quiet, _, _ = extract_features(_LeftRightModel(), loader, desc="query features",
+                                   progress=False)
+    assert capsys.readouterr().err == ""  # the plain-log mode writes no bar frames
+    torch.testing.assert_close(quiet, with_bar)

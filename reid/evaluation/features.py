@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 
 def extract_features(model: nn.Module, loader: Iterable[dict], device: str | torch.device = "cpu",
-                     flip: bool = True, desc: str = "features"):
+                     flip: bool = True, desc: str = "features", progress: bool = True):
     """Embed every image of ``loader``.
 
     Args:
@@ -19,6 +19,9 @@ def extract_features(model: nn.Module, loader: Iterable[dict], device: str | tor
         loader: yields dicts with ``img``, ``pid`` and ``camid`` (``reid.data`` loaders do).
         flip: average the embeddings of each image and its horizontal mirror (before
             normalising).
+        progress: show a tqdm bar named ``desc``; callers pass False in the plain-log mode
+            (``SOLVER.PROGRESS`` resolving to ``"log"``), where a bar would fill batch logs
+            with carriage-return frames.
 
     Returns:
         ``(features, pids, camids)``: an (N, D) float32 CPU tensor of L2-normalised features and
@@ -30,7 +33,8 @@ def extract_features(model: nn.Module, loader: Iterable[dict], device: str | tor
     feats, pids, camids = [], [], []
     try:
         with torch.no_grad():
-            for batch in tqdm(loader, desc=desc, unit="batch", leave=False):
+            for batch in tqdm(loader, desc=desc, unit="batch", leave=False,
+                              disable=not progress):
                 if not isinstance(batch, dict) or "img" not in batch:
                     raise TypeError("extract_features expects batches that are dicts with 'img', "
                                     f"'pid' and 'camid'; got {type(batch).__name__}")

@@ -13,6 +13,7 @@ from torch import nn
 
 from reid.config import save_config
 from common import atomic_write_json, resolve_device, setup_logger
+from common.logging import progress_mode
 
 from .distance import compute_distance_matrix
 from .features import extract_features
@@ -110,12 +111,13 @@ def run_evaluation(cfg, model: nn.Module | None = None, weights: str | None = No
     check_finite_weights(model, f"evaluation of {checked}")  # before any feature extraction
     model = model.to(device)
 
+    bar = progress_mode(cfg.SOLVER.PROGRESS) == "bar"
     qf, q_pids, q_camids = extract_features(
         model, build_test_loader_from_cfg(cfg, dataset.query), device, flip=cfg.TEST.FLIP,
-        desc="query features")
+        desc="query features", progress=bar)
     gf, g_pids, g_camids = extract_features(
         model, build_test_loader_from_cfg(cfg, dataset.gallery), device, flip=cfg.TEST.FLIP,
-        desc="gallery features")
+        desc="gallery features", progress=bar)
     if rerank:
         distmat = re_ranking(qf, gf, cfg.TEST.RERANK_K1, cfg.TEST.RERANK_K2,
                              cfg.TEST.RERANK_LAMBDA)
