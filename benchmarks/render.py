@@ -12,6 +12,7 @@ import torch
 
 from benchmarks.reference.render import reference_rasterize
 from mesh.camera import fit_camera
+from mesh.render.kernels import NUMBA_AVAILABLE
 from mesh.render.pytorch3d_backend import pytorch3d_available
 from mesh.render.renderer import TorchRenderer, check_mesh_inputs, to_screen
 from mesh.render.shading import shade_structure
@@ -66,22 +67,33 @@ def _time(fn: Callable[[], object], repeats: int, device: torch.device
 
 def run_render_benchmark(batch: int = 16, image_size: tuple[int, int] = (256, 128),
                          repeats: int = 3, reference_images: int = 1, device: str = "cpu",
-                         log: Callable[[str], None] = print) -> dict:
-    """Measure structure-map rendering speed; returns the figures as a dict."""
+                         log: Callable[[str], None] = print, method: str = "auto") -> dict:
+    """Measure structure-map rendering speed; returns the figures as a dict.
+
+    ``method``: the built-in rasteriser's implementation (``auto`` | ``compiled`` |
+    ``vectorised``, see :func:`mesh.render.rasterizer.rasterize`). ``images_per_s`` is also
+    stored as ``images_per_s_<N>_threads`` for the thread count ``N`` it ran with, so that
+    records made with different ``--threads`` can sit side by side.
+    """
     dev = torch.device(device)
     vertices, faces, body = benchmark_bodies(batch, dev)
     camera = fit_camera(vertices, image_size)
+    threads = torch.get_num_threads()
+    if method == "auto":
+        method = "compiled" if NUMBA_AVAILABLE and dev.type == "cpu" else "vectorised"
     log(f"bodies: {body}; {batch} x {vertices.shape[1]} vertices, {faces.shape[0]} faces, "
-        f"{image_size[0]}x{image_size[1]}, device {dev}, {torch.get_num_threads()} threads")
-    renderer = TorchRenderer()
+        f"{image_size[0]}x{image_size[1]}, device {dev}, {threads} threads, {method} "
+        f"rasteriser")
+    renderer = TorchRenderer(method=method)
     seconds, cpu_seconds = _time(
         lambda: renderer.render_structure_maps(vertices, faces, camera, image_size), repeats, dev)
     ours = renderer.render_structure_maps(vertices, faces, camera, image_size)
     result = {"body_model": body.split(" (")[0], "faces": int(faces.shape[0]),
               "vertices": int(vertices.shape[1]), "batch": batch,
-              "image_size": list(image_size), "device": str(dev),
-              "threads": torch.get_num_threads(), "seconds_per_batch": round(seconds, 4),
+              "image_size": list(image_size), "device": str(dev), "rasterizer": method,
+              "threads": threads, "seconds_per_batch": round(seconds, 4),
               "images_per_s": round(batch / seconds, 2),
+              f"images_per_s_{threads}_threads": round(batch / seconds, 2),
               "cpu_seconds_per_batch": round(cpu_seconds, 4),
               "images_per_cpu_s": round(batch / max(cpu_seconds, 1e-9), 2)}
     log(f"torch rasteriser: {seconds:.3f} s per batch of {batch} = "

@@ -2,14 +2,16 @@
 
 Backends (``MESH.RENDERER``):
 
-* ``torch`` - the built-in vectorised pure-PyTorch z-buffer rasteriser; CPU and CUDA.
+* ``torch`` - the built-in z-buffer rasteriser: a compiled numba kernel for CPU tensors (when
+  numba is installed), a vectorised pure-PyTorch one otherwise (CUDA included); see
+  :mod:`mesh.render.rasterizer`.
 * ``pytorch3d`` - PyTorch3D's rasteriser, when PyTorch3D is installed (optional), with its raw
   outputs corrected to the built-in rasteriser's semantics (renormalised barycentrics, true
   depth order, no cracks along shared edges; see :mod:`mesh.render.pytorch3d_backend`).
 * ``auto`` - PyTorch3D when it is importable **and** the render runs on CUDA, the built-in
-  rasteriser otherwise. On CPU the built-in rasteriser is by far the faster one (tens of
-  images/s for 16 bodies of ~27k faces at 256x128 on 2 cores, where PyTorch3D's CPU path
-  manages about 0.1-0.3 image/s, some 200 times slower); on GPU PyTorch3D's coarse-to-fine
+  rasteriser otherwise. On CPU the built-in rasteriser is by far the faster one (a few hundred
+  structure maps/s for 16 bodies of ~27k faces at 256x128 on 2 cores, where PyTorch3D's CPU
+  path manages about 0.1-0.3 image/s); on GPU PyTorch3D's coarse-to-fine
   CUDA kernels are the proven choice. The device is known only at render time, so the ``auto``
   renderer decides per call.
 

@@ -1,10 +1,21 @@
-"""A vectorised pure-PyTorch triangle rasteriser with a z-buffer (no compiled extension).
+"""A triangle rasteriser with a z-buffer, in pure PyTorch or as a compiled CPU kernel.
 
-Every face of every mesh in the batch is expanded into the list of pixel centres inside its
-screen bounding box with index arithmetic (``repeat_interleave`` + offsets), each candidate is
-tested with barycentric coordinates, and the nearest fragment per pixel wins through one
-``scatter_reduce(amax)`` over an int64 key that packs the quantised depth (high bits) with the
-face index (low bits). The same code runs on CPU and CUDA.
+Two implementations give the same fragments (up to float rounding at pixel centres that lie on
+an edge):
+
+* ``compiled`` (CPU tensors, when numba is installed; :mod:`mesh.render.kernels`): a loop over
+  the faces of each batch item into a per-item z-buffer, batch items split over
+  ``torch.get_num_threads()`` threads.
+* ``vectorised`` (any device, CUDA included): every face of every mesh in the batch is expanded
+  into the list of pixel centres inside its screen bounding box with index arithmetic
+  (``repeat_interleave`` + offsets), each candidate is tested with barycentric coordinates, and
+  the nearest fragment per pixel wins through one ``scatter_reduce(amax)``.
+
+Both resolve depth with the same int64 key that packs the quantised depth (high bits) with the
+face index (low bits): the nearest face wins, and of faces at the same quantised depth the one
+listed last. The depth of a fragment is clamped to its face's own depth range and the face
+setup runs in float64, so near-degenerate (sliver) faces cannot jump in front of or behind the
+faces around them.
 
 Screen space: ``x`` to the right and ``y`` down in pixels (pixel centres at ``+0.5``), ``z`` the
 depth with **larger z nearer** to the camera (the convention of :mod:`mesh.camera`).
@@ -15,15 +26,16 @@ from dataclasses import dataclass
 
 import torch
 
+from .kernels import (DEPTH_LEVELS as _DEPTH_LEVELS, FACE_BITS as _FACE_BITS,
+                      FACE_MASK as _FACE_MASK, INSIDE_EPS as _INSIDE_EPS, MIN_AREA as _MIN_AREA,
+                      NUMBA_AVAILABLE)
+
 # Depth is quantised to 2**30 levels per batch item (a power of two, exact in float32, so the
-# shifted key stays positive); faces are indexed by the low 32 bits.
-_DEPTH_LEVELS = 1 << 30
-_FACE_BITS = 32
-_FACE_MASK = (1 << _FACE_BITS) - 1
-# Barycentric tolerance: pixel centres exactly on an edge belong to the face.
-_INSIDE_EPS = 1e-6
+# shifted key stays positive); faces are indexed by the low 32 bits. Barycentric tolerance
+# _INSIDE_EPS: pixel centres exactly on an edge belong to the face.
 # Faces whose pixel-centre box is at most 2**_DENSE_LOG2 pixels wide and high take the dense path.
 _DENSE_LOG2 = 4
+METHODS = ("auto", "compiled", "vectorised")
 
 
 @dataclass
@@ -45,43 +57,102 @@ class Fragments:
 
 
 def _face_planes(tri: torch.Tensor) -> torch.Tensor:
-    """Per face, the (x, y, 1) coefficients of w0, w1, w2 and depth.
+    """Per face, w0, w1, w2 and depth as planes about the face's first vertex, and its depths.
 
     ``tri`` (N, 9) screen-space vertices ``x0 y0 z0 x1 y1 z1 x2 y2 z2`` of non-degenerate faces.
-    Returns (N, 12): ``w_k = c[3k] x + c[3k+1] y + c[3k+2]`` for k = 0, 1, 2 (barycentrics) and
-    k = 3 (depth).
+    Returns (N, 16) in ``tri``'s dtype: ``w_k = c[3k] dx + c[3k+1] dy + c[3k+2]`` with
+    ``(dx, dy) = (x - x0, y - y0)`` for k = 0, 1, 2 (barycentrics) and k = 3 (depth), then the
+    face's smallest and largest vertex depth, then ``x0, y0`` (see :func:`_plane`).
+
+    Sliver faces have huge gradients (~ edge / area): the setup runs in float64, and the planes
+    are taken about a vertex (not the image origin) so that evaluating them at a pixel centre
+    does not cancel huge terms; the depth range lets the caller clamp what rounding is left.
     """
-    ax, ay, az, bx, by, bz, cx, cy, cz = tri.unbind(dim=1)
+    ax, ay, az, bx, by, bz, cx, cy, cz = tri.double().unbind(dim=1)
     area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
-    inv = 1.0 / torch.where(area.abs() > 1e-12, area, torch.ones_like(area))
-    out = torch.empty(tri.shape[0], 12, dtype=tri.dtype, device=tri.device)
-    # w of the vertex opposite the edge (p, q): signed doubled area of (p, q, x) / area
+    inv = 1.0 / torch.where(area.abs() > _MIN_AREA, area, torch.ones_like(area))
+    out = torch.zeros(tri.shape[0], 16, dtype=torch.float64, device=tri.device)
+    # w of the vertex opposite the edge (p, q): signed doubled area of (p, q, x) / area; at
+    # the first vertex w = (1, 0, 0) and the depth is z0.
     for k, (px, py, qx, qy) in enumerate(((bx, by, cx, cy), (cx, cy, ax, ay),
                                            (ax, ay, bx, by))):
         out[:, 3 * k] = (py - qy) * inv
         out[:, 3 * k + 1] = (qx - px) * inv
-        out[:, 3 * k + 2] = ((qy - py) * px - (qx - px) * py) * inv
-    out[:, 9] = az * out[:, 0] + bz * out[:, 3] + cz * out[:, 6]
-    out[:, 10] = az * out[:, 1] + bz * out[:, 4] + cz * out[:, 7]
-    out[:, 11] = az * out[:, 2] + bz * out[:, 5] + cz * out[:, 8]
-    return out
+    out[:, 2] = 1.0
+    out[:, 9] = (bz - az) * out[:, 3] + (cz - az) * out[:, 6]
+    out[:, 10] = (bz - az) * out[:, 4] + (cz - az) * out[:, 7]
+    out[:, 11] = az
+    depths = torch.stack((az, bz, cz), dim=1)
+    out[:, 12] = depths.amin(dim=1)
+    out[:, 13] = depths.amax(dim=1)
+    out[:, 14] = ax
+    out[:, 15] = ay
+    return out.to(tri.dtype)
+
+
+def _plane(coef: torch.Tensor, k: int, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
+    """Plane ``k`` of :func:`_face_planes` (k = 0, 1, 2: barycentrics, 3: depth) at offsets
+    ``(dx, dy)`` from the faces' first vertices; ``coef`` (L, 16), ``dx`` / ``dy`` (L,) or
+    (L, K)."""
+    if dx.dim() == 2:
+        coef = coef[:, :, None]
+    return torch.addcmul(torch.addcmul(coef[:, 3 * k + 2], coef[:, 3 * k], dx),
+                         coef[:, 3 * k + 1], dy)
 
 
 def rasterize(screen: torch.Tensor, faces: torch.Tensor, image_size: tuple[int, int],
-              max_fragments: int = 1 << 23, front_sign: torch.Tensor | None = None
-              ) -> Fragments:
+              max_fragments: int = 1 << 23, front_sign: torch.Tensor | None = None,
+              method: str = "auto") -> Fragments:
     """Rasterise a batch of meshes that share one face list.
 
     Args:
         screen: (B, V, 3) vertices in screen space (pixel x, pixel y, depth; larger = nearer).
         faces: (F, 3) long vertex indices.
         image_size: (H, W).
-        max_fragments: candidate pixels processed at once (bounds the memory: ~60 bytes each).
+        max_fragments: candidate pixels processed at once by the vectorised path (bounds its
+            memory: ~60 bytes each).
         front_sign: optional (B,) +1 / -1: back-face culling for closed meshes. +1 keeps the
             faces wound counter-clockwise as seen from the camera (outward normals towards it),
             -1 the clockwise ones (inward-wound meshes); None keeps every face.
+        method: ``compiled`` (CPU tensors, needs numba), ``vectorised`` (any device) or
+            ``auto`` (compiled for CPU tensors when numba is installed, else vectorised).
     """
-    height, width = int(image_size[0]), int(image_size[1])
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
+    on_cpu = screen.device.type == "cpu"
+    if method == "compiled" and not (NUMBA_AVAILABLE and on_cpu):
+        raise ValueError(f"method 'compiled' needs numba and CPU tensors (numba installed: "
+                         f"{NUMBA_AVAILABLE}, device: {screen.device})")
+    size = (int(image_size[0]), int(image_size[1]))
+    if method == "compiled" or (method == "auto" and NUMBA_AVAILABLE and on_cpu):
+        return _rasterize_compiled(screen, faces, size, front_sign)
+    return _rasterize_vectorised(screen, faces, size, max_fragments, front_sign)
+
+
+def _rasterize_compiled(screen: torch.Tensor, faces: torch.Tensor, size: tuple[int, int],
+                        front_sign: torch.Tensor | None) -> Fragments:
+    """The numba kernel on CPU tensors, batch items split over ``torch.get_num_threads()``
+    threads (the kernel releases the GIL)."""
+    from .kernels import over_items, rasterize_items
+
+    height, width = size
+    batch = screen.shape[0]
+    pts = screen.detach().float().contiguous().numpy()
+    tris = faces.detach().long().contiguous().numpy()
+    signs = (torch.zeros(batch) if front_sign is None
+             else front_sign.detach().float().reshape(batch)).contiguous().numpy()
+    face_index = torch.full((batch, height * width), -1, dtype=torch.int64)
+    bary = torch.zeros(batch, height * width, 3)
+    over_items(rasterize_items, batch, pts, tris, signs, height, width, face_index.numpy(),
+               bary.numpy())
+    return Fragments(face_index=face_index.view(batch, height, width),
+                     bary=bary.view(batch, height, width, 3))
+
+
+def _rasterize_vectorised(screen: torch.Tensor, faces: torch.Tensor, size: tuple[int, int],
+                          max_fragments: int, front_sign: torch.Tensor | None) -> Fragments:
+    """The pure-torch path (any device); see :func:`rasterize`."""
+    height, width = size
     batch, _, _ = screen.shape
     device = screen.device
     screen = screen.float()
@@ -101,7 +172,7 @@ def rasterize(screen: torch.Tensor, faces: torch.Tensor, image_size: tuple[int, 
              - x0 + 1).clamp_min(0)
     box_h = (torch.floor(ys.amax(dim=1).clamp(-2.0, limit) - 0.5).clamp_max(height - 1).long()
              - y0 + 1).clamp_min(0)
-    live = (box_w > 0) & (box_h > 0) & (area.abs() > 1e-12)
+    live = (box_w > 0) & (box_h > 0) & (area.abs() > _MIN_AREA)
     if front_sign is not None:
         sign = front_sign.to(device=device, dtype=area.dtype).repeat_interleave(num_faces)
         live &= area * sign < 0
@@ -117,7 +188,7 @@ def rasterize(screen: torch.Tensor, faces: torch.Tensor, image_size: tuple[int, 
     # Per-item depth normalisation so batched and one-by-one renders quantise identically.
     z = screen[..., 2]
     z_min = z.amin(dim=1)
-    z_scale = _DEPTH_LEVELS / (z.amax(dim=1) - z_min).clamp_min(1e-12)
+    z_scale = _DEPTH_LEVELS / (z.amax(dim=1) - z_min).clamp_min(_MIN_AREA)
     zbuf = torch.full((batch * height * width,), -1, dtype=torch.int64, device=device)
     context = (z_min, z_scale, height, width, zbuf)
 
@@ -170,10 +241,9 @@ def rasterize(screen: torch.Tensor, faces: torch.Tensor, image_size: tuple[int, 
     rem = pix % (height * width)
     # Barycentrics of the winning faces at the covered pixel centres.
     win_coef = coef.index_select(0, winner)
-    cx = (rem % width).to(tri.dtype) + 0.5
-    cy = torch.div(rem, width, rounding_mode="floor").to(tri.dtype) + 0.5
-    w = torch.stack([win_coef[:, 3 * k] * cx + win_coef[:, 3 * k + 1] * cy + win_coef[:, 3 * k + 2]
-                     for k in range(3)], dim=1).clamp_min(0.0)
+    dx = (rem % width).to(tri.dtype) + 0.5 - win_coef[:, 14]
+    dy = torch.div(rem, width, rounding_mode="floor").to(tri.dtype) + 0.5 - win_coef[:, 15]
+    w = torch.stack([_plane(win_coef, k, dx, dy) for k in range(3)], dim=1).clamp_min(0.0)
     bary = torch.zeros(batch * height * width, 3, device=device, dtype=tri.dtype)
     bary[pix] = w / w.sum(dim=-1, keepdim=True).clamp_min(1e-12)
     face_index = torch.full_like(zbuf, -1)
@@ -207,25 +277,22 @@ def _fold_candidates(px: torch.Tensor, py: torch.Tensor, valid: torch.Tensor | N
                      context: tuple) -> None:
     """Barycentric inside test of (L, K) candidate pixels of L faces; nearest wins in ``zbuf``.
 
-    ``coef`` (L, 12): the (x, y, 1) coefficients of w0, w1, w2 and depth of each face;
+    ``coef`` (L, 16): the planes of each face (:func:`_face_planes`);
     ``face`` (L,) index into the live faces (< 2**32, stored in the key); ``item`` (L,) the
     batch item.
     """
     z_min, z_scale, height, width, zbuf = context
-    cx = px.float() + 0.5
-    cy = py.float() + 0.5
-
-    def plane(k: int) -> torch.Tensor:
-        return torch.addcmul(torch.addcmul(coef[:, 3 * k + 2, None], coef[:, 3 * k, None], cx),
-                             coef[:, 3 * k + 1, None], cy)
-
-    inside = plane(0) >= -_INSIDE_EPS
-    inside &= plane(1) >= -_INSIDE_EPS
-    inside &= plane(2) >= -_INSIDE_EPS
+    dx = px.float() + 0.5 - coef[:, 14, None]
+    dy = py.float() + 0.5 - coef[:, 15, None]
+    inside = _plane(coef, 0, dx, dy) >= -_INSIDE_EPS
+    inside &= _plane(coef, 1, dx, dy) >= -_INSIDE_EPS
+    inside &= _plane(coef, 2, dx, dy) >= -_INSIDE_EPS
     if valid is not None:
         inside &= valid
     row, col = torch.nonzero(inside, as_tuple=True)
-    depth = plane(3)[row, col]
+    # Clamped to the face's depth range: the plane may overshoot on sliver faces.
+    depth = _plane(coef[row], 3, dx[row, col], dy[row, col])
+    depth = torch.minimum(torch.maximum(depth, coef[row, 12]), coef[row, 13])
     owner_item = item[row]
     quant = ((depth - z_min[owner_item]) * z_scale[owner_item]).clamp(0, _DEPTH_LEVELS).long()
     key = (quant << _FACE_BITS) | face[row]

@@ -159,11 +159,14 @@ class TorchRenderer(MeshRenderer):
 
     name = "torch"
 
-    def __init__(self, max_fragments: int = 1 << 23):
+    def __init__(self, max_fragments: int = 1 << 23, method: str = "auto"):
+        """``max_fragments`` and ``method`` (``auto`` | ``compiled`` | ``vectorised``): see
+        :func:`mesh.render.rasterizer.rasterize`."""
         self.max_fragments = max_fragments
+        self.method = method
 
     def rasterize(self, screen: torch.Tensor, faces: torch.Tensor,
                   image_size: tuple[int, int],
                   front_sign: torch.Tensor | None = None) -> Fragments:
         return rasterize(screen, faces, image_size, max_fragments=self.max_fragments,
-                         front_sign=front_sign)
+                         front_sign=front_sign, method=self.method)

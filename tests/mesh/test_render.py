@@ -126,9 +126,9 @@ def test_chunked_rasterisation_matches_single_pass():
     verts, faces = cube_mesh(1.5)
     verts = verts @ _rot_y(20).T
     cam = torch.tensor([[0.5, 0.0, 0.0]])
-    one = TorchRenderer().render_structure_maps(verts[None], faces, cam, SIZE)
-    chunked = TorchRenderer(max_fragments=1000).render_structure_maps(verts[None], faces, cam,
-                                                                      SIZE)
+    one = TorchRenderer(method="vectorised").render_structure_maps(verts[None], faces, cam, SIZE)
+    chunked = TorchRenderer(max_fragments=1000, method="vectorised").render_structure_maps(
+        verts[None], faces, cam, SIZE)
     assert torch.equal(one, chunked)
 
 
