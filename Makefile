@@ -8,7 +8,7 @@ PYTHON ?= python
 # The torch build to install; override on machines with other wheels, e.g. TORCH_SPEC="torch torchvision".
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup demo test test-fast bench bench-readme
+.PHONY: setup demo test test-fast peers bench bench-readme
 
 setup:
 	$(PYTHON) -m pip install --quiet $(TORCH_SPEC)
@@ -29,11 +29,17 @@ test-fast:
 # turns them into $(BENCH_DIR)/README.md (the README's benchmark table: `make bench-readme`).
 BENCH_DIR ?= outputs/bench
 
-bench:
-	$(PYTHON) tools/bench_eval.py --json-dir $(BENCH_DIR)
+# fast-reid's evaluator and re-ranking, timed beside ours by bench_eval.py --peers. fastreid pins
+# torch==1.13.1, so it is installed without its dependencies (it uses numpy and Cython only).
+peers: setup
+	$(PYTHON) -m pip install --quiet -e ".[peers]"
+	$(PYTHON) -m pip install --quiet --no-deps fastreid==1.4.0
+
+bench: peers
+	$(PYTHON) tools/bench_eval.py --peers --json-dir $(BENCH_DIR)
 	$(PYTHON) tools/bench_cluster.py --json-dir $(BENCH_DIR)
 	$(PYTHON) tools/bench_render.py --json-dir $(BENCH_DIR)
-	$(PYTHON) tools/bench_train.py --json-dir $(BENCH_DIR)
+	$(PYTHON) tools/bench_train.py --profile --json-dir $(BENCH_DIR)
 	$(PYTHON) tools/bench_report.py --json-dir $(BENCH_DIR)
 
 bench-readme:
