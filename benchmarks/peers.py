@@ -89,11 +89,14 @@ def fastreid_root() -> str:
 def require_peers() -> str:
     """Fail early, naming what is missing: returns the fastreid folder when fastreid and Cython
     are both importable, else raises :class:`PeersUnavailable`."""
-    root = fastreid_root()
+    missing = []
+    if importlib.util.find_spec("fastreid") is None:
+        missing.append("fastreid is not installed")
     if importlib.util.find_spec("Cython") is None:
-        raise PeersUnavailable(f"Cython is not installed (needed to compile fastreid's "
-                               f"rank_cy.pyx); {INSTALL_HINT}")
-    return root
+        missing.append("Cython is not installed (needed to compile fastreid's rank_cy.pyx)")
+    if missing:  # every missing piece named at once
+        raise PeersUnavailable(f"{'; '.join(missing)}; {INSTALL_HINT}")
+    return fastreid_root()
 
 
 def peer_cache_dir() -> str:

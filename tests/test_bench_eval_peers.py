@@ -30,10 +30,17 @@ def _hide(monkeypatch, *names):
 @pytest.mark.parametrize("missing, named", [("fastreid", "fastreid is not installed"),
                                             ("Cython", "Cython is not installed")])
 def test_missing_peer_says_how_to_install(monkeypatch, missing, named):
-    _hide(monkeypatch, missing)
+    _hide(monkeypatch, missing)  # the other one may be missing too (then both are named)
     with pytest.raises(peers.PeersUnavailable, match=named) as info:
         peers.require_peers()
     assert "pip install --no-deps fastreid==1.4.0" in str(info.value)
+
+
+def test_both_missing_peers_are_named(monkeypatch):
+    _hide(monkeypatch, "fastreid", "Cython")
+    with pytest.raises(peers.PeersUnavailable,
+                       match="fastreid is not installed; Cython is not installed"):
+        peers.require_peers()
 
 
 def test_tool_fails_before_any_work_without_peers(monkeypatch, capsys):
