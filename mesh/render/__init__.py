@@ -9,7 +9,7 @@ Backends (``MESH.RENDERER``):
   outputs corrected to the built-in rasteriser's semantics (renormalised barycentrics, true
   depth order, no cracks along shared edges; see :mod:`mesh.render.pytorch3d_backend`).
 * ``auto`` - PyTorch3D when it is importable **and** the render runs on CUDA, the built-in
-  rasteriser otherwise. On CPU the built-in rasteriser is by far the faster one (a few hundred
+  rasteriser otherwise. On CPU the built-in rasteriser is by far the faster one (some 200
   structure maps/s for 16 bodies of ~27k faces at 256x128 on 2 cores, where PyTorch3D's CPU
   path manages about 0.1-0.3 image/s); on GPU PyTorch3D's coarse-to-fine
   CUDA kernels are the proven choice. The device is known only at render time, so the ``auto``
