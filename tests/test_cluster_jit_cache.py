@@ -16,6 +16,7 @@ from reid.cluster.kernels import NUMBA_AVAILABLE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KERNELS_PY = os.path.join(ROOT, "reid", "cluster", "kernels.py")
+COMMON_KERNELS_PY = os.path.join(ROOT, "common", "numba_kernels.py")
 
 pytestmark = pytest.mark.skipif(not NUMBA_AVAILABLE, reason="numba not installed")
 
@@ -32,8 +33,9 @@ FIRST_CLUSTERING = textwrap.dedent("""
                       "labels": result.labels.tolist(), "eps": result.eps}))
 """)
 
-# One kernel of a standalone copy of kernels.py (it imports only numpy and numba), imported as
-# the top-level module ``kernels`` from the folder given.
+# One kernel of a standalone copy of kernels.py (it imports only numpy, numba and
+# common.numba_kernels, copied beside it as a package ``common`` of that one module), imported
+# as the top-level module ``kernels`` from the folder given.
 COPY_PAIR_DOTS = textwrap.dedent("""
     import json, sys
     import numpy as np
@@ -91,6 +93,9 @@ def test_unwritable_locations_fall_back_to_private_temp_cache(tmp_path):
     pkg = tmp_path / "site-packages"
     pkg.mkdir()
     shutil.copy(KERNELS_PY, pkg / "kernels.py")
+    (pkg / "common").mkdir()
+    (pkg / "common" / "__init__.py").write_text("")
+    shutil.copy(COMMON_KERNELS_PY, pkg / "common" / "numba_kernels.py")
     (pkg / "__pycache__").write_text("not a folder")
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("")

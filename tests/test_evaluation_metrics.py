@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from benchmarks.reference.evaluation import evaluate_reference
+from common.numba_kernels import NUMBA_AVAILABLE
 from reid.evaluation import evaluate
 
 
@@ -211,3 +212,53 @@ def test_matches_reference_on_market_like_lists(seed):
     distmat = rng.random((num_q, num_g)).astype(np.float32)
     distmat -= 0.3 * (q_pids[:, None] == g_pids[None, :])
     _assert_same_as_reference(distmat, q_pids, g_pids, q_cams, g_cams, max_rank=50)
+
+
+def _evaluate_with_numpy_path(monkeypatch, *problem, max_rank=20):
+    import reid.evaluation.metrics as metrics
+
+    with monkeypatch.context() as patch:
+        patch.setattr(metrics, "NUMBA_AVAILABLE", False)
+        return evaluate(*problem, max_rank=max_rank)
+
+
+def _problems_for_both_paths():
+    """Random problems with the cases the two paths treat apart: exact ties (few distance
+    levels), infinite distances, many positives per query (few identities), each float type."""
+    for seed in range(12):
+        rng = np.random.default_rng(300 + seed)
+        num_ids = (2, 5, 40)[seed % 3]
+        levels = (None, 3, 40, None)[seed % 4]
+        dtype = (np.float32, np.float64, np.float16)[seed % 3]
+        problem = _random_problem(rng, int(rng.integers(1, 90)), int(rng.integers(1, 400)),
+                                  num_ids, 3, levels=levels)
+        distmat, q_pids, g_pids, q_cams, g_cams = problem
+        if seed % 4 == 3:
+            distmat[rng.random(distmat.shape) < 0.15] = np.inf
+        q_pids[0], q_cams[0] = g_pids[0], g_cams[0] + 1  # at least one valid query
+        yield distmat.astype(dtype), q_pids, g_pids, q_cams, g_cams
+
+
+@pytest.mark.skipif(not NUMBA_AVAILABLE, reason="numba not installed")
+@pytest.mark.parametrize("search_above", [0, 3, 128])
+def test_compiled_kernel_equals_numpy_path_to_the_last_bit(monkeypatch, search_above):
+    # search_above: rows with more positives are placed by binary search, the others counted.
+    import reid.evaluation.metrics as metrics
+
+    monkeypatch.setattr(metrics, "_SEARCH_ABOVE", search_above)
+    for problem in _problems_for_both_paths():
+        compiled = evaluate(*problem, max_rank=20)
+        plain = _evaluate_with_numpy_path(monkeypatch, *problem)
+        assert compiled["mAP"] == plain["mAP"] and compiled["mINP"] == plain["mINP"]
+        np.testing.assert_array_equal(compiled["cmc"], plain["cmc"])
+        assert compiled["num_valid_queries"] == plain["num_valid_queries"]
+        _assert_same_as_reference(*problem)
+
+
+def test_numpy_path_matches_reference(monkeypatch):
+    for problem in _problems_for_both_paths():
+        plain = _evaluate_with_numpy_path(monkeypatch, *problem)
+        slow = evaluate_reference(*problem, max_rank=20)
+        np.testing.assert_array_equal(plain["cmc"], slow["cmc"])
+        assert plain["mAP"] == pytest.approx(slow["mAP"], rel=0, abs=1e-14)
+        assert plain["mINP"] == pytest.approx(slow["mINP"], rel=0, abs=1e-14)

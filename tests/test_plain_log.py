@@ -109,3 +109,31 @@ def test_plain_log_writes_one_line_every_log_period(monkeypatch):
 
 def test_bar_mode_logs_no_progress_lines():
     assert _run("bar", period=1, name="test_plain_log_bar") == []
+
+
+@pytest.mark.parametrize("progress, terminal, shows_bar", [
+    ("log", True, False), ("auto", False, False), ("auto", True, True), ("bar", False, True)])
+def test_train_feature_extraction_follows_the_progress_mode(monkeypatch, progress, terminal,
+                                                            shows_bar):
+    import reid.engine.context as context
+    import reid.evaluation.features as features
+
+    batches = [{"img": torch.full((2, 3, 4, 4), i + 1.0), "pid": torch.tensor([i, i]),
+                "camid": torch.tensor([0, 1])} for i in range(3)]
+    monkeypatch.setattr(context, "build_test_loader", lambda items, **kwargs: batches)
+    bars = []
+    real_tqdm = features.tqdm
+
+    def recording_tqdm(iterable, **kwargs):
+        bars.append(kwargs)
+        return real_tqdm(iterable, **kwargs)
+
+    monkeypatch.setattr(features, "tqdm", recording_tqdm)
+    monkeypatch.setattr("sys.stdout", _Terminal() if terminal else io.StringIO())
+    ctx = _ctx(progress, 1, logging.getLogger("test_plain_log_features"))
+    ctx.encoder = torch.nn.Flatten()
+    ctx.train_items = list(range(6))
+    feats = ctx.extract_train_features()
+    assert feats.shape == (6, 48)
+    torch.testing.assert_close(feats.norm(dim=1), torch.ones(6))
+    assert len(bars) == 1 and bars[0]["disable"] is (not shows_bar), bars

@@ -20,27 +20,19 @@ vertices.
 ``NUMBA_AVAILABLE`` is False when numba is not installed; the rasteriser then uses its
 vectorised torch path on CPU too, which gives the same fragments more slowly.
 
-The kernel is compiled on its first call and saved in numba's on-disk cache (``cache=True``:
-``__pycache__/`` beside this file, or ``$NUMBA_CACHE_DIR`` / numba's per-user cache folder);
-when no cache folder is writable it is compiled, uncached, in every process.
+Every kernel is a :func:`common.numba_kernels.numba_kernel`: compiled on its first call and
+saved in numba's on-disk cache (``$NUMBA_CACHE_DIR`` when set, else ``__pycache__/`` beside this
+file, numba's per-user cache folder or a private temporary folder; see that module).
 """
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Callable
 
 import numpy as np
 import torch
 
-try:  # numba is optional: the vectorised torch path covers its absence.
-    from numba import njit
-    NUMBA_AVAILABLE = True
-except ImportError:  # pragma: no cover - depends on the environment
-    njit = None
-    NUMBA_AVAILABLE = False
-
-logger = logging.getLogger("mesh.render")
+from common.numba_kernels import NUMBA_AVAILABLE, numba_kernel
 
 # Shared with the vectorised path (mesh.render.rasterizer imports them from here).
 DEPTH_LEVELS = 1 << 30
@@ -48,21 +40,6 @@ FACE_BITS = 32
 FACE_MASK = (1 << FACE_BITS) - 1
 INSIDE_EPS = 1e-6
 MIN_AREA = 1e-12
-
-
-def _kernel(**options):
-    """Decorator: ``njit(cache=True, **options)``, uncached when numba finds no writable cache
-    folder (it raises at decoration time then)."""
-    def decorate(func):
-        try:
-            return njit(cache=True, **options)(func)
-        except RuntimeError as exc:
-            if "cannot cache" not in str(exc):
-                raise
-            logger.warning("numba rasteriser: no writable cache folder, compiling in every "
-                           "process (set NUMBA_CACHE_DIR to a writable folder)")
-            return njit(**options)(func)
-    return decorate
 
 
 def over_items(kernel: Callable, batch: int, *args) -> None:
@@ -82,13 +59,13 @@ def over_items(kernel: Callable, batch: int, *args) -> None:
 
 if NUMBA_AVAILABLE:
 
-    @_kernel(nogil=True)
+    @numba_kernel(nogil=True)
     def _edge(px, py, qx, qy, x, y):
         """Doubled signed area of (p, q, (x, y)) in float64: the weight of the vertex opposite
         the edge (p, q), times the face's doubled area."""
         return (qx - px) * (y - py) - (qy - py) * (x - px)
 
-    @_kernel(nogil=True)
+    @numba_kernel(nogil=True)
     def _corners(screen, faces, item, face):
         """The face's three screen vertices as float64 (x0, y0, z0, ..., x2, y2, z2)."""
         i, j, k = faces[face, 0], faces[face, 1], faces[face, 2]
@@ -98,7 +75,7 @@ if NUMBA_AVAILABLE:
                 np.float64(screen[item, k, 0]), np.float64(screen[item, k, 1]),
                 np.float64(screen[item, k, 2]))
 
-    @_kernel(nogil=True)
+    @numba_kernel(nogil=True)
     def _box(lo, hi, size, limit):
         """First and last pixel index whose centre lies in [lo, hi] (float32, as the vectorised
         path computes it), clipped to the image; last < first when there is none."""
@@ -110,7 +87,7 @@ if NUMBA_AVAILABLE:
         last = min(int(np.floor(hi - half)), size - 1)
         return first, last
 
-    @_kernel(nogil=True)
+    @numba_kernel(nogil=True)
     def _fold_face(screen, faces, item, face, sign, height, width, z_min, z_scale, keys):
         """Test the pixel centres of one face's box; keep the larger (depth, face) key."""
         i, j, k = faces[face, 0], faces[face, 1], faces[face, 2]
@@ -144,7 +121,7 @@ if NUMBA_AVAILABLE:
                 if key > keys[pixel]:
                     keys[pixel] = key
 
-    @_kernel(nogil=True)
+    @numba_kernel(nogil=True)
     def _resolve(screen, faces, item, width, keys, face_index, bary):
         """Winning face and its renormalised barycentrics at every covered pixel centre."""
         for pixel in range(keys.size):
@@ -165,7 +142,7 @@ if NUMBA_AVAILABLE:
             bary[item, pixel, 1] = w1 / total
             bary[item, pixel, 2] = w2 / total
 
-    @_kernel(nogil=True)
+    @numba_kernel(nogil=True)
     def rasterize_items(screen, faces, signs, height, width, face_index, bary, first, last):
         """Rasterise batch items ``first`` .. ``last - 1`` into ``face_index`` / ``bary``.
 
@@ -188,7 +165,7 @@ if NUMBA_AVAILABLE:
                            np.float64(z_min), np.float64(z_scale), keys)
             _resolve(screen, faces, item, width, keys, face_index, bary)
 
-    @_kernel(nogil=True)
+    @numba_kernel(nogil=True)
     def face_normals_items(vertices, faces, out, first, last):
         """``out[b, f]`` = (v1 - v0) x (v2 - v0) of face f, float32 like ``torch.cross``."""
         for item in range(first, last):
@@ -204,7 +181,7 @@ if NUMBA_AVAILABLE:
                 out[item, face, 1] = e1z * e2x - e1x * e2z
                 out[item, face, 2] = e1x * e2y - e1y * e2x
 
-    @_kernel(nogil=True)
+    @numba_kernel(nogil=True)
     def vertex_normals_items(face_normal, faces, eps, out, first, last):
         """Unit vertex normals: the face normals summed per corner (corner 0 of every face,
         then corner 1, then corner 2, the order of the torch path), divided by max(norm, eps).
@@ -222,7 +199,7 @@ if NUMBA_AVAILABLE:
                 out[item, v, 1] = y / norm
                 out[item, v, 2] = z / norm
 
-    @_kernel(nogil=True)
+    @numba_kernel(nogil=True)
     def shade_structure_items(vertex_normal, face_normal, faces, face_index, bary, light,
                               ambient, diffuse, eps, image, first, last):
         """Grey Lambertian shading of the covered pixels: the interpolated vertex normal,

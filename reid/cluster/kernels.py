@@ -11,60 +11,30 @@ path of :mod:`reid.cluster.jaccard`, which gives the same graph more slowly.
 
 Compilation and its on-disk cache
 ---------------------------------
-Every kernel is compiled lazily, on its first call, for the argument types of that call, and
-saved in numba's on-disk cache (``cache=True``); a later process loads it instead of compiling
-(a fraction of a second for the whole pseudo-labelling path, against about 10 s of compilation
-on a 2-core CPU). Each kernel is called with one set of argument types only (``topk_rows`` with
-two: float32, and int16 bf16 bit patterns on CPUs that multiply bf16 in hardware);
-:func:`warm_up_kernels` compiles or loads all of them. The cache is keyed on this file (its
-content hash; older numba releases use its modification time and size), the numba and Python
-versions and the CPU model: editing this file, upgrading numba or moving to another CPU model
-compiles again, once.
-
-Where the cache lives, first writable location wins:
-
-1. ``$NUMBA_CACHE_DIR`` when set (numba's own override; the kernels are then cached under
-   ``$NUMBA_CACHE_DIR/cluster_<hash of this folder>/``). Set it for read-only installs, for a
-   cache shared by several checkouts, or to keep caches out of the source tree;
-2. ``__pycache__/`` beside this file (editable installs and checkouts);
-3. numba's per-user cache folder, ``$XDG_CACHE_HOME/numba`` or ``~/.cache/numba`` (a
-   site-packages install that is not writable);
-4. when none of those is writable (e.g. a read-only install run by a user without a writable
-   home; numba alone then raises at import), a private folder
-   ``<tempdir>/gcl-reid-numba-cache-<uid>`` (mode 0700). A folder of that name that is not
-   this user's, or that others may write, is never read: a fresh private temporary folder is
-   used instead (not reused by later processes). If no folder can be made at all, the kernels
-   are compiled, uncached, in every process.
+Every kernel is a :func:`common.numba_kernels.numba_kernel`: compiled lazily, on its first
+call, and saved in numba's on-disk cache, which a later process loads instead of compiling (a
+fraction of a second for the whole pseudo-labelling path, against about 10 s of compilation on a
+2-core CPU). Where that cache lives (``$NUMBA_CACHE_DIR/cluster_<hash of this folder>/`` when
+that is set, else ``__pycache__/`` beside this file, numba's per-user cache folder, or a private
+``<tempdir>/gcl-reid-numba-cache-<uid>`` folder) and what invalidates it (editing this file,
+upgrading numba, another CPU model) is described there. Each kernel is called with one set of
+argument types only (``topk_rows`` with two: float32, and int16 bf16 bit patterns on CPUs that
+multiply bf16 in hardware); :func:`warm_up_kernels` compiles or loads all of them.
 
 :func:`kernel_cache_stats` says, per kernel, which signatures this process compiled or loaded
 and how many came from the cache; :func:`kernel_cache_dir` where the cache is.
 """
 from __future__ import annotations
 
-import logging
-import os
-import stat
-import tempfile
-from typing import Callable, Dict, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-try:  # numba is optional: the numpy path covers its absence.
-    import numba
-    from numba import njit, prange
-    NUMBA_AVAILABLE = True
-except ImportError:  # pragma: no cover - depends on the environment
-    numba = None
-    NUMBA_AVAILABLE = False
-
-logger = logging.getLogger("reid.cluster")
+from common.numba_kernels import (NUMBA_AVAILABLE, cache_dir, cache_stats, numba, numba_kernel,
+                                  prange)
 
 HIST_BINS = 1 << 14   # bins of the distance histogram over [0, 1]; a power of two keeps edges exact
 SCAN = 32             # columns per group of the top-k scan
-CACHE_FALLBACK_PREFIX = "gcl-reid-numba-cache-"
-
-_fallback_dir: Optional[str] = None      # set once numba's own cache locations proved unusable
-_cache_disabled = False                  # not even the fallback folder is writable
 
 
 def _chunks() -> int:
@@ -72,68 +42,9 @@ def _chunks() -> int:
     return 4 * (numba.get_num_threads() if NUMBA_AVAILABLE else 1)
 
 
-def _private_cache_dir() -> Optional[str]:
-    """``<tempdir>/gcl-reid-numba-cache-<uid>``: created mode 0700, used only when it is a real
-    folder owned by this user and writable by nobody else (cache files are unpickled, so a
-    folder another user controls must not be read); else a fresh private ``mkdtemp`` folder.
-    None when no folder can be made."""
-    getuid = getattr(os, "getuid", None)
-    tag = str(getuid()) if getuid is not None else os.environ.get("USERNAME", "user")
-    path = os.path.join(tempfile.gettempdir(), CACHE_FALLBACK_PREFIX + tag)
-    try:
-        try:
-            os.mkdir(path, 0o700)
-        except FileExistsError:
-            pass
-        info = os.lstat(path)
-        if not stat.S_ISDIR(info.st_mode) or (getuid is not None and (
-                info.st_uid != getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH))):
-            path = tempfile.mkdtemp(prefix=CACHE_FALLBACK_PREFIX)
-        tempfile.TemporaryFile(dir=path).close()
-        return path
-    except OSError:
-        return None
-
-
-def _compile_with_cache(func: Callable, options: dict):
-    """``njit(cache=True, **options)(func)``, falling back to a private temporary cache folder
-    when numba finds no writable cache location (it raises at decoration time then)."""
-    global _fallback_dir, _cache_disabled
-    if _fallback_dir is None and not _cache_disabled:
-        try:
-            return njit(cache=True, **options)(func)
-        except RuntimeError as exc:
-            if "cannot cache" not in str(exc):
-                raise
-            _fallback_dir = _private_cache_dir()
-            if _fallback_dir is None:
-                _cache_disabled = True
-                logger.warning("numba kernels: no writable cache folder (source folder, user "
-                               "cache, %s); they are compiled in every process. Set "
-                               "NUMBA_CACHE_DIR to a writable folder.", tempfile.gettempdir())
-            else:
-                logger.info("numba kernels: source folder and user cache not writable, caching "
-                            "in %s (set NUMBA_CACHE_DIR to choose)", _fallback_dir)
-    if _cache_disabled:
-        return njit(**options)(func)
-    saved = numba.config.CACHE_DIR          # read when the cache is set up, i.e. right now
-    numba.config.CACHE_DIR = _fallback_dir
-    try:
-        return njit(**options, cache=True)(func)
-    finally:
-        numba.config.CACHE_DIR = saved
-
-
-def _kernel(**options):
-    """Decorator: a numba kernel compiled on first use and cached on disk (see the docstring)."""
-    def decorate(func):
-        return _compile_with_cache(func, options)
-    return decorate
-
-
 if NUMBA_AVAILABLE:
 
-    @_kernel(nogil=True)
+    @numba_kernel(nogil=True)
     def _accumulate_row(i, indptr, indices, data, col_ptr, col_rows, col_vals, slot, acc,
                         touched):
         """Add min(V[i, l], V[j, l]) into acc[j] for all j >= i sharing a column; returns #touched.
@@ -152,12 +63,12 @@ if NUMBA_AVAILABLE:
                 acc[j] += a if a < b else b
         return count
 
-    @_kernel(nogil=True)
+    @numba_kernel(nogil=True)
     def _distance(m):
         d = 1.0 - m / (2.0 - m)
         return d if d > 0.0 else 0.0
 
-    @_kernel(parallel=True)
+    @numba_kernel(parallel=True)
     def _histogram_kernel(n, indptr, indices, data, col_ptr, col_rows, col_vals, slot, nbins,
                           zero_tol, chunks):
         hist = np.zeros((chunks, nbins), dtype=np.int64)
@@ -183,7 +94,7 @@ if NUMBA_AVAILABLE:
         # Per row group; the caller sums them (a reduction in here took ~4 s more to compile).
         return hist, zeros
 
-    @_kernel(parallel=True)
+    @numba_kernel(parallel=True)
     def _pairs_kernel(n, indptr, indices, data, col_ptr, col_rows, col_vals, slot, max_distance,
                       chunks, cap):
         """Pairs j > i within max_distance, written per row group into (chunks, cap) buffers.
@@ -218,7 +129,7 @@ if NUMBA_AVAILABLE:
             used[c] = kept
         return out_rows, out_cols, out_vals, used, diag
 
-    @_kernel(nogil=True, fastmath=True)
+    @numba_kernel(nogil=True, fastmath=True)
     def _dot(a, b):
         """Inner product of two float32 vectors accumulated in float64, rounded to float32."""
         s = 0.0
@@ -226,7 +137,7 @@ if NUMBA_AVAILABLE:
             s += np.float64(a[t]) * np.float64(b[t])
         return np.float32(s)
 
-    @_kernel(parallel=True)
+    @numba_kernel(parallel=True)
     def _pair_dots_kernel(x, rows, cols):
         out = np.empty(rows.size, dtype=np.float32)
         for p in prange(rows.size):
@@ -293,7 +204,7 @@ def pairs_within(v, max_distance: float, expected: Optional[int] = None
 
 if NUMBA_AVAILABLE:
 
-    @_kernel(nogil=True)
+    @numba_kernel(nogil=True)
     def _insert_top(keys, cols, count, k, value, col):
         """Insert (value, col) into the descending list keys[:count] of at most k entries, after
         the entries >= value (so, fed in column order, ties keep the earlier column); returns
@@ -313,7 +224,7 @@ if NUMBA_AVAILABLE:
         cols[p] = col
         return count
 
-    @_kernel(parallel=True)
+    @numba_kernel(parallel=True)
     def _topk_rows_kernel(values, k):
         """Per row, the k largest entries (descending) and their columns; ties keep the earlier
         column. ``values`` may be any ordered dtype (float32, or int16 bf16 bit patterns).
@@ -359,7 +270,7 @@ if NUMBA_AVAILABLE:
                         count = _insert_top(keys, cols, count, k, row[t], t)
         return out_v, out_i
 
-    @_kernel(parallel=True)
+    @numba_kernel(parallel=True)
     def _rescore_kernel(x, first_row, cand):
         """float32 <x[first_row + r], x[cand[r, c]]> for every row r and candidate c."""
         rows, width = cand.shape
@@ -373,7 +284,7 @@ if NUMBA_AVAILABLE:
 
 if NUMBA_AVAILABLE:
 
-    @_kernel(parallel=True)
+    @numba_kernel(parallel=True)
     def _merge_block_kernel(block, first_col, best_v, best_i, counts, first_row):
         """Merge every row r of ``block`` (columns first_col..) into the running descending
         top-k list of row first_row + r (best_v / best_i, counts[row] entries filled). Groups
@@ -424,24 +335,14 @@ KERNELS = ("_pair_dots_kernel", "_topk_rows_kernel", "_rescore_kernel", "_histog
 
 
 def kernel_cache_dir() -> Optional[str]:
-    """The folder the kernels are cached in (None without numba or without a cache)."""
-    if not NUMBA_AVAILABLE:
-        return None
-    return globals()[KERNELS[0]].stats.cache_path
+    """The folder the kernels are cached in (None without numba)."""
+    return cache_dir(globals()[KERNELS[0]]) if NUMBA_AVAILABLE else None
 
 
 def kernel_cache_stats() -> Dict[str, Dict[str, int]]:
     """Per kernel, in this process: signatures ready (compiled or loaded), signatures loaded
     from the on-disk cache (``hits``) and compiled because absent from it (``misses``)."""
-    if not NUMBA_AVAILABLE:
-        return {}
-    out = {}
-    for name in KERNELS:
-        dispatcher = globals()[name]
-        out[name] = {"signatures": len(dispatcher.signatures),
-                     "hits": int(sum(dispatcher.stats.cache_hits.values())),
-                     "misses": int(sum(dispatcher.stats.cache_misses.values()))}
-    return out
+    return cache_stats({name: globals()[name] for name in KERNELS}) if NUMBA_AVAILABLE else {}
 
 
 def warm_up_kernels() -> float:

@@ -11,6 +11,7 @@ import torch
 
 from reid.data import build_test_loader
 from common import distributed as dist_utils
+from common.logging import progress_mode
 
 
 @dataclass
@@ -54,7 +55,9 @@ class TrainingContext:
         """L2-normalised E_id features of the training images (no flip), gathered across ranks.
 
         ``foreground=True`` embeds the images with their background greyed out by the silhouette
-        of their structure map (see :mod:`reid.views.foreground`).
+        of their structure map (see :mod:`reid.views.foreground`). The tqdm bar is shown only
+        when ``SOLVER.PROGRESS`` resolves to ``"bar"`` (as in the evaluation runner): the
+        plain-log mode of batch jobs gets no carriage-return frames.
         """
         from reid.evaluation.features import extract_features
 
@@ -72,7 +75,9 @@ class TrainingContext:
         else:
             loader = build_test_loader(shard, size=size, batch_size=batch, num_workers=workers)
         was_training = self.encoder.training
-        feats, _, _ = extract_features(self.encoder, loader, self.device, flip=False)
+        bar = progress_mode(self.cfg.SOLVER.PROGRESS) == "bar"
+        feats, _, _ = extract_features(self.encoder, loader, self.device, flip=False,
+                                       desc="train features", progress=bar)
         self.encoder.train(was_training)
         feats = feats.to(self.device)
         if world == 1:

@@ -8,28 +8,36 @@ stable sort would), so the result equals
 :func:`benchmarks.reference.evaluation.evaluate_reference`: the same ranked positions, hence the
 same CMC, and mAP / mINP up to the order of their float64 sums (about 1e-16 at Market size).
 
-No row is sorted. The scores need only the position of each correct match in its row's
-junk-free ranked list, i.e. how many valid gallery items come before it. For a chunk of query
-rows:
+No row is sorted. The scores need only the position of each correct match ("positive") in its
+row's junk-free ranked list: how many gallery items rank before it (a smaller distance, or the
+same distance and a smaller gallery index), less the junk items among them. Only items not
+farther than the row's last positive can rank before a positive. Two paths count them:
 
-1. the correct matches ("positives", a few per row) are sorted by (distance, gallery index) and
-   laid out as a small per-row table padded with +inf;
-2. only gallery items not farther than their row's last positive can precede a positive. Those
-   strictly between the row's last two positives (often most of them) all have every positive
-   but the last before them, and are just counted; each of the others gets the number of its
-   row's positives ranked before it by a branchless binary search over the table (an exact tie
-   with a positive is settled by gallery index);
-3. a per-row histogram of those numbers, less the junk items' share, gives by a cumulative sum
-   the number of valid items ranked before every positive.
+* compiled (numba, the usual case; :func:`_score_rows_kernel`, blocks of rows side by side in
+  threads): one branch-free pass over the row keeps the distances not above the last positive's
+  (about a tenth of a Market row); for every positive (t, c) a vectorised loop over the kept
+  ones counts those below t, and, only when another item lies at exactly t, a second loop adds
+  the ones at t before gallery index c. A row with many positives (over ``_SEARCH_ABOVE``)
+  places each item among its positives by binary search instead;
+* numpy (without numba, or for a distance type other than float16 / float32 / float64;
+  :func:`_match_positions`), per chunk of rows: the positives are laid out as a padded per-row
+  table; the items strictly between a row's last two positives (often most of them) are just
+  counted, each other item gets the number of positives before it by a branchless binary
+  search over the table; a per-row histogram of those numbers, less the junk items' share,
+  gives by a cumulative sum the number of items ranked before every positive.
 
-mAP, CMC and mINP follow from those positions alone.
+mAP, CMC and mINP follow from those positions alone. Both paths fill the same per-row figures
+(:class:`_RowScores`), which are summed in the same order, so the two give the same numbers to
+the last bit.
 """
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
+
+from common.numba_kernels import NUMBA_AVAILABLE, numba_kernel
 
 
 def torch_threads() -> int:
@@ -181,26 +189,211 @@ def _match_positions(dist: np.ndarray, match_rows: np.ndarray, match_cols: np.nd
     return rows, slot, ranked_before[rows, slot] - 1
 
 
-def _score_chunk(dist: np.ndarray, rows: np.ndarray, cols: np.ndarray, junk: np.ndarray,
-                 max_rank: int):
-    """(sum of AP, sum of INP, histogram of first-match positions, number of valid queries)
-    for a block of query rows, given their same-identity pairs (rows relative to the block)."""
-    empty = (0.0, 0.0, np.zeros(max_rank + 1, dtype=np.int64), 0)
+class _RowScores:
+    """Per query row: the number of valid matches (0: the query is skipped), the sum of their
+    precisions (AP times that number), and the 0-based positions of the first and the last
+    match in the junk-free ranked list."""
+
+    def __init__(self, num_rows: int) -> None:
+        self.matches = np.zeros(num_rows, dtype=np.int64)
+        self.precision_sum = np.zeros(num_rows, dtype=np.float64)
+        self.first = np.zeros(num_rows, dtype=np.int64)
+        self.last = np.zeros(num_rows, dtype=np.int64)
+
+
+def _score_chunk_numpy(dist: np.ndarray, rows: np.ndarray, cols: np.ndarray, junk: np.ndarray,
+                       scores: _RowScores, start: int) -> None:
+    """Fill ``scores`` for the block of query rows starting at ``start``, given their
+    same-identity pairs (rows relative to the block), with the vectorised numpy path."""
     if junk.all():
-        return empty
+        return
     rows, rank_in_row, positions = _match_positions(dist, rows[~junk], cols[~junk], rows[junk],
                                                     cols[junk])
-    counts = np.bincount(rows, minlength=dist.shape[0])
-    valid_rows = np.nonzero(counts)[0]
-    group_start = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    num_rows = dist.shape[0]
+    counts = np.bincount(rows, minlength=num_rows)
+    group_start = np.cumsum(counts) - counts
+    has_match = counts > 0
     precision = (rank_in_row + 1.0) / (positions + 1.0)
-    ap = np.bincount(rows, weights=precision, minlength=dist.shape[0])[valid_rows]
-    first = positions[group_start[valid_rows]]
-    last = positions[group_start[valid_rows] + counts[valid_rows] - 1]
-    return (float(np.sum(ap / counts[valid_rows])),
-            float(np.sum(counts[valid_rows] / (last + 1.0))),
-            np.bincount(np.minimum(first, max_rank), minlength=max_rank + 1),
-            len(valid_rows))
+    block = slice(start, start + num_rows)
+    scores.matches[block] = counts
+    scores.precision_sum[block] = np.bincount(rows, weights=precision, minlength=num_rows)
+    scores.first[block][has_match] = positions[group_start[has_match]]
+    scores.last[block][has_match] = positions[group_start[has_match] + counts[has_match] - 1]
+
+
+if NUMBA_AVAILABLE:
+
+    @numba_kernel(nogil=True)
+    def _positives_before_item(values, cols, lo, hi, value, col):
+        """How many of the positives values[lo:hi] (sorted by distance, then gallery index)
+        rank before the item (value, col): smaller distance, or equal and smaller index."""
+        a, b = lo, hi
+        while a < b:
+            mid = (a + b) >> 1
+            if values[mid] < value or (values[mid] == value and cols[mid] < col):
+                a = mid + 1
+            else:
+                b = mid
+        return a - lo
+
+    @numba_kernel(nogil=True)
+    def _keep_near(row, far, kept_values):
+        """Copy the distances of ``row`` not above ``far`` (the only items that can rank before
+        a positive) to the front of ``kept_values``, in gallery order; returns how many. No
+        branch: every item is written, the count moves on when it is kept."""
+        kept = 0
+        for j in range(row.size):
+            value = row[j]
+            kept_values[kept] = value
+            kept += value <= far
+        return kept
+
+    @numba_kernel(nogil=True)
+    def _before_by_counting(row, kept_values, kept, value, col):
+        """How many items of ``row`` rank before the positive (value, col): the kept items
+        nearer than it (one vectorised loop with 32-bit counters, which also counts the equal
+        ones), plus, only when another item is as near, the equal ones before its index."""
+        nearer = np.int32(0)
+        equal = np.int32(0)
+        for q in range(kept):
+            nearer = np.int32(nearer + np.int32(kept_values[q] < value))
+            equal = np.int32(equal + np.int32(kept_values[q] == value))
+        if equal > 1:  # the positive itself is one of them
+            for j in range(col):
+                nearer = np.int32(nearer + np.int32(row[j] == value))
+        return nearer
+
+    @numba_kernel(nogil=True)
+    def _before_by_search(row, far, pos_values, pos_cols, lo, hi, before):
+        """``before[s]`` = items of ``row`` ranked before the positive of rank s, every item
+        not above ``far`` placed among the positives by binary search (for many positives)."""
+        count = hi - lo
+        hist = np.zeros(count + 1, dtype=np.int64)  # items by the number of positives before
+        for j in range(row.size):
+            if row[j] <= far:
+                hist[_positives_before_item(pos_values, pos_cols, lo, hi, row[j], j)] += 1
+        ranked = 0  # the items with at most s positives before them: positive s and those before
+        for s in range(count):
+            ranked += hist[s]
+            before[s] = ranked - 1
+
+    @numba_kernel(nogil=True)
+    def _score_rows_kernel(dist, pos_ptr, pos_values, pos_cols, junk_ptr, junk_cols,
+                           search_above, matches, precision_sum, first, last, row_first,
+                           row_last):
+        """Rows ``row_first`` .. ``row_last - 1`` of :class:`_RowScores` (passed as its arrays).
+
+        ``pos_ptr`` / ``pos_values`` / ``pos_cols``: per row (CSR-like) its positives'
+        distances and gallery indices, sorted by (distance, index); ``junk_ptr`` /
+        ``junk_cols``: per row its junk gallery indices. A row with up to ``search_above``
+        positives counts the items before each of them over the kept items (cost ~ positives
+        x kept items), one with more places its items by binary search (~ items x log2)."""
+        num_g = dist.shape[1]
+        kept_values = np.empty(num_g, dtype=dist.dtype)
+        widest = 0
+        for r in range(row_first, row_last):
+            widest = max(widest, pos_ptr[r + 1] - pos_ptr[r])
+        before = np.empty(widest, dtype=np.int64)  # per positive of the row: items before it
+        for r in range(row_first, row_last):
+            lo, hi = pos_ptr[r], pos_ptr[r + 1]
+            count = hi - lo
+            if count == 0:
+                continue
+            row = dist[r]
+            far = pos_values[hi - 1]
+            if count <= search_above:
+                kept = _keep_near(row, far, kept_values)
+                for p in range(lo, hi):
+                    before[p - lo] = _before_by_counting(row, kept_values, kept, pos_values[p],
+                                                         pos_cols[p])
+            else:
+                _before_by_search(row, far, pos_values, pos_cols, lo, hi, before)
+            # Junk items are not in the ranked list: take out the ones before each positive.
+            junk = np.zeros(count + 1, dtype=np.int64)
+            for q in range(junk_ptr[r], junk_ptr[r + 1]):
+                j = junk_cols[q]
+                if row[j] <= far:
+                    junk[_positives_before_item(pos_values, pos_cols, lo, hi, row[j], j)] += 1
+            junk_before = 0
+            total = 0.0
+            for p in range(lo, hi):
+                junk_before += junk[p - lo]
+                position = before[p - lo] - junk_before
+                total += (p - lo + 1.0) / (position + 1.0)
+                if p == lo:
+                    first[r] = position
+                last[r] = position
+            matches[r] = count
+            precision_sum[r] = total
+
+
+# Rows with up to this many positives count the items before each positive with vectorised
+# loops; rows with more place every item among the positives by binary search.
+_SEARCH_ABOVE = 128
+
+
+def _compiled_dtype(distmat: np.ndarray):
+    """The float type the kernel reads ``distmat`` as (float16 is widened to float32: exact,
+    same order and ties), or None where the numpy path runs: without numba, for another
+    distance type, or for rows too long for the kernel's 32-bit counters."""
+    if not NUMBA_AVAILABLE or distmat.shape[1] >= 2 ** 31:
+        return None
+    if distmat.dtype in (np.float32, np.float64):
+        return distmat.dtype
+    return np.dtype(np.float32) if distmat.dtype == np.float16 else None
+
+
+def _score_rows_compiled(distmat: np.ndarray, pair_rows: np.ndarray, pair_cols: np.ndarray,
+                         pair_junk: np.ndarray, scores: _RowScores,
+                         run_blocks: Callable) -> None:
+    """Fill ``scores`` with the compiled kernel: the positives sorted per row once (a few per
+    query), then blocks of rows side by side (``run_blocks``: a map over row blocks)."""
+    num_q = distmat.shape[0]
+    dist = distmat.astype(_compiled_dtype(distmat), copy=False)
+    pos_rows, pos_cols = pair_rows[~pair_junk], pair_cols[~pair_junk]
+    pos_values = dist[pos_rows, pos_cols]
+    order = np.lexsort((pos_cols, pos_values, pos_rows))
+    pos_ptr = np.concatenate(([0], np.cumsum(np.bincount(pos_rows, minlength=num_q))))
+    junk_ptr = np.concatenate(([0], np.cumsum(np.bincount(pair_rows[pair_junk],
+                                                          minlength=num_q))))
+    arrays = (dist, pos_ptr, np.ascontiguousarray(pos_values[order]),
+              np.ascontiguousarray(pos_cols[order]), junk_ptr,
+              np.ascontiguousarray(pair_cols[pair_junk]), int(_SEARCH_ABOVE),
+              scores.matches, scores.precision_sum, scores.first, scores.last)
+    run_blocks(lambda first, last: _score_rows_kernel(*arrays, first, last))
+
+
+def _sum_scores(scores: _RowScores, step: int, max_rank: int):
+    """(sum of AP, sum of INP, histogram of first-match positions, number of valid queries),
+    the sums taken per chunk of ``step`` rows and then over the chunks (a fixed order)."""
+    ap_sum, inp_sum = 0.0, 0.0
+    for start in range(0, len(scores.matches), step):
+        block = slice(start, start + step)
+        counts = scores.matches[block]
+        valid = counts > 0
+        if not valid.any():
+            continue
+        counts = counts[valid]
+        ap_sum += float(np.sum(scores.precision_sum[block][valid] / counts))
+        inp_sum += float(np.sum(counts / (scores.last[block][valid] + 1.0)))
+    valid = scores.matches > 0
+    first_hist = np.bincount(np.minimum(scores.first[valid], max_rank), minlength=max_rank + 1)
+    return ap_sum, inp_sum, first_hist, int(np.count_nonzero(valid))
+
+
+def _in_blocks(num_rows: int, step: int, workers: int) -> Callable:
+    """A runner of ``fn(first, last)`` over blocks of at most ``step`` rows covering
+    ``range(num_rows)``, on ``workers`` threads (numpy and the kernel release the GIL)."""
+    bounds = [(start, min(num_rows, start + step)) for start in range(0, num_rows, step)]
+
+    def run(fn: Callable) -> None:
+        if workers > 1 and len(bounds) > 1:
+            with ThreadPoolExecutor(max_workers=min(workers, len(bounds))) as pool:
+                list(pool.map(lambda b: fn(*b), bounds))
+        else:
+            for first, last in bounds:
+                fn(first, last)
+    return run
 
 
 def evaluate(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50) -> dict:
@@ -227,25 +420,23 @@ def evaluate(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50) ->
 
     pair_rows, pair_cols = _same_identity_pairs(q_pids, g_pids)
     pair_junk = g_camids[pair_cols] == q_camids[pair_rows]
-    starts = list(range(0, num_q, step))
-    bounds = np.searchsorted(pair_rows, starts + [num_q])
-
-    def score(chunk: int):
-        start, stop = starts[chunk], min(num_q, starts[chunk] + step)
-        sl = slice(bounds[chunk], bounds[chunk + 1])
-        return _score_chunk(distmat[start:stop], pair_rows[sl] - start, pair_cols[sl],
-                            pair_junk[sl], max_rank)
-
-    workers = max(1, min(len(starts), torch_threads()))
-    if workers > 1:  # numpy releases the GIL in its array loops: chunks run side by side
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            parts = list(pool.map(score, range(len(starts))))
+    scores = _RowScores(num_q)
+    workers = torch_threads()
+    if _compiled_dtype(distmat) is not None:
+        # Blocks of rows: a few per thread, so that a slow thread on a shared CPU evens out.
+        block = max(1, min(step, -(-num_q // (4 * workers))))
+        _score_rows_compiled(distmat, pair_rows, pair_cols, pair_junk, scores,
+                             _in_blocks(num_q, block, workers))
     else:
-        parts = [score(i) for i in range(len(starts))]
-    ap_sum = sum(p[0] for p in parts)
-    inp_sum = sum(p[1] for p in parts)
-    first_hist = np.sum([p[2] for p in parts], axis=0)
-    num_valid = sum(p[3] for p in parts)
+        bounds = np.searchsorted(pair_rows, np.arange(0, num_q + step, step))
+
+        def score(start: int, stop: int) -> None:
+            sl = slice(bounds[start // step], bounds[start // step + 1])
+            _score_chunk_numpy(distmat[start:stop], pair_rows[sl] - start, pair_cols[sl],
+                               pair_junk[sl], scores, start)
+
+        _in_blocks(num_q, step, workers)(score)
+    ap_sum, inp_sum, first_hist, num_valid = _sum_scores(scores, step, max_rank)
 
     if num_valid == 0:
         raise ValueError("no query has a correct match in the gallery (after removing "

@@ -23,7 +23,7 @@ maxima without sorting (an entry below a list's k-th value is inserted, anything
 comparison); the expanded sets are built per item with stamped membership arrays; and the
 Jaccard numerator and the final combination are computed per query row straight into the
 output. Without numba, or for GPU tensors, the torch / numpy path gives the same results. The
-kernels are compiled on first use and cached on disk (:mod:`reid.cluster.kernels`).
+kernels are compiled on first use and cached on disk (:mod:`common.numba_kernels`).
 
 On a small set (N < k1 + 1, e.g. a tiny gallery) k1 is capped to N - 1 and k2 to the capped
 k1 + 1 (:func:`capped_neighbours`), with a warning naming the given and the capped values.
@@ -36,10 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from reid.cluster.kernels import NUMBA_AVAILABLE, _kernel
-
-if NUMBA_AVAILABLE:
-    from numba import prange
+from common.numba_kernels import NUMBA_AVAILABLE, numba_kernel, prange
 
 # (query rows x nonzeros) triples handled at once in the Jaccard step.
 _TRIPLE_CHUNK = 1 << 22
@@ -80,7 +77,7 @@ def half_k1(k1: int) -> int:
 
 if NUMBA_AVAILABLE:
 
-    @_kernel(nogil=True)
+    @numba_kernel(nogil=True)
     def _insert_nearest(keys, idx, value, item):
         """Insert (value, item) into the ascending list keys (full length k) after the entries
         <= value, dropping the last; the caller checked value < keys[-1]. Fed in item order,
@@ -93,7 +90,7 @@ if NUMBA_AVAILABLE:
         keys[p] = value
         idx[p] = item
 
-    @_kernel(parallel=True)
+    @numba_kernel(parallel=True)
     def _scan_block_kernel(block, sq_rows, r0, c0, transposed, top_d, top_i, row_max, stripes):
         """Fold one distance block into the running neighbour lists and maxima.
 
@@ -137,7 +134,7 @@ if NUMBA_AVAILABLE:
                             bound[c] = top_d[j, k - 1]
                 row_max[c0 + lo:c0 + hi] = worst
 
-    @_kernel(parallel=True)
+    @numba_kernel(parallel=True)
     def _expanded_sets_kernel(ranks, recip, half, hw, chunks):
         """Per item i, its expanded k-reciprocal set (unsorted) and its size: R*(i) (the
         entries of ranks[i] where ``recip``) plus every half set H(c), c in R*(i) (the first
@@ -180,7 +177,7 @@ if NUMBA_AVAILABLE:
                 sizes[i] = count
         return members, sizes
 
-    @_kernel(parallel=True)
+    @numba_kernel(parallel=True)
     def _jaccard_combine_kernel(q_ptr, q_cols, q_vals, g_ptr, g_rows, g_vals, out, q_max,
                                 lambda_value, chunks):
         """out[q, g] <- lambda d(q, g) / q_max[q] + (1 - lambda) (1 - m / (2 - m)), with
