@@ -127,3 +127,13 @@ def update_scaler(scaler: Optional[torch.amp.GradScaler]) -> None:
     """Adjust the scale once per iteration, after every optimiser of the scaler has stepped."""
     if scaler_enabled(scaler):
         scaler.update()
+
+
+def backward_and_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
+                      scaler: Optional[torch.amp.GradScaler] = None) -> None:
+    """One optimiser's whole update from ``loss``: gradients released, the (scaled) backward
+    pass, the step (skipped by an enabled scaler on inf / NaN gradients), the scale update."""
+    optimizer.zero_grad(set_to_none=True)
+    scaled(loss, scaler).backward()
+    step_optimizer(optimizer, scaler)
+    update_scaler(scaler)

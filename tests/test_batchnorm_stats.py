@@ -78,3 +78,27 @@ def test_step_config_reads_generated_bn_stats():
     assert GCLStepConfig.from_cfg(cfg).generated_bn_stats is False
     cfg.GCL.GENERATED_BN_STATS = True
     assert GCLStepConfig.from_cfg(cfg).generated_bn_stats is True
+
+
+def test_frozen_encoder_bn_keeps_running_stats_and_uses_them():
+    step, enc, _, _ = _step(train_encoder=True)
+    step.config.freeze_encoder_bn = True
+    has_bn = [m for m in enc.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    assert has_bn, "the tiny encoder must hold BatchNorm layers for this test"
+    before = _stats(enc)
+    weights = [m.weight.detach().clone() for m in has_bn]
+    x, s_ori, s_new, idx = _batch()
+    step(x, s_ori, s_new, idx)
+    assert enc.training and all(not m.training for m in has_bn)   # BN alone in eval mode
+    assert _same(_stats(enc), before)                              # running statistics kept
+    assert any(not torch.equal(w, m.weight) for w, m in zip(weights, has_bn))  # affine learns
+
+
+def test_step_config_reads_freeze_encoder_bn():
+    from reid.config.defaults import get_cfg_defaults
+    from reid.engine.gcl_step import GCLStepConfig
+
+    cfg = get_cfg_defaults()
+    assert GCLStepConfig.from_cfg(cfg).freeze_encoder_bn is False
+    cfg.GCL.FREEZE_ENCODER_BN = True
+    assert GCLStepConfig.from_cfg(cfg).freeze_encoder_bn is True

@@ -49,6 +49,9 @@ _C.MODEL.STRUCTURE_DIM = 128
 _C.MODEL.GEN_RES_BLOCKS = 4
 _C.MODEL.DISC_SCALES = 3
 _C.MODEL.DISC_BASE_CHANNELS = 32
+# Dilations of E_str's ASPP (the paper: 3, 6, 9 on 64 x 32 structure features). Each must stay
+# below the structure features' width (INPUT.SIZE / 4): reflection padding needs it.
+_C.MODEL.ASPP_DILATIONS = (3, 6, 9)
 # What the AdaIN MLP of residual block k of G reads from the (B, 2048, P) appearance code:
 # "stripe" = part stripe k alone (B, 2048); "flat_slice" = the authors' code: the code flattened
 # channel-major (index c * P + p) and cut into P equal slices, slice k = channels
@@ -220,6 +223,13 @@ _C.GCL.REAL_POSITIVE_GRAD = True
 # While the generator is poor, True shifts the test-time statistics towards those of generated
 # images (see reid/models/batchnorm.py).
 _C.GCL.GENERATED_BN_STATS = False
+# True: in the joint stage E_id's BatchNorm layers normalise with their running statistics (those
+# of the warm-up) and keep them, while their scales and shifts still learn. False (the paper):
+# batch statistics. With small batches of small images the batch statistics of E_id's last
+# layers are noisy: on the synthetic set at 64 x 32 and batch 16 the appearance codes G reads
+# in training mode differ from the running-statistics ones by 42% of their norm (the spread
+# between images is 69%).
+_C.GCL.FREEZE_ENCODER_BN = False
 _C.GCL.TEMPERATURE = 0.04
 _C.GCL.NUM_NEGATIVES = 8192
 # Extra positive view from a frozen video generator conditioned on the person crop (ImaGINator):
@@ -278,7 +288,13 @@ _C.SOLVER.BASELINE = _stage_section(EPOCHS=50, ITERS_PER_EPOCH=400, BATCH_SIZE=2
                                     LR_STEP_SIZE=20, MOMENTUM=0.1, TEMPERATURE=0.05,
                                     NUM_INSTANCES=0, EPS=0.0)
 # E_str, G and D with L_gan only, E_id frozen (ITERS_PER_EPOCH 0: one pass over the data).
-_C.SOLVER.GAN_WARMUP = _stage_section(EPOCHS=40, **_GENERATIVE_KEYS, DECAY_GAN_LR=False)
+# RECONSTRUCTION_EPOCHS: the first epochs of the stage (counted in EPOCHS) train E_str + G on
+# the L1 reconstruction of x'_ori alone, no D, with their own Adam at RECONSTRUCTION_LR
+# (0 = the paper: L_gan from the first iteration), RECONSTRUCTION_ITERS_PER_EPOCH iterations
+# each (0 = ITERS_PER_EPOCH; may exceed one pass over the training set).
+_C.SOLVER.GAN_WARMUP = _stage_section(EPOCHS=40, **_GENERATIVE_KEYS, DECAY_GAN_LR=False,
+                                      RECONSTRUCTION_EPOCHS=0, RECONSTRUCTION_LR=1e-3,
+                                      RECONSTRUCTION_ITERS_PER_EPOCH=0)
 # E_id, E_str, G and D with L_gan + the view-invariant losses; E_id's SGD has Nesterov momentum
 # SGD_MOMENTUM. The paper decays G/D with E_id (DECAY_GAN_LR); the authors' public code never
 # decays them. GAN_OPTIMIZER_STATE: the Adam states of E_str + G and D at the start of the stage:

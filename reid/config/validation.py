@@ -94,6 +94,33 @@ def check_view_angles(cfg, key: str = "MESH.ANGLES") -> tuple[int, ...]:
     return tuple(value)
 
 
+def check_aspp_dilations(cfg, key: str = "MODEL.ASPP_DILATIONS") -> tuple[int, ...]:
+    """``cfg``'s ``key`` as E_str's ASPP dilations: one or more integers >= 1 (how they fit
+    INPUT.SIZE is a training rule: :mod:`reid.engine.validation`)."""
+    value = value_of(cfg, key)
+    if (not isinstance(value, (tuple, list)) or not value
+            or not all(_is_int(v) and v >= 1 for v in value)):
+        raise ConfigError(f"{key} must be one or more integers >= 1 (E_str's ASPP dilations; the "
+                          f"paper: (3, 6, 9)); got {value!r}")
+    return tuple(int(v) for v in value)
+
+
+def _check_reconstruction_phase(cfg) -> None:
+    """SOLVER.GAN_WARMUP.RECONSTRUCTION_EPOCHS within the stage's epochs, a positive rate."""
+    epochs = check_int(cfg, "SOLVER.GAN_WARMUP.EPOCHS", 0)
+    rec = check_int(cfg, "SOLVER.GAN_WARMUP.RECONSTRUCTION_EPOCHS", 0,
+                    "the first epochs of gan_warmup that train the reconstruction alone")
+    if rec > epochs:
+        raise ConfigError(f"SOLVER.GAN_WARMUP.RECONSTRUCTION_EPOCHS {rec} exceeds "
+                          f"SOLVER.GAN_WARMUP.EPOCHS {epochs}: the reconstruction epochs are "
+                          f"the first epochs of that stage")
+    if rec:
+        lr = value_of(cfg, "SOLVER.GAN_WARMUP.RECONSTRUCTION_LR")
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+            raise ConfigError(f"SOLVER.GAN_WARMUP.RECONSTRUCTION_LR must be a number > 0; "
+                              f"got {lr!r}")
+
+
 def check_epoch_list(cfg, key: str) -> tuple[int, ...]:
     """``cfg``'s ``key`` as a tuple of epoch numbers, integers >= 0 (``()`` allowed)."""
     value = value_of(cfg, key)
@@ -193,6 +220,8 @@ def validate_config(cfg) -> None:
     _check_paper_switches(cfg)
     _check_solver_modes(cfg)
     check_input_size(cfg)
+    check_aspp_dilations(cfg)
+    _check_reconstruction_phase(cfg)
     check_view_angles(cfg)
     check_choice(cfg, "TEST.METRIC", TEST_METRICS)
     check_choice(cfg, "DATASETS.CAMERAS", DATASET_CAMERA_MODES)

@@ -33,6 +33,7 @@ from typing import Optional, Sequence
 
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from common.precision import (autocast, check_precision, scaled, scaler_enabled,
                               step_optimizer, update_scaler)
@@ -73,6 +74,9 @@ class GCLStepConfig:
     # True: E_id passes over generated images update its BatchNorm running statistics too;
     # False: only the pass over the real batch does.
     generated_bn_stats: bool = False
+    # True: E_id's BatchNorm layers stay in eval mode while E_id trains (running statistics used
+    # and kept; GCL.FREEZE_ENCODER_BN).
+    freeze_encoder_bn: bool = False
     # "fp32", "bf16" or "fp16" (forward passes under autocast; losses and memory in float32;
     # fp16 needs the step's gradient scalers), or "auto".
     precision: str = "fp32"
@@ -89,7 +93,8 @@ class GCLStepConfig:
                    num_negatives=g.NUM_NEGATIVES, feat_loss_on=g.FEAT_LOSS_ON,
                    precision=cfg.SOLVER.PRECISION, encoder_gan_grad=g.ENCODER_GAN_GRAD,
                    negative_anchor=g.NEGATIVE_ANCHOR, real_positive_grad=g.REAL_POSITIVE_GRAD,
-                   generated_bn_stats=g.GENERATED_BN_STATS, lsgan_gen_factor=g.LSGAN_GEN_FACTOR,
+                   generated_bn_stats=g.GENERATED_BN_STATS, freeze_encoder_bn=g.FREEZE_ENCODER_BN,
+                   lsgan_gen_factor=g.LSGAN_GEN_FACTOR,
                    img_loss_norm=g.IMG_LOSS_NORM)
 
     def __post_init__(self):
@@ -150,6 +155,10 @@ class GCLTrainStep:
     # ------------------------------------------------------------------ helpers
     def _prepare_modes(self) -> None:
         self.encoder.train(self.train_encoder)
+        if self.train_encoder and self.config.freeze_encoder_bn:
+            for m in self.encoder.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
         set_requires_grad(self.encoder, self.train_encoder)
         if self.generative is not None:
             self.generative.train()

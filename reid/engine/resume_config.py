@@ -69,6 +69,8 @@ STAGE_SCHEDULE_KEYS = ("EPOCHS", "ITERS_PER_EPOCH", "BATCH_SIZE", "LR", "WEIGHT_
 GENERATIVE_SCHEDULE_KEYS = ("GAN_LR", "GAN_BETAS", "GAN_WEIGHT_DECAY", "DECAY_GAN_LR")
 #: Keys present in a section that its stage does not read (gan_warmup keeps E_id frozen).
 _UNREAD = {"SOLVER.GAN_WARMUP.LR", "SOLVER.GAN_WARMUP.WEIGHT_DECAY"}
+#: The reconstruction-first phase of gan_warmup (its length, learning rate, iterations).
+RECONSTRUCTION_KEYS = ("RECONSTRUCTION_EPOCHS", "RECONSTRUCTION_LR", "RECONSTRUCTION_ITERS_PER_EPOCH")
 #: Keys that decide which schedulers a stage builds (not changed while it is under way).
 SCHEDULER_LAYOUT_KEYS = ("LR_STEPS", "DECAY_GAN_LR")
 #: Schedule / optimisation keys, applied on resume, with the stages that use them.
@@ -78,6 +80,7 @@ SCHEDULE_KEYS = {
     **{f"SOLVER.{section}.{k}": (_SECTION_STAGE[section],) for section in ("GAN_WARMUP", "JOINT")
        for k in GENERATIVE_SCHEDULE_KEYS},
     "SOLVER.JOINT.SGD_MOMENTUM": ("joint",),
+    **{f"SOLVER.GAN_WARMUP.{k}": ("gan_warmup",) for k in RECONSTRUCTION_KEYS},
     **{key: () for key in _UNREAD},
 }
 #: Keys (or sections) that change how the run executes, logs, checkpoints, evaluates and
@@ -210,6 +213,8 @@ def _changes_scheduler_layout(change: ConfigChange) -> bool:
     leaf = change.key.rsplit(".", 1)[-1]
     if leaf == "LR_STEPS":
         return bool(tuple(change.old)) != bool(tuple(change.new))
+    if leaf == "RECONSTRUCTION_EPOCHS":  # with or without the reconstruction optimiser
+        return bool(change.old) != bool(change.new)
     return leaf in SCHEDULER_LAYOUT_KEYS
 
 

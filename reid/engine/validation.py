@@ -14,15 +14,15 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from reid.config.validation import (ConfigError, baseline_num_instances, check_input_size,
-                                    value_of)
+from reid.config.validation import (ConfigError, baseline_num_instances, check_aspp_dilations,
+                                    check_input_size, value_of)
 
 #: E_str downsamples the structure map by 4 (two stride-2 convolutions) and G upsamples by 4
 #: (reid/models/gcl/structure_encoder.py, generator.py): G's output has the input's size only
 #: when height and width are multiples of 4.
 GENERATOR_STRIDE = 4
-#: The largest dilation of E_str's ASPP; its reflection padding needs more than that many pixels
-#: in the H/4 x W/4 structure features.
+#: The largest dilation of E_str's ASPP in the paper's configuration (MODEL.ASPP_DILATIONS);
+#: its reflection padding needs more than that many pixels in the H/4 x W/4 structure features.
 ASPP_MAX_DILATION = 9
 STAGE_EPOCH_KEYS = {"source": "SOLVER.SOURCE.EPOCHS", "baseline": "SOLVER.BASELINE.EPOCHS",
                      "gan_warmup": "SOLVER.GAN_WARMUP.EPOCHS", "joint": "SOLVER.JOINT.EPOCHS"}
@@ -45,16 +45,18 @@ def _check_epochs(cfg, stages: Sequence[str]) -> None:
                           "least one of these to >= 1, the run would write an untrained model")
 
 
-def generator_size_problem(length: int, disc_scales: int) -> str:
+def generator_size_problem(length: int, disc_scales: int,
+                           max_dilation: int = ASPP_MAX_DILATION) -> str:
     """Why ``length`` (an image height or width) does not fit the generative networks ('' if
-    it does)."""
+    it does); ``max_dilation``: the largest of MODEL.ASPP_DILATIONS."""
     if length % GENERATOR_STRIDE:
         return (f"is not a multiple of {GENERATOR_STRIDE} (E_str downsamples by "
                 f"{GENERATOR_STRIDE} and G upsamples by {GENERATOR_STRIDE}, so the generated "
                 "image would not have the input's size)")
-    if length // GENERATOR_STRIDE <= ASPP_MAX_DILATION:
-        return (f"is below {GENERATOR_STRIDE * (ASPP_MAX_DILATION + 1)} (E_str's ASPP pads its "
-                f"1/{GENERATOR_STRIDE}-size features by up to {ASPP_MAX_DILATION} pixels)")
+    if length // GENERATOR_STRIDE <= max_dilation:
+        return (f"is below {GENERATOR_STRIDE * (max_dilation + 1)} (E_str's ASPP pads its "
+                f"1/{GENERATOR_STRIDE}-size features by up to {max_dilation} pixels, the largest "
+                f"of MODEL.ASPP_DILATIONS)")
     coarsest = math.ceil(length / 2 ** (disc_scales + 1))
     if coarsest < 2:
         return (f"leaves the coarsest of MODEL.DISC_SCALES {disc_scales} discriminator scales "
@@ -62,21 +64,24 @@ def generator_size_problem(length: int, disc_scales: int) -> str:
     return ""
 
 
-def _suggested_length(length: int) -> int:
-    floor = GENERATOR_STRIDE * (ASPP_MAX_DILATION + 1)
+def _suggested_length(length: int, max_dilation: int) -> int:
+    floor = GENERATOR_STRIDE * (max_dilation + 1)
     return max(floor, int(round(length / GENERATOR_STRIDE)) * GENERATOR_STRIDE)
 
 
 def _check_generator_input_size(cfg) -> None:
     size = check_input_size(cfg)
     scales = int(cfg.MODEL.DISC_SCALES)
+    dilation = max(check_aspp_dilations(cfg))
     for name, length in zip(("height", "width"), size):
-        problem = generator_size_problem(length, scales)
+        problem = generator_size_problem(length, scales, dilation)
         if problem:
-            suggested = tuple(_suggested_length(v) for v in size)
+            suggested = tuple(_suggested_length(v, dilation) for v in size)
+            smaller = max(1, min(size) // GENERATOR_STRIDE - 1)
             raise ConfigError(f"INPUT.SIZE {size}: the {name} {length} {problem}; the "
                               f"generative stages need both sides multiples of "
-                              f"{GENERATOR_STRIDE}, e.g. INPUT.SIZE {suggested}")
+                              f"{GENERATOR_STRIDE}, e.g. INPUT.SIZE {suggested}, or dilations "
+                              f"of at most {smaller} in MODEL.ASPP_DILATIONS at this size")
 
 
 def validate_training_config(cfg, stages: Sequence[str]) -> None:

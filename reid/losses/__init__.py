@@ -2,7 +2,7 @@
 from .cluster_contrast import ClusterContrastLoss, cluster_contrast_loss
 from .gan import lsgan_discriminator_loss, lsgan_generator_loss, r1_gradient_penalty
 from .reconstruction import (GANLossWeights, feature_reconstruction_loss, gan_objective,
-                             image_reconstruction_loss)
+                             image_reconstruction_loss, view_reconstruction_loss)
 from .triplet import CrossEntropyLabelSmooth, TripletLoss, batch_hard_triplet_loss
 from .view_invariant import VI_TERMS, ViewInvariantResult, contrastive_log_loss, view_invariant_losses
 
@@ -23,4 +23,5 @@ __all__ = [
     "lsgan_generator_loss",
     "r1_gradient_penalty",
     "view_invariant_losses",
+    "view_reconstruction_loss",
 ]

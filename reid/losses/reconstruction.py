@@ -9,25 +9,32 @@ from reid.config.validation import IMG_LOSS_NORMS
 from reid.models.backbone import IMAGENET_STD
 
 
-def image_reconstruction_loss(x: torch.Tensor, x_ori: torch.Tensor, x_cycle: torch.Tensor,
-                              norm: str = "none") -> torch.Tensor:
-    """L_img = E|x - x'_ori| + E|x - x''_ori| (means over all elements).
+def view_reconstruction_loss(x: torch.Tensor, x_rec: torch.Tensor, norm: str = "none") -> torch.Tensor:
+    """E|x - x_rec| (mean over all elements), the real image ``x`` a fixed target.
 
     ``norm`` (``GCL.IMG_LOSS_NORM``): "none" measures it on the [-1, 1] tensors; "imagenet" on
     the images mapped to ImageNet mean / std, as the authors' code (its images and G's output are
     in those statistics): each channel's difference times 1 / (2 std), about 2.2.
     """
-    if x.shape != x_ori.shape or x.shape != x_cycle.shape:
-        raise ValueError(f"shapes differ: x {tuple(x.shape)}, x'_ori {tuple(x_ori.shape)}, x''_ori {tuple(x_cycle.shape)}")
+    if x.shape != x_rec.shape:
+        raise ValueError(f"shapes differ: x {tuple(x.shape)}, reconstruction {tuple(x_rec.shape)}")
     if norm not in IMG_LOSS_NORMS:
-        raise ValueError(f"image_reconstruction_loss: norm must be one of {IMG_LOSS_NORMS}, "
+        raise ValueError(f"image reconstruction loss: norm must be one of {IMG_LOSS_NORMS}, "
                          f"got {norm!r}")
     x = x.detach()
     if norm == "none":
-        return (x_ori - x).abs().mean() + (x_cycle - x).abs().mean()
+        return (x_rec - x).abs().mean()
     # (v + 1) / 2 is the [0, 1] image; the mean cancels in the difference, 1 / (2 std) remains.
     scale = 0.5 / x.new_tensor(IMAGENET_STD).view(1, -1, 1, 1)
-    return ((x_ori - x).abs() * scale).mean() + ((x_cycle - x).abs() * scale).mean()
+    return ((x_rec - x).abs() * scale).mean()
+
+
+def image_reconstruction_loss(x: torch.Tensor, x_ori: torch.Tensor, x_cycle: torch.Tensor,
+                              norm: str = "none") -> torch.Tensor:
+    """L_img = E|x - x'_ori| + E|x - x''_ori| (each :func:`view_reconstruction_loss`)."""
+    if x.shape != x_ori.shape or x.shape != x_cycle.shape:
+        raise ValueError(f"shapes differ: x {tuple(x.shape)}, x'_ori {tuple(x_ori.shape)}, x''_ori {tuple(x_cycle.shape)}")
+    return view_reconstruction_loss(x, x_ori, norm) + view_reconstruction_loss(x, x_cycle, norm)
 
 
 def feature_reconstruction_loss(f_id: torch.Tensor, f_new: torch.Tensor, f_cycle: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from common import distributed as dist_utils
-from common.precision import autocast, scaled, step_optimizer, update_scaler
+from common.precision import autocast, backward_and_step
 from reid.config.validation import baseline_num_instances
 from reid.data import build_train_loader
 from reid.engine.loop import check_finite_terms
@@ -81,10 +81,7 @@ class ClusterContrastStage(Stage):
         loss = cluster_contrast_loss(f, targets, self.memory, update=False)
         terms = {"cluster_contrast": float(loss.detach())}
         check_finite_terms(terms)
-        self.optimizer.zero_grad(set_to_none=True)
-        scaled(loss, self.scaler).backward()
-        step_optimizer(self.optimizer, self.scaler)
-        update_scaler(self.scaler)
+        backward_and_step(loss, self.optimizer, self.scaler)
         # Centroids move after the backward pass, which still needed their old values.
         self.memory.update(f.detach(), targets)
         return terms

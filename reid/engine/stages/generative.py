@@ -31,6 +31,7 @@ from common import distributed as dist_utils
 from reid.data import ImageDataset, build_train_transform
 from reid.engine.gcl_step import GCLStepConfig, GCLTrainStep
 from reid.engine.loop import EpochResult
+from reid.engine.reconstruction_step import ReconstructionStep
 from reid.engine.stages.base import EpochPlan, Stage, build_lr_scheduler, maybe_distributed
 from reid.engine.visualize import record_view_fidelity, save_view_grid
 from reid.memory import InstanceMemory
@@ -63,20 +64,28 @@ class _GenerativeStage(Stage):
         iters = int(self.solver.ITERS_PER_EPOCH)
         return min(iters, len(loader)) if iters else len(loader)
 
-    def _view_loader(self, epoch: int, indices=None):
+    def _view_loader(self, epoch: int, indices=None, batches: int = 0):
         """Images with their structure maps and a rotated map (:mod:`reid.views.mesh_data`),
         flipped and pad-cropped with ``INPUT.GENERATIVE_AUGMENT``; ``indices``: the training
-        items drawn from (default: all)."""
+        items drawn from (default: all); ``batches`` > 0: that many batches, drawn as
+        successive random permutations of the items (an epoch longer than one pass)."""
         cfg = self.cfg
         augment = bool(cfg.INPUT.GENERATIVE_AUGMENT)
+        seed = self.ctx.epoch_seed(self.name, epoch) + dist_utils.rank()
+        batch_size = int(self.solver.BATCH_SIZE)
+        sampler = None
+        if batches:
+            count = len(self.ctx.train_items) if indices is None else len(indices)
+            sampler = torch.utils.data.RandomSampler(
+                range(count), num_samples=batches * batch_size,
+                generator=torch.Generator().manual_seed(seed))
         return build_view_loader(
             self.ctx.train_items, structure_cache_for(cfg, self.ctx.dataset),
-            batch_size=int(self.solver.BATCH_SIZE), size=tuple(cfg.INPUT.SIZE),
-            num_workers=cfg.DATALOADER.NUM_WORKERS,
-            seed=self.ctx.epoch_seed(self.name, epoch) + dist_utils.rank(),
+            batch_size=batch_size, size=tuple(cfg.INPUT.SIZE),
+            num_workers=cfg.DATALOADER.NUM_WORKERS, seed=seed,
             flip_prob=cfg.INPUT.FLIP_PROB if augment else 0.0,
             padding=cfg.INPUT.PADDING if augment else 0,
-            skip_unreadable=cfg.DATASETS.SKIP_UNREADABLE, indices=indices)
+            skip_unreadable=cfg.DATASETS.SKIP_UNREADABLE, indices=indices, sampler=sampler)
 
     def after_batches(self, epoch: int, result: EpochResult) -> None:
         if self.use_gan and result.last_batch is not None and dist_utils.is_main_process():
@@ -85,9 +94,22 @@ class _GenerativeStage(Stage):
 
 
 class GanWarmupStage(_GenerativeStage):
+    """E_id frozen; E_str, G and D with L_gan. With ``SOLVER.GAN_WARMUP.RECONSTRUCTION_EPOCHS``
+    R > 0, the first R of the stage's epochs are a reconstruction-first phase
+    (:class:`reid.engine.reconstruction_step.ReconstructionStep`: E_str + G alone, L1 of x'_ori,
+    their own Adam at ``RECONSTRUCTION_LR``, ``RECONSTRUCTION_ITERS_PER_EPOCH`` iterations each,
+    which may exceed one pass; 0 = ``ITERS_PER_EPOCH``); the adversarial epochs that follow start their Adam
+    states fresh at ``GAN_LR``."""
+
     name = "gan_warmup"
     section = "GAN_WARMUP"
     saves_after = "generative_warmup.pth"
+    rec_optimizer = None       # built by setup() when the stage has reconstruction epochs
+    _reconstructing = False    # set per epoch by plan_epoch()
+
+    @property
+    def reconstruction_epochs(self) -> int:
+        return int(self.solver.RECONSTRUCTION_EPOCHS)
 
     def setup(self) -> None:
         self._gan_optimizers()
@@ -97,22 +119,48 @@ class GanWarmupStage(_GenerativeStage):
                                  config=GCLStepConfig.from_cfg(self.cfg), train_encoder=False,
                                  scaler=self.grad_scaler("generator"),
                                  dis_scaler=self.grad_scaler("discriminator"))
+        if self.reconstruction_epochs:
+            s = self.solver
+            self.rec_optimizer = torch.optim.Adam(self.ctx.generative.generator_parameters(),
+                                                  lr=float(s.RECONSTRUCTION_LR),
+                                                  betas=tuple(s.GAN_BETAS))
+            self.rec_step = ReconstructionStep(
+                self.ctx.encoder, self.ctx.generative, maybe_distributed(self.rec_optimizer),
+                precision=self.cfg.SOLVER.PRECISION, img_loss_norm=self.cfg.GCL.IMG_LOSS_NORM,
+                scaler=self.grad_scaler("reconstruction"))
 
     def optimizers(self) -> dict:
-        return {"generator": self.gen_optimizer, "discriminator": self.dis_optimizer}
+        opts = {"generator": self.gen_optimizer, "discriminator": self.dis_optimizer}
+        if self.rec_optimizer is not None:
+            opts["reconstruction"] = self.rec_optimizer
+        return opts
+
+    def learning_rate(self):
+        opt = self.rec_optimizer if self._reconstructing else self.gen_optimizer
+        return float(opt.param_groups[0]["lr"])
 
     def finish(self) -> dict:
         """The Adam states of E_str + G and D, kept for a joint stage that continues them
         (``SOLVER.JOINT.GAN_OPTIMIZER_STATE warmup``) and written into the warm-up file."""
-        states = {name: opt.state_dict() for name, opt in self.optimizers().items()}
+        states = {name: self.optimizers()[name].state_dict() for name in ("generator", "discriminator")}
         self.ctx.warmup_optimizers = states
         return {"optimizers": states}
 
     def plan_epoch(self, epoch: int) -> EpochPlan:
+        self._reconstructing = epoch < self.reconstruction_epochs
+        if not self._reconstructing:
+            loader = self._view_loader(epoch)
+            return EpochPlan(loader, self._iterations(loader))
+        iters = int(self.solver.RECONSTRUCTION_ITERS_PER_EPOCH)
+        if iters:  # may be longer than one pass over the training set
+            return EpochPlan(self._view_loader(epoch, batches=iters), iters,
+                             label=f"{self.name} (reconstruction)")
         loader = self._view_loader(epoch)
-        return EpochPlan(loader, self._iterations(loader))
+        return EpochPlan(loader, self._iterations(loader), label=f"{self.name} (reconstruction)")
 
     def train_step(self, batch: dict) -> dict:
+        if self._reconstructing:
+            return self.rec_step(batch["img"], batch["s_ori"])
         return self.step(batch["img"], batch["s_ori"], batch["s_new"])
 
 

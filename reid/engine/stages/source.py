@@ -10,7 +10,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from common import distributed as dist_utils
-from common.precision import autocast, scaled, step_optimizer, update_scaler
+from common.precision import autocast, backward_and_step
 from reid.data import build_train_loader, readable_training_indices
 from reid.data.build import build_dataset_from_cfg
 from reid.engine.loop import check_finite_terms
@@ -87,8 +87,5 @@ class SourceWarmupStage(Stage):
         loss = l_ce + l_tri
         terms = {"ce": float(l_ce.detach()), "triplet": float(l_tri.detach())}
         check_finite_terms(terms)
-        self.optimizer.zero_grad(set_to_none=True)
-        scaled(loss, self.scaler).backward()
-        step_optimizer(self.optimizer, self.scaler)
-        update_scaler(self.scaler)
+        backward_and_step(loss, self.optimizer, self.scaler)
         return terms

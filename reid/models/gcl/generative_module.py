@@ -134,8 +134,12 @@ def build_generative_module(cfg: Optional[Any] = None, code_dim: int = 2048) -> 
     """
     if cfg is None:
         return GCLGenerativeModule(code_dim=code_dim)
+    from reid.config.validation import check_aspp_dilations
+
+    dilations = check_aspp_dilations(cfg)
     m = cfg.MODEL
     return GCLGenerativeModule(
         structure_dim=m.STRUCTURE_DIM, code_dim=code_dim, num_parts=m.NUM_PARTS,
         num_res_blocks=m.GEN_RES_BLOCKS, mlp_dim=512, disc_channels=m.DISC_BASE_CHANNELS,
-        disc_scales=m.DISC_SCALES, adain_input=m.ADAIN_INPUT)
+        disc_scales=m.DISC_SCALES, aspp_dilations=dilations,
+        adain_input=m.ADAIN_INPUT)
