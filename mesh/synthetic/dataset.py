@@ -28,6 +28,7 @@ refused with :class:`ForeignFolderError` before anything is touched.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -387,8 +388,9 @@ def _render_batches(state: _Generation, out_dir: str, batch_size: int, worker: i
             continue
         ident = state.identities.gather(idx)
 
-        vertices = people.pose_bodies(ident.shape.to(dev), pose.to(dev), yaw.to(dev))
-        camera = people.frame(vertices, scale.to(dev), shift.to(dev))
+        with _one_torch_thread():  # the same float32 sums in the main process and the workers
+            vertices = people.pose_bodies(ident.shape.to(dev), pose.to(dev), yaw.to(dev))
+            camera = people.frame(vertices, scale.to(dev), shift.to(dev))
         images, _ = people.render_people(vertices, camera, ident.to(dev), background.to(dev),
                                          profiles.light_dir[cams].to(dev),
                                          profiles.ambient[cams].to(dev))
@@ -427,6 +429,20 @@ def _render_batches(state: _Generation, out_dir: str, batch_size: int, worker: i
 
 #: What a forked worker process renders from: (the generation state, the shared image counter).
 _WORKER_INPUT: tuple | None = None
+
+
+@contextlib.contextmanager
+def _one_torch_thread():
+    """Within the block torch runs on one CPU thread: the posed bodies and their cameras then
+    come out bit-identical whether one process or several workers (one thread each) make them;
+    with more threads the reduction order of some CPU kernels differs in the last bit, which the
+    recorded camera parameters keep."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _render_shard(out_dir: str, batch_size: int, worker: int,
