@@ -247,8 +247,8 @@ class _SavedBytes:
     """Bytes of the tensors each labelled pass saves for its backward pass (its activations:
     what its graph keeps alive until then, the pass's share of the step's peak). Every storage
     counts once, for the first pass that saves it; ``exclude`` (the parameters) never counts.
-    Tensors saved under a layer's own saved-tensor hooks would not be seen (no layer uses such
-    hooks today)."""
+    The reflection-padded convolutions (:mod:`reid.models.gcl.reflect_conv`) set hooks of their
+    own inside these and hand them what they keep, the unpadded input, so it is counted."""
 
     def __init__(self, exclude):
         self.seen = {t.untyped_storage().data_ptr() for t in exclude}

@@ -121,6 +121,12 @@ _C.DATASETS.SYNTHETIC.SEED = 0
 
 _C.DATALOADER = CN()
 _C.DATALOADER.NUM_WORKERS = 2
+# How the generative stages start their loader workers: "" (the platform's default, fork on
+# Linux), "fork", "forkserver" or "spawn". Forked workers start at once but keep a copy of every
+# page of the trainer's heap it rewrites afterwards (about 1.6 GB per worker at Market scale and
+# growing); forkserver / spawn workers are fresh processes of 0.6-0.9 GB that take 5-12 s to start
+# each epoch (README, "Memory").
+_C.DATALOADER.START_METHOD = ""
 # P x K identity sampler: K instances per (pseudo-)identity.
 _C.DATALOADER.NUM_INSTANCES = 4
 

@@ -26,6 +26,8 @@ IDENTITY_BATCH_KEYS = ("SOLVER.BASELINE.BATCH_SIZE", "SOLVER.SOURCE.BATCH_SIZE")
 EPS_POLICIES = ("first", "per_epoch")
 #: ``MODEL.ADAIN_INPUT``: part stripe k, or slice k of the flattened code (the authors' code).
 ADAIN_INPUTS = ("stripe", "flat_slice")
+#: ``DATALOADER.START_METHOD``: the generative stages' loader workers ("" = the platform's default).
+LOADER_START_METHODS = ("", "fork", "forkserver", "spawn")
 #: ``GCL.JOINT_OUTLIERS``: DBSCAN outliers kept in the joint stage's loader or dropped from it.
 JOINT_OUTLIER_POLICIES = ("keep", "drop")
 #: ``GCL.IMG_LOSS_NORM``: L_img on the [-1, 1] tensors or on ImageNet-normalised images.
@@ -174,6 +176,7 @@ def _check_paper_switches(cfg) -> None:
     """The keys that choose between our behaviour and the authors' code's."""
     check_choice(cfg, "CLUSTER.EPS_POLICY", EPS_POLICIES)
     check_choice(cfg, "MODEL.ADAIN_INPUT", ADAIN_INPUTS)
+    check_choice(cfg, "DATALOADER.START_METHOD", LOADER_START_METHODS)
     check_choice(cfg, "GCL.JOINT_OUTLIERS", JOINT_OUTLIER_POLICIES)
     check_choice(cfg, "GCL.IMG_LOSS_NORM", IMG_LOSS_NORMS)
     check_choice(cfg, "SOLVER.JOINT.GAN_OPTIMIZER_STATE", GAN_OPTIMIZER_STATES)

@@ -77,16 +77,22 @@ class ImageDataset(Dataset):
         transform: applied to the PIL RGB image (``None`` = return the PIL image).
         skip_unreadable: replace unreadable images instead of raising (training only).
         max_replacements: give up (raise) after this many consecutive unreadable images.
+        mp_context: start method (name or ``multiprocessing`` context) of the loader workers
+            that will read the dataset, when not the platform's default: the skip counter they
+            share must come from the same one.
     """
 
     def __init__(self, items: Sequence[tuple], transform: Callable | None = None,
-                 skip_unreadable: bool = False, max_replacements: int = 50) -> None:
+                 skip_unreadable: bool = False, max_replacements: int = 50,
+                 mp_context=None) -> None:
         self.items = list(items)
         self.transform = transform
         self.skip_unreadable = skip_unreadable
         self.max_replacements = max_replacements
-        # Shared with DataLoader workers (inherited at process start), so counts survive them.
-        self._skipped = multiprocessing.Value("l", 0)
+        # Shared with DataLoader workers (handed over at process start), so counts survive them.
+        if mp_context is None or isinstance(mp_context, str):
+            mp_context = multiprocessing.get_context(mp_context)
+        self._skipped = mp_context.Value("l", 0)
         self._by_pid: dict[int, np.ndarray] | None = None
 
     def __len__(self) -> int:

@@ -86,7 +86,7 @@ SCHEDULE_KEYS = {
 #: Keys (or sections) that change how the run executes, logs, checkpoints, evaluates and
 #: exports, not what it trains. MESH.* other than MESH.DIR and MESH.ANGLES only concern building the maps.
 HARMLESS_KEYS = ("OUTPUT_DIR", "CACHE_DIR", "DETERMINISTIC", "MODEL.DEVICE",
-                 "DATALOADER.NUM_WORKERS", "CLUSTER.USE_GPU", "SOLVER.CHECKPOINT_PERIOD",
+                 "DATALOADER.NUM_WORKERS", "DATALOADER.START_METHOD", "CLUSTER.USE_GPU", "SOLVER.CHECKPOINT_PERIOD",
                  "SOLVER.CHECKPOINT_KEEP_LAST", "SOLVER.LOG_PERIOD", "SOLVER.PROGRESS",
                  "SOLVER.PRECISION", "SOLVER.CHANNELS_LAST", "TEST.", "EXPORT.", "MESH.")
 _UNCLASSIFIED_REASON = "not known to be safe to change in the middle of a run"

@@ -11,6 +11,7 @@ another of the same identity and counted, as in :class:`reid.data.ImageDataset`.
 """
 from __future__ import annotations
 
+import multiprocessing
 from typing import Sequence
 
 import numpy as np
@@ -25,13 +26,16 @@ from reid.data import ImageDataset, PairedTrainTransform
 
 class ViewPairDataset(Dataset):
     """``angles``: the rotations ``s_new`` is drawn from (default: the cache's angles other than
-    the original view)."""
+    the original view); ``mp_context``: the start method of the workers that will read it (see
+    :class:`reid.data.ImageDataset`)."""
 
     def __init__(self, items: Sequence[tuple], cache: StructureMapCache, split: str = "train",
                  size: Sequence[int] = (256, 128), flip_prob: float = 0.5, padding: int = 10,
-                 angles: Sequence[int] | None = None, skip_unreadable: bool = False):
+                 angles: Sequence[int] | None = None, skip_unreadable: bool = False,
+                 mp_context=None):
         self.items = list(items)
-        self.images = ImageDataset(self.items, transform=None, skip_unreadable=skip_unreadable)
+        self.images = ImageDataset(self.items, transform=None, skip_unreadable=skip_unreadable,
+                                   mp_context=mp_context)
         self.cache = cache
         self.split = split
         self.angles = novel_view_angles(cache.angles) if angles is None else tuple(angles)
@@ -62,19 +66,54 @@ def build_view_loader(items: Sequence[tuple], cache: StructureMapCache, batch_si
                       flip_prob: float = 0.5, padding: int = 10, drop_last: bool = True,
                       sampler=None, skip_unreadable: bool = False,
                       angles: Sequence[int] | None = None,
-                      indices: Sequence[int] | None = None) -> DataLoader:
+                      indices: Sequence[int] | None = None,
+                      start_method: str | None = None) -> DataLoader:
     """Loader over :class:`ViewPairDataset` (``angles``: see there), seeded by ``seed``;
     ``indices``: the items it draws from (default: all), each sample keeping its ``index`` in
-    ``items`` (the memory row)."""
+    ``items`` (the memory row).
+
+    ``start_method`` (:data:`START_METHODS`; None: the platform's default, ``fork`` on Linux)
+    starts the ``num_workers`` processes. Forked workers start at once but map the whole
+    training process (networks, memory bank, the heap of the last step): the pages the trainer
+    rewrites afterwards are copied, so the workers keep a second copy of them. ``forkserver``
+    (torch and this module preloaded in the server) and ``spawn`` workers are fresh processes
+    of their own few hundred MB, and take seconds to start each epoch; they need the main
+    script to guard its entry point (``if __name__ == "__main__"``) and everything the dataset
+    holds to be picklable. The samples are the same whatever the start method.
+    """
+    context = _start_context(start_method)
+    if num_workers == 0:  # no workers to start
+        context = None
     dataset = ViewPairDataset(items, cache, split, size, flip_prob, padding, angles=angles,
-                              skip_unreadable=skip_unreadable)
+                              skip_unreadable=skip_unreadable, mp_context=context)
     if indices is not None:
         dataset = Subset(dataset, [int(i) for i in indices])
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(dataset, batch_size=batch_size, shuffle=sampler is None, sampler=sampler,
                       num_workers=num_workers, drop_last=drop_last and len(dataset) >= batch_size,
                       generator=generator, persistent_workers=False,
-                      worker_init_fn=_seed_worker, pin_memory=torch.cuda.is_available())
+                      worker_init_fn=_seed_worker, pin_memory=torch.cuda.is_available(),
+                      multiprocessing_context=context)
+
+
+#: Start methods of the loader workers (``build_view_loader(start_method=...)``).
+START_METHODS = ("fork", "forkserver", "spawn")
+
+
+def _start_context(start_method: str | None):
+    """The ``multiprocessing`` context of ``start_method`` (None for None: the platform's
+    default); a forkserver preloads torch and this module, so that each worker need not import
+    them."""
+    if start_method is None:
+        return None
+    available = [m for m in START_METHODS if m in multiprocessing.get_all_start_methods()]
+    if start_method not in available:
+        raise ValueError(f"start_method {start_method!r}: expected one of {available} "
+                         f"(or None for the platform's default)")
+    context = multiprocessing.get_context(start_method)
+    if start_method == "forkserver":
+        context.set_forkserver_preload(["torch", __name__])
+    return context
 
 
 def _seed_worker(worker_id: int) -> None:

@@ -85,7 +85,8 @@ class _GenerativeStage(Stage):
             num_workers=cfg.DATALOADER.NUM_WORKERS, seed=seed,
             flip_prob=cfg.INPUT.FLIP_PROB if augment else 0.0,
             padding=cfg.INPUT.PADDING if augment else 0,
-            skip_unreadable=cfg.DATASETS.SKIP_UNREADABLE, indices=indices, sampler=sampler)
+            skip_unreadable=cfg.DATASETS.SKIP_UNREADABLE, indices=indices, sampler=sampler,
+            start_method=cfg.DATALOADER.START_METHOD or None)
 
     def after_batches(self, epoch: int, result: EpochResult) -> None:
         if self.use_gan and result.last_batch is not None and dist_utils.is_main_process():

@@ -1,6 +1,7 @@
 """Building blocks shared by the GCL structure encoder, decoder and discriminator.
 
-Convolutions use reflection padding and LeakyReLU(0.2), as in the authors' networks.
+Convolutions use reflection padding and LeakyReLU(0.2), as in the authors' networks; the padded
+convolution itself is :class:`~reid.models.gcl.reflect_conv.ReflectConv2d`.
 """
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .reflect_conv import ReflectConv2d, reflection_pad  # noqa: F401 (re-exported)
 
 
 def _same_dtype(x: torch.Tensor):
@@ -52,58 +55,6 @@ def _norm(kind: str, channels: int) -> Optional[nn.Module]:
     if kind == "none":
         return None
     raise ValueError(f"unknown normalisation {kind!r}; expected 'in', 'ln' or 'none'")
-
-
-def _fold_reflected(grad: torch.Tensor, dim: int, pad_before: int, pad_after: int) -> torch.Tensor:
-    """Adjoint of reflection padding along ``dim``: the interior plus the mirrored borders."""
-    size = grad.shape[dim] - pad_before - pad_after
-    out = grad.narrow(dim, pad_before, size).clone(memory_format=torch.preserve_format)
-    if pad_before:
-        out.narrow(dim, 1, pad_before).add_(grad.narrow(dim, 0, pad_before).flip(dim))
-    if pad_after:
-        out.narrow(dim, size - 1 - pad_after, pad_after).add_(
-            grad.narrow(dim, size + pad_before, pad_after).flip(dim))
-    return out
-
-
-class _ChannelsLastReflectionPad(torch.autograd.Function):
-    """Reflection padding of H and W that keeps a channels-last tensor channels-last, forward
-    and backward (the 2D kernel returns NCHW and the 3D kernel's backward is slow)."""
-
-    @staticmethod
-    def forward(ctx, x, left: int, right: int, top: int, bottom: int):
-        ctx.padding = (left, right, top, bottom)
-        y = F.pad(x.permute(0, 2, 3, 1).unsqueeze(1), (0, 0, left, right, top, bottom), mode="reflect")
-        return y.squeeze(1).permute(0, 3, 1, 2)
-
-    @staticmethod
-    def backward(ctx, grad):
-        left, right, top, bottom = ctx.padding
-        grad = grad.contiguous(memory_format=torch.channels_last)
-        grad = _fold_reflected(_fold_reflected(grad, 3, left, right), 2, top, bottom)
-        return grad, None, None, None, None
-
-
-def reflection_pad(x: torch.Tensor, padding) -> torch.Tensor:
-    """``F.pad(x, padding, mode="reflect")`` for (N, C, H, W) that keeps channels-last tensors
-    channels-last (every padded convolution of a channels-last network would otherwise convert
-    the activation and its gradient twice)."""
-    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
-        return _ChannelsLastReflectionPad.apply(x, *(int(p) for p in padding))
-    return F.pad(x, tuple(padding), mode="reflect")
-
-
-class ReflectConv2d(nn.Conv2d):
-    """``nn.Conv2d(..., padding_mode="reflect")`` (same parameters and state dict) whose padding
-    keeps channels-last activations channels-last (:func:`reflection_pad`)."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs["padding_mode"] = "reflect"
-        super().__init__(*args, **kwargs)
-
-    def _conv_forward(self, x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]):
-        return F.conv2d(reflection_pad(x, self._reversed_padding_repeated_twice), weight, bias,
-                        self.stride, 0, self.dilation, self.groups)
 
 
 class ConvNormAct(nn.Module):
