@@ -1,5 +1,6 @@
-"""Evaluate a trained generator against real clips: SSIM, PSNR, ACD, and video FID / FVD when the
-user supplies the feature-network weights.
+"""Evaluate a trained generator against real clips: SSIM, PSNR, ACD, video FID / FVD when the
+user supplies the feature-network weights, and the classifier scores (FCD, classifier score,
+action accuracy) with a checkpoint of the project's own action classifier.
 
 A model conditioned on an input image (ImaGINator) is evaluated as in the thesis (3.4.3): each
 real clip's first frame and label drive the generator, SSIM / PSNR compare the generated clip
@@ -7,12 +8,20 @@ with the real one, ACD-I compares every generated frame with the input frame. Th
 clips come from noise (labels drawn from the data when conditional, as for G3AN); ACD-C, FID and
 FVD compare them with real clips. The noise and the generation are the model's spec's
 (:mod:`generators.registry`).
+
+FVD takes either I3D weights in the PyTorch I3D layout or the StyleGAN-V TorchScript detector
+(``i3d_torchscript.pt``, recognised by its file format). The classifier scores
+(:mod:`generators.metrics.classifier_scores`) are ``fcd`` (a Fréchet distance in the classifier's
+feature space, not FVD), ``classifier_score`` (Inception-score recipe) and, for a model
+conditioned on labels, ``action_accuracy``: the share of generated clips classified as the
+action they were generated for (``_real``: the same for the real clips, the reference).
 """
 from __future__ import annotations
 
 import torch
 
-from .metrics import acd, fvd, load_feature_network, psnr, ssim, video_fid
+from .metrics import (acd, classifier_scores, fvd, is_torchscript_file, load_feature_network,
+                      map_labels, psnr, ssim, video_fid)
 from .registry import video_gan_of
 
 
@@ -30,16 +39,26 @@ def generate_for_evaluation(generator, cfg, real: torch.Tensor, labels: torch.Te
     return spec.generate(generator, cfg, noise, labels, images).cpu()
 
 
+def label_conditioned(cfg) -> bool:
+    """True when the model of ``cfg`` generates clips of given labels (MODEL.NUM_CLASSES > 0)."""
+    return bool(cfg.MODEL.NUM_CLASSES) and "label" in video_gan_of(cfg).conditioning
+
+
 def evaluate_generator(generator, cfg, dataset, num_videos: int = 64, batch_size: int = 8,
                        resnext_weights: str = "", i3d_weights: str = "",
-                       seed: int = 0) -> dict[str, float]:
-    """Scores over ``num_videos`` clips of ``dataset`` (cycled when it is smaller)."""
+                       seed: int = 0, classifier_weights: str = "",
+                       score_splits: int = 1) -> dict[str, float]:
+    """Scores over ``num_videos`` clips of ``dataset`` (cycled when it is smaller).
+
+    ``classifier_weights``: a checkpoint of tools/train_video_classifier.py for the classifier
+    scores; ``score_splits``: the splits of the classifier score."""
     device = next(generator.parameters()).device
-    reals, fakes = [], []
+    reals, fakes, all_labels = [], [], []
     for start in range(0, num_videos, batch_size):
         idx = [(start + i) % len(dataset) for i in range(min(batch_size, num_videos - start))]
         items = [dataset[i] for i in idx]
         real = torch.stack([it["video"] for it in items])
+        all_labels += [int(it.get("label", -1)) for it in items]
         labels = None
         if cfg.MODEL.NUM_CLASSES:
             labels = torch.tensor([it["label"] for it in items], device=device)
@@ -58,6 +77,19 @@ def evaluate_generator(generator, cfg, dataset, num_videos: int = 64, batch_size
         net = load_feature_network("resnext101", resnext_weights, device)
         scores["video_fid"] = video_fid(net, real, fake, batch_size)
     if i3d_weights:
-        net = load_feature_network("i3d", i3d_weights, device)
+        kind = "i3d_torchscript" if is_torchscript_file(i3d_weights) else "i3d"
+        net = load_feature_network(kind, i3d_weights, device)
         scores["fvd"] = fvd(net, real, fake, batch_size)
+    if classifier_weights:
+        net = load_feature_network("action_classifier", classifier_weights, device)
+        real_labels = fake_labels = None
+        if all(label >= 0 for label in all_labels):
+            try:
+                real_labels = map_labels(all_labels, getattr(dataset, "classes", None), net)
+            except ValueError:
+                if label_conditioned(cfg):  # the accuracy of the intended actions is asked for
+                    raise
+            fake_labels = real_labels if label_conditioned(cfg) else None
+        scores.update(classifier_scores(net, real, fake, fake_labels, real_labels,
+                                        score_splits, batch_size))
     return scores

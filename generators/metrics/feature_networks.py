@@ -7,6 +7,10 @@
 * :class:`InceptionI3d` - I3D (Inception-v1 inflated, Kinetics-400) for FVD; features = the
   400 logits averaged over time (or the 1024-d pool). Names follow the common PyTorch port
   (``Conv3d_1a_7x7.conv3d.weight``, ``Mixed_3b.b1b.bn.running_mean``, ``logits.conv3d.bias``).
+* ``i3d_torchscript`` - the TorchScript I3D detector file of the StyleGAN-V FVD
+  (:mod:`.i3d_torchscript`), for FVDs comparable with published ones.
+* ``action_classifier`` - the project's own (2+1)D action classifier (:mod:`.action_classifier`),
+  trained here on labelled clips: the network of FCD and the classifier score, not of FVD.
 """
 from __future__ import annotations
 
@@ -222,19 +226,33 @@ def _unwrap_state(state) -> dict:
     return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
 
 
+FEATURE_NETWORK_KINDS = ("resnext101", "i3d", "i3d_torchscript", "action_classifier")
+
+
 def load_feature_network(kind: str, weights: str, device: str | torch.device = "cpu",
                          **kwargs) -> nn.Module:
-    """``kind`` "resnext101" (video FID) or "i3d" (FVD) with the user's ``weights`` file.
+    """``kind`` "resnext101" (video FID), "i3d" (FVD, state dict), "i3d_torchscript" (FVD, the
+    StyleGAN-V TorchScript detector) or "action_classifier" (FCD / classifier score, a checkpoint
+    of tools/train_video_classifier.py) with the user's ``weights`` file.
 
     A missing file is a :class:`FileNotFoundError` naming the expected file; missing or unexpected
     keys are a :class:`ValueError` listing them (the classifier ``fc`` of 3D ResNeXt is optional).
     """
+    if kind == "action_classifier":
+        from .action_classifier import load_action_classifier
+
+        return load_action_classifier(weights, device)
+    if kind == "i3d_torchscript":
+        from .i3d_torchscript import load_torchscript_i3d
+
+        return load_torchscript_i3d(weights, device, **kwargs)
     if kind == "resnext101":
         model, hint = resnext101_3d(**kwargs), RESNEXT_WEIGHTS_HINT
     elif kind == "i3d":
         model, hint = InceptionI3d(**kwargs), I3D_WEIGHTS_HINT
     else:
-        raise ValueError(f"feature network '{kind}': expected resnext101 or i3d")
+        raise ValueError(f"feature network '{kind}': expected one of "
+                         f"{', '.join(FEATURE_NETWORK_KINDS)}")
     if not weights or not os.path.isfile(weights):
         raise FileNotFoundError(f"{kind} weights not found at '{weights}': download {hint} "
                                 "yourself and pass its path (nothing is downloaded implicitly)")

@@ -10,11 +10,20 @@ from torch import nn
 from .frechet import frechet_distance, gaussian_statistics
 
 
+def network_device(network: nn.Module) -> torch.device:
+    """Where ``network`` runs: its first parameter's (or buffer's) device, the CPU without any."""
+    for tensor in network.parameters():
+        return tensor.device
+    for tensor in network.buffers():
+        return tensor.device
+    return torch.device("cpu")
+
+
 @torch.no_grad()
 def extract_features(network: nn.Module, videos: Iterable[torch.Tensor] | torch.Tensor,
                      batch_size: int = 8, device: str | torch.device | None = None) -> np.ndarray:
     """(N, D) features of videos (B, 3, T, H, W) in [-1, 1] (a tensor or an iterable of batches)."""
-    device = device or next(network.parameters()).device
+    device = device or network_device(network)
     network.eval()
     batches = videos.split(batch_size) if isinstance(videos, torch.Tensor) else videos
     out = [network(network.preprocess(b.to(device))).float().cpu() for b in batches]
