@@ -200,6 +200,12 @@ _C.GCL.GP_WEIGHT = 0.01
 # L_feat on the part-pooled appearance codes ("parts", thesis f_id and the authors' code)
 # or on the 512-d embeddings ("embedding").
 _C.GCL.FEAT_LOSS_ON = "parts"
+# What the view-invariant losses contrast against: "instance" (thesis eq. 6.6 - 6.8: one random
+# memory entry of the anchor's pseudo-identity, K entries of others) or "centroid" (the same three
+# terms against the means of the memory's clusters: the anchor's own cluster is the positive of
+# L_vi and L''_vi, the other clusters are the negatives, as cluster-contrast; L'_vi keeps f(x) as
+# its positive). MEMORY_MOMENTUM moves the instance entries and the centroids alike.
+_C.GCL.MEMORY = "instance"
 _C.GCL.MEMORY_MOMENTUM = 0.2
 # DBSCAN outliers stay in the memory as negatives of every anchor (thesis / DESIGN). With many
 # outliers that are really the anchor's own identity (a weak start), False keeps them out.
@@ -307,8 +313,11 @@ _C.SOLVER.GAN_WARMUP = _stage_section(EPOCHS=40, **_GENERATIVE_KEYS, DECAY_GAN_L
 # "fresh", or "warmup" = those the gan_warmup stage ended with (this run's, else the "optimizers"
 # of MODEL.GENERATIVE_WEIGHTS), as the authors' code resumes stage 3 from stage 2's optimisers;
 # the learning rates, betas and weight decays are this section's either way.
+# ENCODER_OPTIMIZER: E_id's optimiser, "sgd" (the paper, with SGD_MOMENTUM) or "adam" (the
+# baseline stage's Adam, at this section's LR and WEIGHT_DECAY).
 _C.SOLVER.JOINT = _stage_section(EPOCHS=20, LR_STEPS=(10,), **_GENERATIVE_KEYS, DECAY_GAN_LR=True,
-                                 SGD_MOMENTUM=0.9, GAN_OPTIMIZER_STATE="fresh")
+                                 SGD_MOMENTUM=0.9, GAN_OPTIMIZER_STATE="fresh",
+                                 ENCODER_OPTIMIZER="sgd")
 _C.SOLVER.CHECKPOINT_PERIOD = 1
 # Epoch checkpoints kept per stage in OUTPUT_DIR/checkpoints: the newest N (an integer >= 0;
 # 0 = keep every one). checkpoints/last.pth is a hard link to the newest file, not a copy.

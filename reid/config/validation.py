@@ -28,6 +28,10 @@ EPS_POLICIES = ("first", "per_epoch")
 ADAIN_INPUTS = ("stripe", "flat_slice")
 #: ``DATALOADER.START_METHOD``: the generative stages' loader workers ("" = the platform's default).
 LOADER_START_METHODS = ("", "fork", "forkserver", "spawn")
+#: ``SOLVER.JOINT.ENCODER_OPTIMIZER``: E_id's optimiser in the joint stage.
+ENCODER_OPTIMIZERS = ("sgd", "adam")
+#: ``GCL.MEMORY``: the view-invariant losses against instance entries or cluster centroids.
+MEMORY_KINDS = ("instance", "centroid")
 #: ``GCL.JOINT_OUTLIERS``: DBSCAN outliers kept in the joint stage's loader or dropped from it.
 JOINT_OUTLIER_POLICIES = ("keep", "drop")
 #: ``GCL.IMG_LOSS_NORM``: L_img on the [-1, 1] tensors or on ImageNet-normalised images.
@@ -177,6 +181,8 @@ def _check_paper_switches(cfg) -> None:
     check_choice(cfg, "CLUSTER.EPS_POLICY", EPS_POLICIES)
     check_choice(cfg, "MODEL.ADAIN_INPUT", ADAIN_INPUTS)
     check_choice(cfg, "DATALOADER.START_METHOD", LOADER_START_METHODS)
+    check_choice(cfg, "GCL.MEMORY", MEMORY_KINDS)
+    check_choice(cfg, "SOLVER.JOINT.ENCODER_OPTIMIZER", ENCODER_OPTIMIZERS)
     check_choice(cfg, "GCL.JOINT_OUTLIERS", JOINT_OUTLIER_POLICIES)
     check_choice(cfg, "GCL.IMG_LOSS_NORM", IMG_LOSS_NORMS)
     check_choice(cfg, "SOLVER.JOINT.GAN_OPTIMIZER_STATE", GAN_OPTIMIZER_STATES)

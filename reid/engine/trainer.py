@@ -247,13 +247,10 @@ class GCLTrainer:
         if ctx.generative is not None and "generative" in state["models"]:
             ctx.generative.load_state_dict(state["models"]["generative"])
         if state.get("memory") is not None:
-            from reid.memory import InstanceMemory
+            from reid.memory import build_memory
 
             memory = state["memory"]
-            ctx.memory = InstanceMemory(memory["features"].shape[0], memory["features"].shape[1],
-                                        self.cfg.GCL.MEMORY_MOMENTUM,
-                                        outlier_negatives=self.cfg.GCL.OUTLIER_NEGATIVES
-                                        ).to(ctx.device)
+            ctx.memory = build_memory(self.cfg, *memory["features"].shape).to(ctx.device)
             ctx.memory.load_state_dict(memory)
         ctx.pseudo_labels = state.get("pseudo_labels")
         ctx.pseudo_labeler.load_state_dict(state["pseudo_labeler"])

@@ -87,7 +87,7 @@ def view_invariant_losses(f: torch.Tensor, f_new: Optional[torch.Tensor], memory
 
     f_n = F.normalize(f, dim=1)
     f_new_n = F.normalize(f_new, dim=1) if f_new is not None else None
-    bank = memory.features
+    bank = memory.bank
     pos_idx, is_anchor, _ = memory.sample_positives(indices, labels, generator=generator)
     neg_idx, neg_valid = memory.sample_negatives(indices, labels, num_negatives, generator=generator)
     num_anchors = int(is_anchor.sum())

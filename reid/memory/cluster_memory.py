@@ -9,6 +9,8 @@ from torch import nn
 
 from common.distributed import all_gather_cat
 
+from .grouping import cluster_centroids, grouped_mean
+
 
 class ClusterMemory(nn.Module):
     """Centroids (num_clusters, dim), rebuilt each epoch from features, momentum-updated per batch.
@@ -52,17 +54,9 @@ class ClusterMemory(nn.Module):
             raise ValueError(
                 f"ClusterMemory.rebuild expects features (N, {self.dim}) and N labels, got "
                 f"{tuple(features.shape)} and {labels.numel()} labels")
-        keep = labels >= 0
-        if not bool(keep.any()):
+        if not bool((labels >= 0).any()):
             raise ValueError("ClusterMemory.rebuild: every sample is an outlier (label -1); no cluster to build")
-        labels_kept, feats = labels[keep], F.normalize(features[keep].float(), dim=1)
-        num = int(labels_kept.max()) + 1
-        counts = torch.bincount(labels_kept, minlength=num)
-        if bool((counts == 0).any()):
-            missing = torch.nonzero(counts == 0).view(-1)[:5].tolist()
-            raise ValueError(f"ClusterMemory.rebuild: labels must be 0..C-1 without gaps; empty clusters {missing}")
-        sums = torch.zeros(num, self.dim, device=feats.device).index_add_(0, labels_kept, feats)
-        self.centroids = F.normalize(sums / counts.unsqueeze(1).float(), dim=1)
+        self.centroids = cluster_centroids(features, labels, "ClusterMemory.rebuild")
 
     def logits(self, features: torch.Tensor) -> torch.Tensor:
         """Cosine similarities to every centroid divided by the temperature, (B, C)."""
@@ -83,11 +77,10 @@ class ClusterMemory(nn.Module):
             return
         if int(labels.max()) >= self.num_clusters:
             raise IndexError(f"cluster label {int(labels.max())} >= number of centroids {self.num_clusters}")
-        unique, inverse = torch.unique(labels, return_inverse=True)
         if self.update_mode == "mean":
-            target = torch.zeros(unique.numel(), self.dim, device=feats.device).index_add_(0, inverse, feats)
-            target = target / torch.bincount(inverse, minlength=unique.numel()).unsqueeze(1).to(feats.dtype)
+            unique, target = grouped_mean(feats, labels)
         else:
+            unique, inverse = torch.unique(labels, return_inverse=True)
             sim = (feats * self.centroids[labels]).sum(dim=1)
             # hardest = lowest similarity within each cluster: scatter-reduce the minimum, then pick it
             lowest = torch.full((unique.numel(),), float("inf"), device=feats.device)

@@ -9,6 +9,8 @@ from torch import nn
 
 from common.distributed import all_gather_cat
 
+from .grouping import grouped_mean
+
 
 class InstanceMemory(nn.Module):
     """Memory bank M (num_samples, dim) with the current pseudo-labels of every entry.
@@ -39,6 +41,11 @@ class InstanceMemory(nn.Module):
         self.gather_fn = gather_fn if gather_fn is not None else all_gather_cat
         self.register_buffer("features", torch.zeros(num_samples, dim))
         self.register_buffer("labels", torch.full((num_samples,), -1, dtype=torch.long))
+
+    @property
+    def bank(self) -> torch.Tensor:
+        """What the contrastive losses score against: every entry's feature."""
+        return self.features
 
     # ------------------------------------------------------------------ filling and updating
     @torch.no_grad()
@@ -84,11 +91,7 @@ class InstanceMemory(nn.Module):
         if indices.numel() != features.shape[0]:
             raise ValueError(f"{indices.numel()} indices for {features.shape[0]} features")
         feats = F.normalize(features.detach().to(self.features), dim=1)
-        unique, inverse = torch.unique(indices, return_inverse=True)
-        summed = torch.zeros(unique.numel(), self.dim, device=feats.device, dtype=feats.dtype)
-        summed.index_add_(0, inverse, feats)
-        counts = torch.bincount(inverse, minlength=unique.numel()).to(feats.dtype).unsqueeze(1)
-        mean = summed / counts
+        unique, mean = grouped_mean(feats, indices)
         updated = self.momentum * self.features[unique] + (1.0 - self.momentum) * mean
         self.features[unique] = F.normalize(updated, dim=1)
 

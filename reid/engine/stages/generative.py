@@ -34,7 +34,7 @@ from reid.engine.loop import EpochResult
 from reid.engine.reconstruction_step import ReconstructionStep
 from reid.engine.stages.base import EpochPlan, Stage, build_lr_scheduler, maybe_distributed
 from reid.engine.visualize import record_view_fidelity, save_view_grid
-from reid.memory import InstanceMemory
+from reid.memory import build_memory
 from reid.views.mesh_data import build_view_loader
 from reid.views.structure_maps import structure_cache_for
 
@@ -176,16 +176,18 @@ class JointStage(_GenerativeStage):
 
     def setup(self) -> None:
         cfg, ctx, s = self.cfg, self.ctx, self.solver
-        self.id_optimizer = torch.optim.SGD(ctx.encoder.parameters(), lr=s.LR,
-                                            momentum=s.SGD_MOMENTUM, nesterov=True,
-                                            weight_decay=s.WEIGHT_DECAY)
+        if s.ENCODER_OPTIMIZER == "adam":
+            self.id_optimizer = torch.optim.Adam(ctx.encoder.parameters(), lr=s.LR,
+                                                 weight_decay=s.WEIGHT_DECAY)
+        else:
+            self.id_optimizer = torch.optim.SGD(ctx.encoder.parameters(), lr=s.LR,
+                                                momentum=s.SGD_MOMENTUM, nesterov=True,
+                                                weight_decay=s.WEIGHT_DECAY)
         self._schedulers = {"encoder": build_lr_scheduler(self.id_optimizer, s, self.num_epochs)}
         if self.use_gan:
             self._gan_optimizers()
         if ctx.memory is None:
-            ctx.memory = InstanceMemory(len(ctx.train_items), cfg.MODEL.EMBED_DIM,
-                                        cfg.GCL.MEMORY_MOMENTUM,
-                                        outlier_negatives=cfg.GCL.OUTLIER_NEGATIVES).to(ctx.device)
+            ctx.memory = build_memory(cfg, len(ctx.train_items), cfg.MODEL.EMBED_DIM).to(ctx.device)
         self.step_config = GCLStepConfig.from_cfg(cfg)
         self.video_view = self._video_view()
         self.step = GCLTrainStep(
