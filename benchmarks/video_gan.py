@@ -1,7 +1,9 @@
 """Speed and memory of the video GANs: seconds per training iteration (one D and one G update)
 and peak memory for any registered model (the style-based ones each in a fresh process, at the
 widths of their shipped configs), plus thesis table 3.12 (transposed 3D vs (1+2)D convolutions
-in the ImaGINator generator).
+in the ImaGINator generator, at equal parameter counts as in the thesis: the 3D generator is
+widened until its count matches the (1+2)D one's) and the parameter counts of every model's
+generator and discriminators at the widths of its shipped configs.
 
 Peak memory is :class:`common.profiling.PeakMemory` around the timed iterations: the CUDA
 allocator's peak on a GPU, the process's resident set size on the CPU (``peak_memory_mb``; what
@@ -22,11 +24,12 @@ from common.profiling import PeakMemory
 from generators.config import frame_size, get_generator_defaults, load_generator_config
 from generators.layers import count_parameters
 from generators.registry import get_video_gan
-from generators.training import VideoGANTrainer, build_generator
+from generators.training import VideoGANTrainer
 
-__all__ = ["RandomClips", "model_config", "run_benchmark", "style_model_config",
-           "time_generator_step", "time_style_iteration", "time_style_iteration_isolated",
-           "time_training_iteration"]
+__all__ = ["RandomClips", "imaginator_parameters", "matched_base_channels", "model_config",
+           "parameter_counts", "run_benchmark", "shipped_config", "style_model_config",
+           "table_3_12", "time_generator_step", "time_style_iteration",
+           "time_style_iteration_isolated", "time_training_iteration"]
 
 MIB = 2 ** 20
 
@@ -105,14 +108,39 @@ def time_training_iteration(cfg, iterations: int = 2, warmup: int = 1) -> dict[s
             "generator_parameters": count_parameters(trainer.G), "device": device.type}
 
 
-def style_model_config(name: str, size: str = "paper", batch_size: int = 2,
-                       device: str = "auto"):
-    """The shipped ``configs/generators/<name>[_synthetic].yaml`` (``size`` paper | synthetic)."""
+def shipped_config(name: str, size: str = "paper", opts=()):
+    """The shipped ``configs/generators/<name>[_synthetic].yaml`` (``size`` paper | synthetic)
+    with ``KEY VALUE`` overrides."""
+    if size not in ("paper", "synthetic"):
+        raise ValueError(f"config size is '{size}'; expected paper or synthetic")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     suffix = "" if size == "paper" else "_synthetic"
     path = os.path.join(root, "configs", "generators", f"{name}{suffix}.yaml")
-    return load_generator_config(path, ["MODEL.DEVICE", device, "SOLVER.BATCH_SIZE",
-                                        str(batch_size)])
+    return load_generator_config(path, list(opts))
+
+
+def style_model_config(name: str, size: str = "paper", batch_size: int = 2,
+                       device: str = "auto"):
+    """The shipped config of a style-based model on ``device`` with ``batch_size``."""
+    return shipped_config(name, size, ["MODEL.DEVICE", device, "SOLVER.BATCH_SIZE",
+                                       str(batch_size)])
+
+
+def parameter_counts(name: str, size: str = "paper") -> dict[str, int]:
+    """Trainable parameters of the generator and of the discriminator(s) of a model at the widths
+    of its shipped config, built on the meta device (no memory, no compute)."""
+    cfg = shipped_config(name, size, ["MODEL.DEVICE", "cpu"])
+    with torch.device("meta"):
+        model = get_video_gan(name).build_trainer(cfg, "meta")
+    if get_video_gan(name).family == "style":
+        nets = {"generator": model.generator, "discriminator": model.discriminator}
+    else:                                                   # BCE: image + video discriminators
+        nets = {"generator": model.G, "image_discriminator": model.D_I,
+                "video_discriminator": model.D_V}
+    counts = {key: count_parameters(net) for key, net in nets.items()}
+    if "image_discriminator" in counts:
+        counts["discriminator"] = counts["image_discriminator"] + counts["video_discriminator"]
+    return counts
 
 
 def time_style_iteration(name: str, size: str = "paper", batch_size: int = 2,
@@ -158,24 +186,83 @@ def time_style_iteration_isolated(*args) -> dict:
     return result
 
 
-def time_generator_step(cfg, iterations: int = 2, warmup: int = 1) -> dict[str, float]:
-    """Seconds of one ImaGINator generator forward + backward (L1 to a random clip) and its
-    parameters."""
+def _imaginator(cfg, conv_type: str, base_channels: float):
+    """The ImaGINator generator of ``cfg`` with ``conv_type`` blocks at width multiplier
+    ``base_channels`` (any positive real: every layer has round(table width x base / 64)
+    channels, so widths can be tuned finer than the integer MODEL.BASE_CHANNELS)."""
+    from generators.imaginator.generator import ImaginatorGenerator
+
+    m = cfg.MODEL
+    return ImaginatorGenerator(m.NUM_CLASSES, base_channels, m.Z_DIM, m.LATENT_DIM, conv_type,
+                               image_size=frame_size(cfg))
+
+
+def imaginator_parameters(cfg, conv_type: str, base_channels: float) -> int:
+    """Parameters of :func:`_imaginator` (built on the meta device)."""
+    with torch.device("meta"):
+        return count_parameters(_imaginator(cfg, conv_type, base_channels))
+
+
+def matched_base_channels(cfg, target: int, conv_type: str = "3d", steps: int = 30) -> float:
+    """The width multiplier at which the ``conv_type`` generator's parameter count is nearest to
+    ``target``: bisection on the count, which never falls as the width grows."""
+    def count(base: float) -> int:
+        return imaginator_parameters(cfg, conv_type, base)
+
+    low, high = 0.5, float(cfg.MODEL.BASE_CHANNELS)
+    while count(high) < target:
+        high *= 2
+    for _ in range(steps):
+        middle = (low + high) / 2
+        if count(middle) >= target:
+            high = middle
+        else:
+            low = middle
+    return min((low, high), key=lambda base: abs(count(base) - target))
+
+
+def time_generator_step(cfg, iterations: int = 2, warmup: int = 1,
+                        base_channels: float | None = None) -> dict[str, float]:
+    """Seconds of one ImaGINator generator forward + backward (L1 to a random clip), its
+    parameters and width multiplier (``base_channels``; default MODEL.BASE_CHANNELS)."""
     from common import resolve_device
 
     device = resolve_device(cfg.MODEL.DEVICE)
-    g = build_generator(cfg).to(device).train()
+    base = float(base_channels or cfg.MODEL.BASE_CHANNELS)
+    g = _imaginator(cfg, cfg.MODEL.CONV_TYPE, base).to(device).train()
     batch = cfg.SOLVER.BATCH_SIZE
-    image = torch.rand(batch, 3, 64, 64, device=device) * 2 - 1
+    size = frame_size(cfg)
+    image = torch.rand(batch, 3, *size, device=device) * 2 - 1
     labels = torch.arange(batch, device=device) % max(1, cfg.MODEL.NUM_CLASSES)
-    target = torch.rand(batch, 3, 32, 64, 64, device=device) * 2 - 1
+    target = torch.rand(batch, 3, g.num_frames, *size, device=device) * 2 - 1
 
     def step() -> None:
         g.zero_grad(set_to_none=True)
         (g(image, labels) - target).abs().mean().backward()
 
     return {"seconds_per_step": _seconds_per_call(step, device, iterations, warmup),
-            "parameters": count_parameters(g)}
+            "parameters": count_parameters(g), "base_channels": base}
+
+
+def table_3_12(base_channels: int = 64, batch_size: int = 2, iterations: int = 2,
+               device: str = "auto") -> dict:
+    """Thesis table 3.12: the ImaGINator generator with transposed (1+2)D blocks (table 3.1 at
+    ``base_channels``) against one with transposed 3D blocks widened to the same parameter
+    count, seconds per generator step and their ratio."""
+    conv12_cfg = model_config("imaginator", base_channels, batch_size, "1+2d", device)
+    conv3d_cfg = model_config("imaginator", base_channels, batch_size, "3d", device)
+    target = imaginator_parameters(conv12_cfg, "1+2d", base_channels)
+    matched = matched_base_channels(conv3d_cfg, target, "3d")
+    conv12 = time_generator_step(conv12_cfg, iterations)
+    conv3d = time_generator_step(conv3d_cfg, iterations, base_channels=matched)
+    return {
+        "transposed_3d": conv3d, "transposed_1plus2d": conv12,
+        "transposed_3d_same_widths_parameters": imaginator_parameters(conv3d_cfg, "3d",
+                                                                      base_channels),
+        "parameter_ratio_3d_over_1plus2d": conv3d["parameters"] / conv12["parameters"],
+        "time_ratio_3d_over_1plus2d": conv3d["seconds_per_step"] / conv12["seconds_per_step"],
+        "paper_time_ratio": 16.7 / 11.9,
+    }
 
 
 def run_benchmark(base_channels: int = 64, batch_size: int = 2, iterations: int = 2,
@@ -193,13 +280,5 @@ def run_benchmark(base_channels: int = 64, batch_size: int = 2, iterations: int 
             continue
         result[name] = time_training_iteration(
             model_config(name, base_channels, batch_size, device=device), iterations)
-    conv3d = time_generator_step(model_config("imaginator", base_channels, batch_size, "3d",
-                                              device), iterations)
-    conv12 = time_generator_step(model_config("imaginator", base_channels, batch_size, "1+2d",
-                                              device), iterations)
-    result["table_3_12"] = {
-        "transposed_3d": conv3d, "transposed_1plus2d": conv12,
-        "time_ratio_3d_over_1plus2d": conv3d["seconds_per_step"] / conv12["seconds_per_step"],
-        "paper_time_ratio": 16.7 / 11.9,
-    }
+    result["table_3_12"] = table_3_12(base_channels, batch_size, iterations, device)
     return result

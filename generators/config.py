@@ -74,8 +74,15 @@ _C.MODEL.INMODEGAN = CN()
 # Motion bank size N and its orthonormalisation ("svd" or "qr").
 _C.MODEL.INMODEGAN.NUM_DIRECTIONS = 512
 _C.MODEL.INMODEGAN.BASIS = "svd"
-# Temporal pyramid: time-to-channel stacks at these frame strides; its weight lambda.
-_C.MODEL.INMODEGAN.TEMPORAL_STRIDES = (1, 2, 4)
+# Temporal pyramid (TPD): n video discriminators on time-to-channel stacks, level i sampling every
+# 2^i-th frame (n = 4: 16, 8, 4, 2 frames of a 16-frame clip, the thesis's best on VoxCeleb2-mini,
+# table 5.3; 3 suffice on BAIR-robot). Integer >= 1; the largest stride must stay below
+# MODEL.NUM_FRAMES.
+_C.MODEL.INMODEGAN.TEMPORAL_LEVELS = 4
+# Explicit frame strides instead of the powers of two; [] = 1, 2, ..., 2^(TEMPORAL_LEVELS - 1).
+# When given, exactly TEMPORAL_LEVELS positive integers.
+_C.MODEL.INMODEGAN.TEMPORAL_STRIDES = ()
+# The pyramid's weight lambda in eq. 5.5.
 _C.MODEL.INMODEGAN.VIDEO_WEIGHT = 0.5
 _C.MODEL.MOSTGANV = CN()
 _C.MODEL.MOSTGANV.NUM_FREQS = 256
@@ -85,9 +92,24 @@ _C.MODEL.MOSTGANV.NUM_STYLES = 8
 _C.MODEL.MOSTGANV.RANK = 1
 _C.MODEL.MOSTGANV.TRAJECTORY_KERNEL = 11
 _C.MODEL.MOSTGANV.ANCHOR_SPACING = 16.0
+# Hypernetwork turning the K motion vectors into rank-R factors: "conv1d" (the paper's
+# conv1d-based hypernetwork: a 1D convolution along the K vectors, no bias, leaky ReLU) or
+# "linear" (one linear layer with bias per vector). HYPERNET_KERNEL: the conv1d kernel along the
+# K vectors, odd >= 1 (1 = each vector on its own, as in the authors' release).
+_C.MODEL.MOSTGANV.HYPERNET = "conv1d"
+_C.MODEL.MOSTGANV.HYPERNET_KERNEL = 1
+# Synthesis resolutions whose convolutions take motion styles (MoStAtt), [lowest, highest]
+# inclusive, powers of two; the others keep the content style only. [16, 128] as in the authors'
+# release; [4, MODEL.IMAGE_SIZE] = every layer.
+_C.MODEL.MOSTGANV.MOTION_RESOLUTIONS = (16, 128)
 # Frames per real clip the discriminator sees (sparse training), and frame differences on/off.
 _C.MODEL.MOSTGANV.SPARSE_FRAMES = 3
 _C.MODEL.MOSTGANV.FRAME_DIFFERENCES = True
+# Discriminator: "fusion" (the paper's, after StyleGAN-V: features of every frame and difference
+# extracted on their own, concatenated over time at FUSION_RESOLUTION, a power of two in
+# 4..MODEL.IMAGE_SIZE) or "stacked" (frames and differences stacked on the input channels).
+_C.MODEL.MOSTGANV.DISCRIMINATOR = "fusion"
+_C.MODEL.MOSTGANV.FUSION_RESOLUTION = 16
 
 _C.DATA = CN()
 # "synthetic": the embedded human-action clips (built under DATA.ROOT on first use when missing);
@@ -122,7 +144,9 @@ _C.SOLVER.RECON_WEIGHT = 393.0
 _C.SOLVER.WRONG_LABEL_NEGATIVES = True
 _C.SOLVER.CHECKPOINT_PERIOD = 1000
 # Style-based models: lazy R1 (weight R1_GAMMA / 2 every R1_INTERVAL iterations), generator EMA
-# (decay; a negative value keeps none), MoStGAN-V's motion diversity regulariser weight.
+# (decay; a negative value keeps none), MoStGAN-V's motion diversity regulariser weight. Neither
+# the thesis nor the MoStGAN-V paper gives R1's gamma or the diversity weight: 1.0 is the gamma
+# of StyleGAN2-ADA's 256x256 setting and eq. 3 added unweighted (generators/README.md).
 _C.SOLVER.R1_GAMMA = 1.0
 _C.SOLVER.R1_INTERVAL = 16
 _C.SOLVER.EMA_DECAY = 0.999

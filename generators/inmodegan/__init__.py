@@ -7,8 +7,8 @@ pyramid D; non-saturating loss + R1; direction manipulation and optical-flow int
 """
 from ..registry import VideoGANSpec
 from . import hooks
-from .discriminator import (InMoDeGANDiscriminator, TemporalPyramidDiscriminator, random_frames,
-                            time_to_channel)
+from .discriminator import (InMoDeGANDiscriminator, TemporalPyramidDiscriminator, pyramid_strides,
+                            random_frames, time_to_channel)
 from .flow_stats import direction_motion_statistics, farneback_flow, flow_statistics
 from .generator import InMoDeGANGenerator
 from .motion import (AppearanceNet, MotionBank, MotionNet, direction_mask,
@@ -25,7 +25,8 @@ SPEC = VideoGANSpec(
                             "(thesis chapter 5)")
 
 __all__ = [
-    "InMoDeGANDiscriminator", "TemporalPyramidDiscriminator", "random_frames", "time_to_channel",
+    "InMoDeGANDiscriminator", "TemporalPyramidDiscriminator", "pyramid_strides", "random_frames",
+    "time_to_channel",
     "direction_motion_statistics", "farneback_flow", "flow_statistics", "InMoDeGANGenerator",
     "AppearanceNet", "MotionBank", "MotionNet", "direction_mask", "linear_motion_decomposition",
     "InMoDeGANTrainer", "SPEC", "build_inmodegan", "inmodegan_samples",

@@ -1,14 +1,18 @@
 """MoStGAN-V: StyleGAN-V style video generator with time-dependent motion styles, low-rank
-hypernetworks and motion-style attention modulation (MoStAtt); sparse-frame discriminator with
-time-gap conditioning and frame differences; motion diversity regulariser; arbitrary-length
+(conv1d or linear) hypernetworks and motion-style attention modulation (MoStAtt) at chosen
+synthesis resolutions; sparse-frame discriminator (per-frame features fused at a low resolution,
+or frames stacked on channels) with time-gap conditioning and frame differences; motion
+diversity regulariser; arbitrary-length
 sampling. :mod:`.hooks` maps the config onto it and ``SPEC`` registers it as
 ``MODEL.NAME mostganv``."""
 from ..registry import VideoGANSpec
 from . import hooks
-from .discriminator import SparseFrameDiscriminator, TimeGapEmbedding, frame_pair_differences
-from .generator import MoStGANVGenerator
-from .motion import (LowRankHyperNetwork, MotionEncoder, MotionStyleNetwork,
-                     motion_diversity_loss, motion_style_attention, motion_styles)
+from .discriminator import (DISCRIMINATORS, FrameFusionDiscriminator, SparseFrameDiscriminator,
+                            TimeGapEmbedding, build_discriminator, frame_pair_differences)
+from .generator import MoStGANVGenerator, motion_layer_indices
+from .motion import (HYPERNETWORKS, Conv1dHyperNetwork, LowRankHyperNetwork, MotionEncoder,
+                     MotionStyleNetwork, build_hypernetwork, motion_diversity_loss,
+                     motion_style_attention, motion_styles)
 from .sampling import mostganv_samples, write_samples
 from .trainer import MoStGANVTrainer, build_mostganv, sample_frame_times
 
@@ -20,8 +24,10 @@ SPEC = VideoGANSpec(
     family="style", summary="StyleGAN-V with motion styles; clips of any length")
 
 __all__ = [
-    "SparseFrameDiscriminator", "TimeGapEmbedding", "frame_pair_differences", "MoStGANVGenerator",
-    "LowRankHyperNetwork", "MotionEncoder", "MotionStyleNetwork", "motion_diversity_loss",
-    "motion_style_attention", "motion_styles", "MoStGANVTrainer", "SPEC", "build_mostganv",
-    "mostganv_samples", "sample_frame_times", "write_samples",
+    "DISCRIMINATORS", "FrameFusionDiscriminator", "SparseFrameDiscriminator", "TimeGapEmbedding",
+    "build_discriminator", "frame_pair_differences", "MoStGANVGenerator", "motion_layer_indices",
+    "HYPERNETWORKS", "Conv1dHyperNetwork", "build_hypernetwork", "LowRankHyperNetwork",
+    "MotionEncoder", "MotionStyleNetwork", "motion_diversity_loss", "motion_style_attention",
+    "motion_styles", "MoStGANVTrainer", "SPEC", "build_mostganv", "mostganv_samples",
+    "sample_frame_times", "write_samples",
 ]

@@ -5,8 +5,12 @@
   (real-valued) time t the features of the two surrounding anchors are interpolated and predict
   amplitudes, phases and period scales of sin / cos waves evaluated at t -> continuous motion code.
 * :class:`MotionStyleNetwork`: MLP on [w, motion code(t)] -> K time-dependent motion vectors.
-* :class:`LowRankHyperNetwork`: one per synthesis convolution; motion vectors -> rank-R factors
-  (I + k + k values per rank) whose outer products are the K motion styles (I, k, k) (eq. 1).
+* the hypernetworks, one per synthesis convolution that takes motion styles: motion vectors ->
+  rank-R factors (I + k + k values per rank) whose outer products are the K motion styles
+  (I, k, k) (eq. 1). :class:`Conv1dHyperNetwork` is the paper's ("conv1d-based"): a 1D
+  convolution over the K motion vectors (kernel 1 = each vector on its own, as the authors'
+  release has it; no bias, leaky ReLU); :class:`LowRankHyperNetwork` is one linear layer with a
+  bias per vector (``MODEL.MOSTGANV.HYPERNET linear``). :func:`build_hypernetwork` picks one.
 * :func:`motion_style_attention` (MoStAtt, eq. 2): the content-modulated filter of every output
   channel attends over the K motion styles; the attended style modulates the filter,
   W'' = W' * (1 + lrelu(normalised attended style)).
@@ -110,6 +114,46 @@ class LowRankHyperNetwork(nn.Module):
     def forward(self, motion: torch.Tensor) -> torch.Tensor:
         out = self.linear(motion)
         return out.reshape(*out.shape[:-1], self.rank, self.in_channels + 2 * self.kernel_size)
+
+
+class Conv1dHyperNetwork(nn.Module):
+    """Motion vectors (..., K, motion_dim) -> rank-R factors (..., K, R, I + k + k) by a 1D
+    convolution along the K motion vectors (channels = motion_dim, odd ``conv_kernel``, zero
+    padding so that K factors come out), equalised learning rate, no bias, leaky ReLU(0.2) x
+    sqrt 2. ``rank * (I + 2k) * motion_dim * conv_kernel`` parameters."""
+
+    def __init__(self, motion_dim: int, in_channels: int, kernel_size: int, rank: int = 1,
+                 conv_kernel: int = 1):
+        super().__init__()
+        if conv_kernel < 1 or conv_kernel % 2 == 0:
+            raise ValueError(f"conv1d hypernetwork kernel is {conv_kernel}; expected an odd "
+                             "positive size (the K motion styles keep their count)")
+        self.rank, self.in_channels, self.kernel_size = rank, in_channels, kernel_size
+        out = rank * (in_channels + 2 * kernel_size)
+        self.weight = nn.Parameter(torch.randn(out, motion_dim, conv_kernel))
+        self.scale = 1.0 / math.sqrt(motion_dim * conv_kernel)
+        self.padding = conv_kernel // 2
+
+    def forward(self, motion: torch.Tensor) -> torch.Tensor:
+        lead, (k_styles, dim) = motion.shape[:-2], motion.shape[-2:]
+        x = motion.reshape(-1, k_styles, dim).transpose(1, 2)             # (N, motion_dim, K)
+        out = F.conv1d(x, self.weight * self.scale, padding=self.padding)
+        out = F.leaky_relu(out, 0.2) * math.sqrt(2.0)
+        out = out.transpose(1, 2).reshape(*lead, k_styles, self.rank, -1)
+        return out
+
+
+HYPERNETWORKS = ("conv1d", "linear")
+
+
+def build_hypernetwork(kind: str, motion_dim: int, in_channels: int, kernel_size: int,
+                       rank: int = 1, conv_kernel: int = 1) -> nn.Module:
+    """The hypernetwork of one synthesis convolution: ``kind`` conv1d (the paper) or linear."""
+    if kind == "conv1d":
+        return Conv1dHyperNetwork(motion_dim, in_channels, kernel_size, rank, conv_kernel)
+    if kind == "linear":
+        return LowRankHyperNetwork(motion_dim, in_channels, kernel_size, rank)
+    raise ValueError(f"hypernetwork '{kind}': expected one of {', '.join(HYPERNETWORKS)}")
 
 
 def motion_styles(factors: torch.Tensor, in_channels: int, kernel_size: int) -> torch.Tensor:

@@ -1,12 +1,12 @@
 """MoStGAN-V training step (sparse training on a few frames per clip) and factory."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 
 from ..stylegan.training import AdversarialTrainer, Inputs, Scored
-from .discriminator import SparseFrameDiscriminator
+from .discriminator import build_discriminator
 from .generator import MoStGANVGenerator
 
 
@@ -65,18 +65,27 @@ def build_mostganv(resolution: int = 256, z_dim: int = 512, w_dim: int = 512, zm
                    lr: float = 0.0025, betas: tuple[float, float] = (0.0, 0.99),
                    r1_gamma: float = 1.0, r1_interval: int = 16,
                    ema_decay: Optional[float] = 0.999, use_noise: bool = True,
+                   hypernet: str = "conv1d", hypernet_kernel: int = 1,
+                   motion_resolutions: Sequence[int] = (16, 128),
+                   discriminator: str = "fusion", fusion_resolution: int = 16,
                    device: torch.device | str = "cpu") -> MoStGANVTrainer:
     """Generator, sparse-frame discriminator, Adam optimisers and the trainer on ``device``.
 
     Defaults follow the paper where it gives values (K = 8 motion styles, motion vectors 128,
-    rank 1, 3 frames per clip, frame differences on) and StyleGAN-V / StyleGAN2 otherwise.
+    rank 1, conv1d hypernetworks, 3 frames per clip, frame differences on, per-frame features
+    fused at a low resolution in D), the authors' release where the paper names no number
+    (hypernetwork kernel 1, motion styles at 16..128, fusion at 16) and StyleGAN-V / StyleGAN2
+    otherwise. ``discriminator``: ``"fusion"`` or ``"stacked"``
+    (:mod:`generators.mostganv.discriminator`).
     """
     generator = MoStGANVGenerator(resolution, z_dim, w_dim, zm_dim, num_freqs, motion_dim,
                                   num_styles, rank, mapping_layers, trajectory_kernel,
-                                  anchor_spacing, channel_base, channel_max, use_noise).to(device)
-    discriminator = SparseFrameDiscriminator(resolution, num_frames, d_channel_base or channel_base,
-                                             d_channel_max or channel_max,
-                                             use_differences).to(device)
+                                  anchor_spacing, channel_base, channel_max, use_noise,
+                                  hypernet, hypernet_kernel, motion_resolutions).to(device)
+    discriminator = build_discriminator(discriminator, resolution, num_frames,
+                                        d_channel_base or channel_base,
+                                        d_channel_max or channel_max, use_differences,
+                                        fusion_resolution).to(device)
     g_opt = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
     d_opt = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=betas)
     return MoStGANVTrainer(generator, discriminator, g_opt, d_opt, r1_gamma=r1_gamma,

@@ -96,6 +96,12 @@ class SynthesisNetwork(nn.Module):
         return [(l.conv.out_channels, l.conv.in_channels, l.conv.kernel_size)
                 for l in self.styled_layers]
 
+    def layer_resolutions(self) -> list[int]:
+        """Output resolution of every styled convolution, in order (both convolutions of the
+        block at resolution r, the up-sampling one included, give r)."""
+        return [resolution for resolution, block in zip(self.resolutions, self.blocks)
+                for _ in block.styled_layers]
+
     def forward(self, ws: torch.Tensor,
                 layer_transforms: Optional[Sequence[Optional[WeightTransform]]] = None,
                 input_code: Optional[torch.Tensor] = None) -> torch.Tensor:

@@ -99,14 +99,14 @@ def test_training_steps_finite():
     trainer = build_mostganv(**TINY, r1_interval=2, ema_decay=0.9)
     real = torch.rand(2, 3, 6, 16, 16) * 2 - 1
     seen_r1 = False
-    hyper_before = trainer.generator.hypernetworks[0].linear.weight.detach().clone()
+    hyper_before = trainer.generator.hypernetworks[0].weight.detach().clone()
     for _ in range(2):
         stats = trainer.step(real)
         assert all(math.isfinite(v) for v in stats.values()), stats
         assert "diversity" in stats
         seen_r1 |= "r1" in stats
     assert seen_r1
-    assert not torch.allclose(hyper_before, trainer.generator.hypernetworks[0].linear.weight)
+    assert not torch.allclose(hyper_before, trainer.generator.hypernetworks[0].weight)
     assert trainer.sampling_generator.sample(1, num_frames=7).shape == (1, 3, 7, 16, 16)
     with pytest.raises(ValueError, match="expects real videos"):
         trainer.step(torch.zeros(2, 3, 6, 8, 8))
