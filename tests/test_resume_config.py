@@ -148,6 +148,7 @@ def test_config_changes_lists_each_differing_leaf_key_with_old_and_new():
     ("SOLVER.BASELINE.LR", SCHEDULE), ("SOLVER.JOINT.LR", SCHEDULE), ("SOLVER.JOINT.EPOCHS", SCHEDULE),
     ("SOLVER.JOINT.LR_STEPS", SCHEDULE), ("SOLVER.GAN_WARMUP.GAN_BETAS", SCHEDULE),
     ("SOLVER.SOURCE.WEIGHT_DECAY", SCHEDULE), ("SOLVER.JOINT.SGD_MOMENTUM", SCHEDULE),
+    ("SOLVER.JOINT.ENCODER_OPTIMIZER", SCHEDULE),
     ("SOLVER.GAN_WARMUP.LR", SCHEDULE), ("SOLVER.BASELINE.LR_STEP_SIZE", SCHEDULE),
     ("TEST.EVAL_PERIOD", HARMLESS), ("SOLVER.LOG_PERIOD", HARMLESS), ("MODEL.DEVICE", HARMLESS),
     ("DATALOADER.NUM_WORKERS", HARMLESS), ("EXPORT.FORMATS", HARMLESS), ("MESH.ANGLES", REFUSED),
@@ -195,6 +196,12 @@ def test_schedule_changes_that_cannot_apply_are_refused_saying_why():
     reasons, _ = refused("SOLVER.JOINT.LR_STEPS", "()")
     assert "joint stage is under way" in reasons["SOLVER.JOINT.LR_STEPS"]
     assert refused("SOLVER.JOINT.LR_STEPS", "(3,)") == ({}, ["SOLVER.JOINT.LR_STEPS"])
+    # E_id's optimiser: refused in the middle of the joint stage, applied before it (a
+    # warm-up run resumed with the joint stage's optimiser changed).
+    reasons, _ = refused("SOLVER.JOINT.ENCODER_OPTIMIZER", "adam")
+    assert "joint stage is under way" in reasons["SOLVER.JOINT.ENCODER_OPTIMIZER"]
+    assert refused("SOLVER.JOINT.ENCODER_OPTIMIZER", "adam", stage_index=1) == (
+        {}, ["SOLVER.JOINT.ENCODER_OPTIMIZER"])
     # The stage under way and the later ones still apply.
     assert refused("SOLVER.JOINT.LR", "0.01", "SOLVER.GAN_WARMUP.GAN_LR", "0.001",
                    "SOLVER.JOINT.GAN_LR", "0.001", stage_index=1) == (

@@ -71,8 +71,9 @@ GENERATIVE_SCHEDULE_KEYS = ("GAN_LR", "GAN_BETAS", "GAN_WEIGHT_DECAY", "DECAY_GA
 _UNREAD = {"SOLVER.GAN_WARMUP.LR", "SOLVER.GAN_WARMUP.WEIGHT_DECAY"}
 #: The reconstruction-first phase of gan_warmup (its length, learning rate, iterations).
 RECONSTRUCTION_KEYS = ("RECONSTRUCTION_EPOCHS", "RECONSTRUCTION_LR", "RECONSTRUCTION_ITERS_PER_EPOCH")
-#: Keys that decide which schedulers a stage builds (not changed while it is under way).
-SCHEDULER_LAYOUT_KEYS = ("LR_STEPS", "DECAY_GAN_LR")
+#: Keys that decide which optimisers and schedulers a stage builds (not changed while it is
+#: under way; before it starts, the stage builds them from the new values).
+SCHEDULER_LAYOUT_KEYS = ("LR_STEPS", "DECAY_GAN_LR", "ENCODER_OPTIMIZER")
 #: Schedule / optimisation keys, applied on resume, with the stages that use them.
 SCHEDULE_KEYS = {
     **{f"SOLVER.{section}.{k}": (stage,) for section, stage in _SECTION_STAGE.items()
@@ -80,6 +81,7 @@ SCHEDULE_KEYS = {
     **{f"SOLVER.{section}.{k}": (_SECTION_STAGE[section],) for section in ("GAN_WARMUP", "JOINT")
        for k in GENERATIVE_SCHEDULE_KEYS},
     "SOLVER.JOINT.SGD_MOMENTUM": ("joint",),
+    "SOLVER.JOINT.ENCODER_OPTIMIZER": ("joint",),
     **{f"SOLVER.GAN_WARMUP.{k}": ("gan_warmup",) for k in RECONSTRUCTION_KEYS},
     **{key: () for key in _UNREAD},
 }
@@ -202,8 +204,8 @@ def schedule_refusal(change: ConfigChange, stages: Sequence[str], stage_index: i
         return (f"only stage(s) {', '.join(used)} use it, which finished before the checkpoint "
                 f"({current}, {epochs_done} epoch(s)): it would change nothing")
     if current in used and current_left and _changes_scheduler_layout(change):
-        return (f"the {current} stage is under way: its schedulers are in the checkpoint as "
-                f"they are ({change.key} decides which ones it has)")
+        return (f"the {current} stage is under way: its optimisers and schedulers are in the "
+                f"checkpoint as they are ({change.key} decides which ones it has)")
     return None
 
 
