@@ -155,6 +155,22 @@ _C.SOLVER.LOG_PERIOD = 20
 _C.SOLVER.SAMPLE_PERIOD = 1000
 # Resume from OUTPUT_DIR/checkpoint_last.pth when present.
 _C.SOLVER.RESUME = True
+# Learning curves: evaluate (EVAL.*) at the start, every EVAL_PERIOD iterations and at the end
+# into OUTPUT_DIR/curves.json, curves.png and TensorBoard's eval/<metric>; 0 = never.
+_C.SOLVER.EVAL_PERIOD = 0
+# A training-time budget in minutes (evaluations not counted; kept across resumes): the run ends,
+# as at SOLVER.MAX_ITERS, after the iteration that reaches it; 0 = no budget.
+_C.SOLVER.MAX_MINUTES = 0.0
+
+_C.EVAL = CN()
+# The action classifier of tools/train_video_classifier.py (FCD, classifier score, action
+# accuracy); "" = the curves hold ACD (and SSIM / PSNR for ImaGINator) only.
+_C.EVAL.CLASSIFIER_WEIGHTS = ""
+# Real clips evaluated (cycled when the dataset is smaller), clips per batch, and the seed of the
+# generated clips' noise (the same noise at every evaluation: the curve follows the weights).
+_C.EVAL.NUM_VIDEOS = 64
+_C.EVAL.BATCH_SIZE = 8
+_C.EVAL.SEED = 0
 
 
 def frame_size(cfg: CN) -> tuple[int, int]:
@@ -195,6 +211,12 @@ def check_generator_config(cfg: CN) -> None:
     if cfg.DATA.SOURCE not in ("synthetic", "frames", "videos", "auto"):
         raise ConfigError(f"DATA.SOURCE is '{cfg.DATA.SOURCE}'; expected synthetic, frames, "
                           "videos or auto")
+    if cfg.SOLVER.EVAL_PERIOD < 0 or cfg.SOLVER.MAX_MINUTES < 0:
+        raise ConfigError(f"SOLVER.EVAL_PERIOD / MAX_MINUTES = {cfg.SOLVER.EVAL_PERIOD} / "
+                          f"{cfg.SOLVER.MAX_MINUTES}; expected >= 0 (0 = off)")
+    if cfg.EVAL.NUM_VIDEOS < 2 or cfg.EVAL.BATCH_SIZE < 1:
+        raise ConfigError(f"EVAL.NUM_VIDEOS / BATCH_SIZE = {cfg.EVAL.NUM_VIDEOS} / "
+                          f"{cfg.EVAL.BATCH_SIZE}; expected >= 2 clips and >= 1 per batch")
     if not 1 <= cfg.DATA.STRIDE_MIN <= cfg.DATA.STRIDE_MAX:
         raise ConfigError(f"DATA.STRIDE_MIN/MAX = {cfg.DATA.STRIDE_MIN}/{cfg.DATA.STRIDE_MAX}; "
                           "expected 1 <= STRIDE_MIN <= STRIDE_MAX")

@@ -47,11 +47,12 @@ def label_conditioned(cfg) -> bool:
 def evaluate_generator(generator, cfg, dataset, num_videos: int = 64, batch_size: int = 8,
                        resnext_weights: str = "", i3d_weights: str = "",
                        seed: int = 0, classifier_weights: str = "",
-                       score_splits: int = 1) -> dict[str, float]:
+                       score_splits: int = 1, classifier=None) -> dict[str, float]:
     """Scores over ``num_videos`` clips of ``dataset`` (cycled when it is smaller).
 
     ``classifier_weights``: a checkpoint of tools/train_video_classifier.py for the classifier
-    scores; ``score_splits``: the splits of the classifier score."""
+    scores, or ``classifier``: that network already loaded (a run evaluating again and again
+    loads it once); ``score_splits``: the splits of the classifier score."""
     device = next(generator.parameters()).device
     reals, fakes, all_labels = [], [], []
     for start in range(0, num_videos, batch_size):
@@ -80,8 +81,9 @@ def evaluate_generator(generator, cfg, dataset, num_videos: int = 64, batch_size
         kind = "i3d_torchscript" if is_torchscript_file(i3d_weights) else "i3d"
         net = load_feature_network(kind, i3d_weights, device)
         scores["fvd"] = fvd(net, real, fake, batch_size)
-    if classifier_weights:
-        net = load_feature_network("action_classifier", classifier_weights, device)
+    if classifier is not None or classifier_weights:
+        net = classifier if classifier is not None else load_feature_network(
+            "action_classifier", classifier_weights, device)
         real_labels = fake_labels = None
         if all(label >= 0 for label in all_labels):
             try:

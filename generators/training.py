@@ -87,13 +87,15 @@ class VideoGANTrainer(TrainingLoop):
         return {"iteration": self.iteration, "model": self.name,
                 **self.model.checkpoint_entries(),
                 "dataset_rng": self.dataset.rng.getstate() if hasattr(self.dataset, "rng") else None,
-                "rng": get_rng_state(), "config": self.cfg.dump()}
+                "rng": get_rng_state(), "train_seconds": self.train_seconds,
+                "config": self.cfg.dump()}
 
     def load_checkpoint(self, path: str) -> None:
         state = load_checkpoint_file(path, map_location=self.device,
                                      what="video-GAN checkpoint")
         self.model.load_checkpoint_entries(state, path, self.name)
         set_rng_state(state["rng"])
+        self.train_seconds = float(state.get("train_seconds", 0.0))
         if state.get("dataset_rng") is not None and hasattr(self.dataset, "rng"):
             self.dataset.rng.setstate(state["dataset_rng"])
 
