@@ -9,6 +9,9 @@ The file is rewritten atomically after every evaluation::
 ``train_minutes`` is the training time before the evaluation (evaluations excluded), the clock
 that ``SOLVER.MAX_MINUTES`` stops. A resumed run drops the points written after its checkpoint's
 iteration (that stretch is trained again) and keeps the rest, so a curve survives interruptions.
+``best`` (when present) names the point whose generator is kept as ``generator_best.pth``: the
+lowest FCD recorded (a point dropped on resume may have been it; the file then stays until a
+lower FCD replaces it).
 """
 from __future__ import annotations
 
@@ -37,10 +40,12 @@ class CurveFileError(ValueError):
 class LearningCurve:
     """The evaluation points of one run, sorted by iteration (one point per iteration)."""
 
-    def __init__(self, model: str, points: Iterable[Mapping] = ()):
+    def __init__(self, model: str, points: Iterable[Mapping] = (), best: Mapping | None = None):
         self.model = model
         self.points: list[dict] = sorted((dict(p) for p in points),
                                          key=lambda p: p["iteration"])
+        # the point whose generator is kept as generator_best.pth: {"metric", "iteration", "file"}
+        self.best: dict | None = dict(best) if best else None
 
     @classmethod
     def load(cls, path: str, model: str | None = None) -> "LearningCurve":
@@ -55,10 +60,21 @@ class LearningCurve:
         if model is not None and data.get("model") not in (None, "", model):
             raise CurveFileError(f"{path} holds the curve of model '{data.get('model')}', not "
                                  f"'{model}': use another OUTPUT_DIR")
-        return cls(data.get("model") or model or "", data["points"])
+        return cls(data.get("model") or model or "", data["points"], data.get("best"))
 
     def save(self, path: str) -> str:
-        return atomic_write_json(path, {"model": self.model, "points": self.points})
+        doc = {"model": self.model, "points": self.points}
+        if self.best:
+            doc["best"] = self.best
+        return atomic_write_json(path, doc)
+
+    def best_iteration(self, metric: str = "fcd", lower: bool = True) -> int | None:
+        """The iteration of the best ``metric`` value (the earliest among equals)."""
+        pts = [p for p in self.points if _finite(p.get(metric))]
+        if not pts:
+            return None
+        sign = 1.0 if lower else -1.0
+        return min(pts, key=lambda p: (sign * p[metric], p["iteration"]))["iteration"]
 
     def has(self, iteration: int) -> bool:
         return any(p["iteration"] == iteration for p in self.points)
@@ -95,6 +111,9 @@ class LearningCurve:
             out[f"{m}_start"], out[f"{m}_end"] = first.get(m), last.get(m)
         if _finite(first.get("fcd")) and _finite(last.get("fcd")) and first["fcd"] > 0:
             out["fcd_end_over_start"] = last["fcd"] / first["fcd"]
+            best = self.best_iteration("fcd")
+            out["fcd_best"] = next(p["fcd"] for p in self.points if p["iteration"] == best)
+            out["fcd_best_iteration"] = best
         return out
 
 

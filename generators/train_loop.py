@@ -14,7 +14,10 @@ every ``EVAL_PERIOD`` iterations and after the last one, into ``OUTPUT_DIR/curve
 (:mod:`generators.curves`), ``curves.png`` and TensorBoard's ``eval/<metric>``. An evaluation
 draws from its own seeded noise and restores every random state and the networks' modes, so a
 run with evaluations trains exactly as one without. ``SOLVER.MAX_MINUTES`` ends a run on a
-training-time budget (evaluations not counted; the clock is in the checkpoint).
+training-time budget (evaluations not counted; the clock is in the checkpoint). With the action
+classifier, ``generator_best.pth`` (the format of ``generator_final.pth``) holds the sampling
+generator of the evaluation with the lowest FCD so far; curves.json names its iteration
+(``best``).
 
 Nothing non-finite is kept: a NaN or infinite loss stops the run with
 :class:`VideoGANDivergedError`, and weights holding NaN or infinity, or rendering NaN from the
@@ -43,6 +46,7 @@ from .video_io import frame_strip, video_grid, write_image, write_video
 
 CHECKPOINT_NAME = "checkpoint_last.pth"
 FINAL_NAME = "generator_final.pth"
+BEST_NAME = "generator_best.pth"  # the sampling generator at the lowest FCD of the curve
 
 
 class VideoGANDivergedError(FloatingPointError):
@@ -108,10 +112,11 @@ class TrainingLoop(ABC):
                                "video-GAN checkpoint", probe=self.render_fixed_samples)
         return atomic_save(self.state_dict(), path)
 
-    def save_final_generator(self) -> str:
-        """Write ``generator_final.pth`` (what sampling loads); non-finite weights are refused."""
+    def save_final_generator(self, name: str = FINAL_NAME) -> str:
+        """Write ``generator_final.pth`` (what sampling loads; or ``name``); non-finite weights
+        are refused."""
         state = self.final_generator_state()
-        path = os.path.join(self.output_dir, FINAL_NAME)
+        path = os.path.join(self.output_dir, name)
         refuse_non_finite_save(state["G"], path, self._last_good(), "generator weights",
                                probe=self.render_fixed_samples)
         return atomic_save(state, path)
@@ -185,6 +190,9 @@ class TrainingLoop(ABC):
         scores = self.evaluate()
         point = curve.add(self.iteration, self.train_seconds, scores,
                           time.perf_counter() - started)
+        if "fcd" in scores and curve.best_iteration("fcd") == self.iteration:
+            self.save_final_generator(BEST_NAME)
+            curve.best = {"metric": "fcd", "iteration": self.iteration, "file": BEST_NAME}
         curve.save(self.curve_path)
         plot_curves({self.name: curve}, os.path.join(self.output_dir, CURVES_PLOT_NAME))
         for key, value in scores.items():

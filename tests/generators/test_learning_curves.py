@@ -79,6 +79,9 @@ def test_curve_points_replace_truncate_and_round_trip(tmp_path):
     assert summary["fcd_start"] == 40.0 and summary["fcd_end"] == 20.0
     assert summary["fcd_end_over_start"] == pytest.approx(0.5)
     assert summary["iterations"] == 10 and summary["evaluations"] == 3
+    assert summary["fcd_best"] == 20.0 and summary["fcd_best_iteration"] == 10
+    assert curve.best_iteration("fcd") == 10 and curve.best_iteration("acd_c") == 0
+    assert curve.best_iteration("fcd", lower=False) == 0 and curve.best_iteration("x") is None
     path = curve.save(str(tmp_path / "curves.json"))
     again = LearningCurve.load(path, "g3an")
     assert again.points == curve.points and again.metrics() == ["fcd", "acd_c"]
@@ -141,6 +144,17 @@ def test_evaluations_leave_training_unchanged_and_fill_the_curve(tmp_path, class
     assert points[0]["train_minutes"] == 0 < points[1]["train_minutes"] < points[2]["train_minutes"]
     with open(tmp_path / "curved" / "curves.png", "rb") as handle:
         assert handle.read(4) == b"\x89PNG"
+    # generator_best.pth: the sampling generator at the lowest FCD, in the final file's format
+    with open(tmp_path / "curved" / "curves.json") as handle:
+        best = json.load(handle)["best"]
+    lowest = min(points, key=lambda p: (p["fcd"], p["iteration"]))
+    assert best == {"metric": "fcd", "iteration": lowest["iteration"],
+                    "file": "generator_best.pth"}
+    saved = torch.load(tmp_path / "curved" / "generator_best.pth", weights_only=True)
+    assert saved["model"] == "imaginator" and set(saved["G"]) == set(curved.G.state_dict())
+    if lowest["iteration"] == 3:
+        for key, value in curved.G.state_dict().items():
+            assert torch.equal(value, saved["G"][key]), key
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(tmp_path / "curved" / "tb"))
