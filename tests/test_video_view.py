@@ -193,3 +193,10 @@ def test_video_view_ablation_is_selected_by_name_and_described():
     assert cfg.MODEL.WEIGHTS == load_config(paths[0]).MODEL.WEIGHTS
     with pytest.raises(ValueError, match="no config.*available"):
         select_ablation_configs(folder, ["nothing_like_this"])
+    # the generated frames as an extra training folder: row 2 plus the folder, named apart
+    woGAN, frames = select_ablation_configs(folder, ["vi_without_gan", "generated_frames"])
+    frames_cfg = load_config(frames)
+    assert _describe(frames_cfg) == "L_vi^woGAN + generated frames"
+    assert _describe(load_config(woGAN)) == "L_vi^woGAN"
+    assert frames_cfg.DATASETS.EXTRA_TRAIN_DIRS == ("datasets/generated_views_synthetic",)
+    assert frames_cfg.MODEL.WEIGHTS == load_config(woGAN).MODEL.WEIGHTS

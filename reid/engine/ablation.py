@@ -44,6 +44,7 @@ def _describe(cfg) -> str:
     names = {"vi": "L_vi", "vi_new": "L'_vi", "vi_new_pos": "L''_vi"}
     terms = [names[t] for t in cfg.GCL.VI_LOSSES]
     video = " + L_vid" if cfg.GCL.VIDEO_VIEW.WEIGHTS else ""
+    video += " + generated frames" if cfg.DATASETS.EXTRA_TRAIN_DIRS else ""
     if not cfg.GCL.USE_GAN:
         tda = " + TDA" if (cfg.INPUT.COLOR_JITTER or cfg.INPUT.RE_PROB > 0) else ""
         return "L_vi^woGAN" + tda + video
