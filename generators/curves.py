@@ -124,7 +124,8 @@ def _finite(value) -> bool:
 def plot_curves(curves: Mapping[str, LearningCurve], path: str, x: str = "iteration",
                 chance: Mapping[str, float] | None = None) -> str:
     """One panel per metric, one line per curve (``{label: curve}``), against ``x``
-    ("iteration" or "train_minutes"); ``chance``: a dotted reference line per metric (e.g. the
+    ("iteration" or "train_minutes"); a dashed line at the real clips' value where the points
+    hold it (``<metric>_real``), and ``chance``: a dotted reference line per metric (e.g. the
     action accuracy of guessing). Written atomically as a PNG; returns ``path``."""
     from common.plotting import pyplot, save_figure
 
@@ -140,6 +141,11 @@ def plot_curves(curves: Mapping[str, LearningCurve], path: str, x: str = "iterat
             pts = [p for p in curve.points if _finite(p.get(metric))]
             if pts:
                 ax.plot([p[x] for p in pts], [p[metric] for p in pts], marker=".", label=label)
+        real = [p[f"{metric}_real"] for c in curves.values() for p in c.points
+                if _finite(p.get(f"{metric}_real"))]
+        if real and metric != "fcd":  # the real clips' value (the evaluation's reference)
+            ax.axhline(sum(real) / len(real), color="black", linestyle="--", linewidth=0.8,
+                       label="real clips")
         if chance and metric in chance:
             ax.axhline(chance[metric], color="grey", linestyle=":", label="chance")
         ax.set_title(METRIC_TITLES.get(metric, metric), fontsize=9)
@@ -147,7 +153,8 @@ def plot_curves(curves: Mapping[str, LearningCurve], path: str, x: str = "iterat
         ax.grid(alpha=0.3)
         if metric == "fcd":
             ax.set_yscale("log")
-    axes[0][0].legend(fontsize=8)
+    for ax in axes[0]:
+        ax.legend(fontsize=7)
     fig.tight_layout()
     return save_figure(fig, path)
 
