@@ -8,7 +8,7 @@ threads each, evaluated every ``--eval-period`` iterations (FCD, classifier scor
 accuracy, ACD). Writes ``<out>/summary.json``, ``summary.md``, ``curves.png`` and one GIF of
 samples per model; the last line printed is the summary as one JSON object. Run it again to
 resume: finished models are not trained again (``--summarise-only`` rebuilds the summary).
-Trailing ``KEY VALUE`` pairs override every model's config.
+``--set KEY VALUE`` (repeatable) overrides every model's config.
 """
 import argparse
 import json
@@ -20,7 +20,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.record import machine_info  # noqa: E402
 from generators.action_clips import ensure_action_clips  # noqa: E402
 from generators.curve_runs import (DEFAULT_EVAL_PERIODS, MODELS, check_models,  # noqa: E402
-                                   ensure_classifier, run_models, summarise, summary_table)
+                                   ensure_classifier, load_summary, run_models, summarise,
+                                   summary_table)
 
 
 def main(argv=None) -> int:
@@ -40,7 +41,8 @@ def main(argv=None) -> int:
     parser.add_argument("--classifier-epochs", type=int, default=60)
     parser.add_argument("--summarise-only", action="store_true",
                         help="train nothing; rebuild the summary from the runs in --out")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
+    parser.add_argument("--set", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
+                        help="config override applied to every model (repeatable)")
     args = parser.parse_args(argv)
     if args.minutes <= 0 or args.jobs < 1 or args.threads < 1 or args.eval_period < 0:
         parser.error("--minutes must be > 0, --jobs and --threads >= 1, --eval-period >= 0")
@@ -55,13 +57,19 @@ def main(argv=None) -> int:
     status = {}
     if not args.summarise_only:
         periods = {m: args.eval_period or DEFAULT_EVAL_PERIODS[m] for m in models}
-        extra = ["DATA.ROOT", os.path.abspath(args.clips), *args.opts]
+        extra = ["DATA.ROOT", os.path.abspath(args.clips),
+                 *[item for pair in args.set for item in pair]]
         status = run_models(models, args.out, args.minutes,
                             os.path.join(args.out, classifier["weights"]), periods, args.jobs,
                             args.threads, extra=extra)
-    machine = machine_info()
-    machine.update(torch_threads=args.threads, jobs=args.jobs)
-    summary = summarise(models, args.out, args.minutes, classifier, machine)
+    previous = load_summary(args.out)
+    if args.summarise_only and previous and previous.get("machine"):
+        machine = previous["machine"]  # where and how the runs trained, not this call
+    else:
+        machine = machine_info()
+        machine.update(torch_threads=args.threads, jobs=args.jobs)
+    minutes = previous["budget_minutes"] if args.summarise_only and previous else args.minutes
+    summary = summarise(models, args.out, minutes, classifier, machine)
     print(summary_table(summary))
     print(json.dumps(summary))
     failed = {m: rc for m, rc in status.items() if rc != 0}
