@@ -40,6 +40,7 @@ bench: peers
 	$(PYTHON) tools/bench_cluster.py --json-dir $(BENCH_DIR)
 	$(PYTHON) tools/bench_render.py --json-dir $(BENCH_DIR)
 	$(PYTHON) tools/bench_train.py --profile --json-dir $(BENCH_DIR)
+	$(PYTHON) tools/bench_train.py --precision fp32 --no-channels-last --profile --json-dir $(BENCH_DIR)
 	$(PYTHON) tools/bench_report.py --json-dir $(BENCH_DIR)
 
 bench-readme:

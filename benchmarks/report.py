@@ -91,7 +91,12 @@ def summariser(benchmark: str):
     return register
 
 
+def _register_summarisers() -> None:
+    from . import report_rows  # noqa: F401 (registers the rows of every benchmark)
+
+
 def record_rows(record: dict[str, Any]) -> list[Row]:
+    _register_summarisers()
     rows = SUMMARISERS.get(record["benchmark"], generic_rows)(record["figures"])
     for item in rows:
         item["benchmark"] = f"`{record['benchmark']}`"
@@ -108,7 +113,16 @@ def _machine_line(record: dict[str, Any]) -> str:
     if machine.get("load_avg_1min") is not None:
         parts.append(f"load {machine['load_avg_1min']}")
     return (f"- `{record['benchmark']}` ({record.get('finished_utc', '?')}, "
-            f"`{record.get('command', '')}`): " + ", ".join(str(part) for part in parts))
+            f"`{_portable_command(record.get('command', ''))}`): "
+            + ", ".join(str(part) for part in parts))
+
+
+def _portable_command(command: str) -> str:
+    """The command with the records' folder written as ``DIR`` (where a run wrote its records
+    says nothing about the figures, and a machine's paths do not belong in a table)."""
+    words = command.split(" ")
+    return " ".join("DIR" if i and words[i - 1] == "--json-dir" else word
+                    for i, word in enumerate(words))
 
 
 def _escape(cell: str) -> str:

@@ -91,3 +91,54 @@ def test_tool_writes_table_and_readme_and_refuses_before_writing(tmp_path, capsy
     table = bench_report.main(["--json-dir", str(bench), "--readme", str(readme)])
     assert (bench / "README.md").read_text(encoding="utf-8") == table
     assert table in readme.read_text(encoding="utf-8")
+
+
+def _rows_of(tmp_path, benchmark, figures):
+    _write(tmp_path, benchmark, figures)
+    table = report.markdown_table(report.load_records(str(tmp_path)))
+    return [line for line in table.splitlines() if line.startswith(f"| `{benchmark}` |")]
+
+
+def test_eval_rows_give_the_peer_ratios_and_targets(tmp_path):
+    rows = _rows_of(tmp_path, "eval", {
+        "num_query": 10, "num_gallery": 50, "metrics_s": 0.1, "fastreid_cython_s": 2.0,
+        "fastreid_cython_diff_mAP": 1e-8, "fastreid_cython_diff_mINP": 0.0,
+        "fastreid_cython_diff_cmc": 2e-8, "rerank_s": 1.0, "rerank_peak_gb": 0.5,
+        "fastreid_rerank_s": 12.0, "fastreid_rerank_peak_gb": 6.0,
+        "fastreid_rerank_max_abs_diff": 1e-6})
+    assert rows[0] == ("| `eval` | mAP / CMC / mINP, 10 x 50 | 0.100 s (\\|diff\\| 2.0e-08) | "
+                       "fast-reid Cython 2.00 s | x20.0 | >= 10x, same results | yes |")
+    assert "| x12.0 | >= 15x, <= 1/8 memory, distances to 1e-5 | **no** |" in rows[1]
+
+
+def test_cluster_render_and_train_rows(tmp_path):
+    cluster = _rows_of(tmp_path, "cluster", {
+        "rows": [{"n": 100, "dim": 512, "fast": {"knn": 0.1}, "fast_total": 0.5,
+                  "reference_total": 20.0, "ari_vs_reference": 1.0}],
+        "knn_rows": [{"dim": 512, "k": 30, "cpu_isa": "avx2", "knn_path": "blas-rows",
+                      "fastest": "blas-upper", "paths": {
+                          "blas-rows": {"seconds": 2.0}, "blas-upper": {"seconds": 1.5},
+                          "faiss-IndexFlatIP": {"seconds": 3.0}}}]})
+    assert "| 0.50 s, ARI 1.0 | project reference 20.0 s | x40.0 | >= 35x, ARI 1.0 | yes |" \
+        in cluster[0]
+    assert cluster[1].endswith("| x1.50 | the fastest exact path chosen | **no** |")
+    render = _rows_of(tmp_path, "render", {"batch": 16, "image_size": [256, 128], "threads": 2,
+                                           "images_per_s_2_threads": 160.0,
+                                           "silhouette_iou_vs_reference": 1.0,
+                                           "reference_images_per_s": 2.0})
+    assert render[0].endswith("| 160 images/s (IoU 1.0) | project reference 2.0 images/s | "
+                              "x80.0 | >= 150 images/s, IoU 1.0 | yes |")
+    train = _rows_of(tmp_path, "train", {"batch_size": 16, "gcl": {
+        "precision": "fp32", "channels_last": False, "seconds_per_iter": 11.0,
+        "peak_rss_gb": 8.0, "profile": {"passes": {"G": {"total_s": 5.0},
+                                                   "D": {"total_s": 3.0}}}}})
+    assert "joint GCL step, batch 16, fp32, contiguous | 11.00 s/iter, 8.00 GB (largest " \
+           "passes: G 5.0 s, D 3.0 s)" in train[0]
+    assert train[0].endswith("| x2.04 | >= 2x, <= half memory | yes |")
+
+
+def test_machine_lines_hide_where_the_records_were_written(tmp_path):
+    record.write_record("demo", {"n": 1}, str(tmp_path),
+                        argv=["tools/bench_x.py", "--json-dir", "/somewhere/bench", "--y"])
+    table = report.markdown_table(report.load_records(str(tmp_path)))
+    assert "`bench_x.py --json-dir DIR --y`" in table and "/somewhere" not in table

@@ -84,6 +84,10 @@ def test_command_line_writes_the_train_record(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(sys, "argv", ["bench_train.py", "--precision", "fp32", "--profile",
                                       "--json-dir", str(tmp_path)])
     bench_train.main()
-    record = json.loads((tmp_path / "train.json").read_text())
-    assert record["benchmark"] == "train" and record["figures"] == report
+    # an explicit precision has its own record beside the default run's
+    record = json.loads((tmp_path / "train_fp32.json").read_text())
+    assert record["benchmark"] == "train_fp32" and record["figures"] == report
     assert "unattributed" in capsys.readouterr().out
+    monkeypatch.setattr(sys, "argv", ["bench_train.py", "--json-dir", str(tmp_path)])
+    bench_train.main()
+    assert json.loads((tmp_path / "train.json").read_text())["benchmark"] == "train"

@@ -69,7 +69,9 @@ def main() -> None:
     if "profile" in report["gcl"]:
         print(format_profile(report["gcl"]["profile"]))
     print(json.dumps(report))
-    write_record("train", report, args.json_dir)
+    # one record per precision asked for: `make bench` keeps the default run and the fp32 one
+    write_record("train" if args.precision == "auto" else f"train_{args.precision}", report,
+                 args.json_dir)
 
 
 if __name__ == "__main__":
