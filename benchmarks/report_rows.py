@@ -1,13 +1,13 @@
 """The headline rows of each benchmark record in the ``make bench`` table, with the targets of
 the performance work: a ratio against the reference timed in the same run where there is one,
-and whether the target is met. Registered with :func:`benchmarks.report.summariser`; imported by
+and whether the target is met. Registered with :func:`benchmarks.rows.summariser`; imported by
 :mod:`benchmarks.report`, so every table has them.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from .report import Row, row, summariser
+from .rows import Row, row, summariser
 
 # The authors' joint step (fp32, 256 x 128) measured on a quiet 2-core AMD EPYC of the kind these
 # benchmarks run on: seconds per iteration and peak memory in GB, by batch size. It cannot be
@@ -65,8 +65,8 @@ def cluster_rows(f: dict[str, Any]) -> list[Row]:
             continue
         ratio, ari = ref / ours, item.get("ari_vs_reference")
         target = targets.get(dim)
-        rows.append(row(f"pseudo-labels N {item.get('n')}, {dim}-d (kNN {item['fast']['knn']:.2f} s)",
-                        f"{ours:.2f} s, ARI {ari}", f"project reference {ref:.1f} s", ratio,
+        work = f"pseudo-labels N {item.get('n')}, {dim}-d (kNN {item['fast']['knn']:.2f} s)"
+        rows.append(row(work, f"{ours:.2f} s, ARI {ari}", f"project reference {ref:.1f} s", ratio,
                         f">= {target:g}x, ARI 1.0" if target else "ARI 1.0",
                         (ratio >= target if target else True) and ari == 1.0))
     for item in f.get("knn_rows", []):
@@ -75,8 +75,8 @@ def cluster_rows(f: dict[str, Any]) -> list[Row]:
         if chosen not in paths or fastest not in paths:
             continue
         faiss = paths.get("faiss-IndexFlatIP", {}).get("seconds")
-        rows.append(row(f"exact kNN, {item.get('dim')}-d, k {item.get('k')} ({item.get('cpu_isa')})",
-                        f"{chosen} {paths[chosen]['seconds']:.2f} s",
+        work = f"exact kNN, {item.get('dim')}-d, k {item.get('k')} ({item.get('cpu_isa')})"
+        rows.append(row(work, f"{chosen} {paths[chosen]['seconds']:.2f} s",
                         f"faiss IndexFlatIP {faiss:.2f} s" if faiss else "",
                         faiss / paths[chosen]["seconds"] if faiss else None,
                         "the fastest exact path chosen", chosen == fastest))
