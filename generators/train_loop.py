@@ -30,6 +30,7 @@ import math
 import os
 import time
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from typing import Iterator, Mapping
 
 import torch
@@ -40,7 +41,6 @@ from common.finite import refuse_non_finite_save
 from common.seed import get_rng_state, set_rng_state
 
 from .curves import CURVES_PLOT_NAME, LearningCurve, curve_path, plot_curves
-
 from .data import build_dataset
 from .video_io import frame_strip, video_grid, write_image, write_video
 
@@ -56,6 +56,24 @@ class VideoGANDivergedError(FloatingPointError):
 def non_finite_terms(terms: Mapping[str, float]) -> dict[str, float]:
     """The entries of ``terms`` (loss name -> float) that are NaN or infinite."""
     return {k: v for k, v in terms.items() if isinstance(v, float) and not math.isfinite(v)}
+
+
+@contextmanager
+def preserved_random_streams(dataset=None, global_streams: bool = True):
+    """Run the block and put the random streams back as they were: the global ones (python,
+    numpy, torch) unless ``global_streams`` is false, and ``dataset.rng`` when it has one. What
+    the block draws (sample inputs, evaluations, a network's initial weights) then leaves
+    training's draws as they would be without it."""
+    states = get_rng_state() if global_streams else None
+    rng = getattr(dataset, "rng", None)
+    dataset_state = rng.getstate() if rng is not None else None
+    try:
+        yield
+    finally:
+        if states is not None:
+            set_rng_state(states)
+        if rng is not None:
+            rng.setstate(dataset_state)
 
 
 def infinite_batches(loader: DataLoader) -> Iterator[dict]:
@@ -94,11 +112,8 @@ class TrainingLoop(ABC):
             return None
         from .metrics import load_feature_network
 
-        states = get_rng_state()
-        try:
+        with preserved_random_streams():
             return load_feature_network("action_classifier", weights, self.device)
-        finally:
-            set_rng_state(states)
 
     @property
     def checkpoint_path(self) -> str:
@@ -170,19 +185,14 @@ class TrainingLoop(ABC):
 
         e = self.cfg.EVAL
         generator = self.sampling_generator
-        states = get_rng_state()
-        rng = getattr(self.dataset, "rng", None)
-        dataset_state = rng.getstate() if rng is not None else None
         was_training = generator.training
         generator.eval()
         try:
-            return evaluate_generator(generator, self.cfg, self.dataset, e.NUM_VIDEOS,
-                                      e.BATCH_SIZE, seed=e.SEED, classifier=self._classifier)
+            with preserved_random_streams(self.dataset):
+                return evaluate_generator(generator, self.cfg, self.dataset, e.NUM_VIDEOS,
+                                          e.BATCH_SIZE, seed=e.SEED, classifier=self._classifier)
         finally:
             generator.train(was_training)
-            set_rng_state(states)
-            if rng is not None:
-                rng.setstate(dataset_state)
 
     def _record_evaluation(self, curve: LearningCurve, writer) -> dict:
         """Evaluate, add the point to ``curve``, write curves.json, curves.png and TensorBoard."""

@@ -32,7 +32,8 @@ from common.serialization import load_checkpoint_file
 
 from .data import build_dataset, generator_frames  # noqa: F401 (re-exported)
 from .registry import get_video_gan, video_gan_of
-from .train_loop import CHECKPOINT_NAME, FINAL_NAME, TrainingLoop  # noqa: F401 (re-exported)
+from .train_loop import (CHECKPOINT_NAME, FINAL_NAME, TrainingLoop,  # noqa: F401 (re-exported)
+                         preserved_random_streams)
 
 __all__ = ["VideoGANTrainer", "build_dataset", "build_generator", "build_trainer",
            "generator_frames"]
@@ -139,13 +140,8 @@ class VideoGANTrainer(TrainingLoop):
         """The first ``count`` clips, drawn without moving the dataset's random stream: taking
         the fixed sample inputs (at the first sample grid or checkpoint) leaves training's clip
         sampling as it would be without them."""
-        rng = getattr(self.dataset, "rng", None)
-        state = rng.getstate() if rng is not None else None
-        try:
+        with preserved_random_streams(self.dataset, global_streams=False):
             return [self.dataset[i] for i in range(count)]
-        finally:
-            if rng is not None:
-                rng.setstate(state)
 
 
 def build_trainer(cfg, dataset: Dataset | None = None, device: str | None = None
