@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import os
+from ast import literal_eval
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import yaml
@@ -109,11 +110,44 @@ def _check_keys(data: Mapping, cfg: CfgNode, source: str, root: CfgNode | None =
             _check_keys(value, node, source, root, path + ".")
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _widen_ints(data: Any, node: Any) -> Any:
+    """``data`` with every integer whose default in ``node`` is a float made a float (``20``
+    for a minutes budget means 20.0), so yacs' exact type check does not refuse it."""
+    if isinstance(data, Mapping) and isinstance(node, CfgNode):
+        return {k: _widen_ints(v, node[k]) if k in node else v for k, v in data.items()}
+    if isinstance(node, float) and _is_int(data):
+        return float(data)
+    return data
+
+
+def _widen_int_literal(text: Any, default: Any) -> Any:
+    """A command-line value: an integer literal for a float default becomes a float literal."""
+    if not isinstance(default, float) or not isinstance(text, str):
+        return text
+    try:
+        value = literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+    return repr(float(value)) if _is_int(value) else text
+
+
+def _leaf(cfg: CfgNode, dotted: str) -> Any:
+    node = cfg
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
 def merge_mapping(cfg: CfgNode, data: Mapping, source: str) -> None:
-    """Merge a YAML mapping read from ``source`` into ``cfg``; unknown keys are a ConfigError."""
+    """Merge a YAML mapping read from ``source`` into ``cfg``; unknown keys are a ConfigError.
+    Integers are accepted where the default is a float."""
     _check_keys(data, cfg, source)
     try:
-        cfg.merge_from_other_cfg(CfgNode(_to_plain(data)))
+        cfg.merge_from_other_cfg(CfgNode(_widen_ints(_to_plain(data), cfg)))
     except (ValueError, KeyError, AssertionError) as exc:
         raise ConfigError(f"{source}: {exc}") from exc
 
@@ -127,7 +161,8 @@ def _to_plain(data: Any) -> Any:
 
 
 def merge_overrides(cfg: CfgNode, opts: Sequence[str]) -> CfgNode:
-    """Apply command-line ``KEY VALUE`` pairs (values parsed as YAML / Python literals)."""
+    """Apply command-line ``KEY VALUE`` pairs (values parsed as YAML / Python literals; an
+    integer is accepted where the default is a float)."""
     opts = list(opts or [])
     if len(opts) % 2:
         raise ConfigError(f"command-line overrides must be KEY VALUE pairs; got an odd list: {opts}")
@@ -135,6 +170,8 @@ def merge_overrides(cfg: CfgNode, opts: Sequence[str]) -> CfgNode:
     for key in opts[0::2]:
         if key not in all_keys:
             raise _unknown_key_error(key, cfg, "command-line overrides")
+    for i in range(0, len(opts), 2):
+        opts[i + 1] = _widen_int_literal(opts[i + 1], _leaf(cfg, opts[i]))
     try:
         cfg.merge_from_list(opts)
     except (ValueError, KeyError, AssertionError) as exc:

@@ -85,3 +85,19 @@ def test_defaults_are_fresh_copies():
     a.MODEL.BACKBONE = "changed"
     assert get_cfg_defaults().MODEL.BACKBONE == "resnet50"
     assert "GCL.NUM_NEGATIVES" in valid_keys(a)
+
+
+def test_integers_are_accepted_where_the_default_is_a_float(tmp_path):
+    """``GCL.TEMPERATURE 1`` / ``TEMPERATURE: 1`` mean 1.0; a float default stays a float, an
+    integer key still refuses a float and a string, and a bool is not widened."""
+    cfg = load_config(None, ["GCL.TEMPERATURE", "1"])
+    assert cfg.GCL.TEMPERATURE == 1.0 and isinstance(cfg.GCL.TEMPERATURE, float)
+    path = _write(tmp_path / "c.yaml", "GCL:\n  TEMPERATURE: 2\n")
+    from_file = load_config(path, [])
+    assert from_file.GCL.TEMPERATURE == 2.0 and isinstance(from_file.GCL.TEMPERATURE, float)
+    with pytest.raises(ConfigError, match="TEMPERATURE"):
+        load_config(None, ["GCL.TEMPERATURE", "'warm'"])
+    with pytest.raises(ConfigError, match="TEMPERATURE"):
+        load_config(None, ["GCL.TEMPERATURE", "True"])
+    with pytest.raises(ConfigError, match="EMBED_DIM"):
+        load_config(None, ["MODEL.EMBED_DIM", "2.5"])
