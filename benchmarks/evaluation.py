@@ -114,10 +114,19 @@ def _euclidean(a, b) -> np.ndarray:
     return compute_distance_matrix(a, b, "euclidean", squared=False)
 
 
+def agreement(a: np.ndarray, b: np.ndarray, tolerance: float = 1e-5) -> dict:
+    """Max |a - b| and how many entries and rows differ by more than ``tolerance``."""
+    diff = np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))
+    over = diff > tolerance
+    return {"max_abs_diff": float(diff.max()) if diff.size else 0.0,
+            "entries_over_1e-5": int(over.sum()), "rows_over_1e-5": int(over.any(axis=1).sum())}
+
+
 def run_peer_rerank(peer, problem, reranked: np.ndarray, ours: dict, ours_s: float,
-                    times: StageTimes, log=print) -> dict:
+                    times: StageTimes, log=print, exact: np.ndarray | None = None) -> dict:
     """Time fast-reid's re-ranking (k1=20, k2=6, lambda=0.3) on Euclidean distances of the same
-    features (it squares them, as ours does inside); only its own call is timed."""
+    features (it squares them, as ours does inside); only its own call is timed. With ``exact``
+    (the float64 re-ranking) its distances are also compared with that."""
     labels = (problem.q_pids, problem.g_pids, problem.q_camids, problem.g_camids)
     q_g, q_q, g_g = (_euclidean(problem.qf, problem.gf), _euclidean(problem.qf, problem.qf),
                      _euclidean(problem.gf, problem.gf))
@@ -125,27 +134,37 @@ def run_peer_rerank(peer, problem, reranked: np.ndarray, ours: dict, ours_s: flo
         theirs, seconds = times.run("fastreid_rerank", peer.re_ranking, q_g, q_q, g_g, 20, 6, 0.3)
     del q_q, g_g
     result = evaluate(theirs, *labels)
-    max_diff = float(np.abs(np.asarray(theirs, dtype=np.float64) - reranked).max())
+    vs_ours = agreement(theirs, reranked)
     figures = {"fastreid_rerank_s": round(seconds, 3),
                "fastreid_rerank_peak_gb": round(memory.delta_bytes / 2 ** 30, 3),
                "fastreid_rerank_over_ours": round(seconds / ours_s, 2),
-               "fastreid_rerank_max_abs_diff": max_diff,
                "fastreid_rerank_diff_mAP": abs(result["mAP"] - ours["mAP"]),
                "fastreid_rerank_diff_rank1": abs(float(result["cmc"][0] - ours["cmc"][0]))}
+    figures.update({f"fastreid_rerank_{key}": value for key, value in vs_ours.items()})
     log(f"fast-reid re_ranking: {seconds:.2f} s, peak memory above start "
         f"{memory.delta_bytes / 2 ** 30:.2f} GB; fast-reid / ours {seconds / ours_s:.1f}x; "
-        f"max |difference| of re-ranked distances {max_diff:.2e}, |diff| mAP "
-        f"{figures['fastreid_rerank_diff_mAP']:.1e}")
+        f"max |difference| of re-ranked distances {vs_ours['max_abs_diff']:.2e} "
+        f"({vs_ours['entries_over_1e-5']} entries in {vs_ours['rows_over_1e-5']} query rows "
+        f"over 1e-5), |diff| mAP {figures['fastreid_rerank_diff_mAP']:.1e}")
+    if exact is not None:
+        vs_exact = agreement(theirs, exact)
+        figures.update({f"fastreid_rerank_float64_{key}": value
+                        for key, value in vs_exact.items()})
+        log(f"fast-reid re_ranking against the float64 re-ranking: max |difference| "
+            f"{vs_exact['max_abs_diff']:.2e}, {vs_exact['entries_over_1e-5']} entries in "
+            f"{vs_exact['rows_over_1e-5']} query rows over 1e-5 (its float32 distances order "
+            f"near-tied neighbours otherwise)")
     return figures
 
 
 def run_benchmark(num_query: int = 3368, num_gallery: int = 15913, dim: int = 512,
                   seed: int = 0, rerank: bool = True, reference: bool = True,
-                  peers: bool = False, repeats: int = 1, log=print) -> dict:
+                  peers: bool = False, repeats: int = 1, rerank_exact: bool = True,
+                  log=print) -> dict:
     """Time every evaluation stage on one generated problem; returns the figures as a dict.
 
     ``repeats``: our metrics and fast-reid's Cython evaluator report their fastest of that many
-    runs. ``peers``: also time fast-reid's evaluators and re-ranking on the same problem (raises
+    runs. ``rerank_exact``: also re-rank in float64 and compare (ours and fast-reid's). ``peers``: also time fast-reid's evaluators and re-ranking on the same problem (raises
     :class:`benchmarks.peers.PeersUnavailable` or MemoryError before any work when they are
     missing or its re-ranking would not fit in memory).
     """
@@ -200,8 +219,19 @@ def run_benchmark(num_query: int = 3368, num_gallery: int = 15913, dim: int = 51
         log(f"re-ranking (k1=20, k2=6, lambda=0.3): {rerank_s:.2f} s, peak memory above start "
             f"{memory.delta_bytes / 2 ** 30:.2f} GB; mAP {rr['mAP']:.4%} "
             f"rank-1 {rr['cmc'][0]:.4%}")
+        exact = None
+        if rerank_exact:
+            exact, exact_s = times.run("rerank_float64", re_ranking, problem.qf, problem.gf,
+                                       20, 6, 0.3, precision="float64")
+            vs_exact = agreement(reranked, exact)
+            figures.update(rerank_float64_s=round(exact_s, 3))
+            figures.update({f"rerank_float64_{key}": value for key, value in vs_exact.items()})
+            log(f"re-ranking in float64 (the check): {exact_s:.2f} s; max |difference| "
+                f"{vs_exact['max_abs_diff']:.2e}, {vs_exact['entries_over_1e-5']} entries over "
+                f"1e-5")
         if peer is not None:
-            figures.update(run_peer_rerank(peer, problem, reranked, rr, rerank_s, times, log))
+            figures.update(run_peer_rerank(peer, problem, reranked, rr, rerank_s, times, log,
+                                           exact))
     figures.update({f"{name}_cpu_s": round(value, 3) for name, value in times.cpu.items()})
     figures["torch_threads"] = torch.get_num_threads()
     if hasattr(os, "getloadavg"):  # how busy the machine was (the CPU may be shared)

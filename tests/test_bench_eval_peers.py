@@ -133,4 +133,8 @@ def test_benchmark_with_peers_tiny():
     assert figures["fastreid_rerank_peak_gb"] >= 0.0
     assert figures["fastreid_rerank_max_abs_diff"] < 0.05  # same definition, float32 rounding
     assert figures["fastreid_rerank_diff_mAP"] < 1e-3
+    assert figures["rerank_float64_max_abs_diff"] < 1e-5 and figures["rerank_float64_s"] > 0
+    assert figures["rerank_float64_entries_over_1e-5"] == 0
+    assert figures["fastreid_rerank_float64_max_abs_diff"] < 0.05
+    assert figures["fastreid_rerank_rows_over_1e-5"] <= figures["fastreid_rerank_entries_over_1e-5"]
     assert any(line.startswith("fast-reid re_ranking") for line in lines)

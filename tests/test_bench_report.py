@@ -105,7 +105,10 @@ def test_eval_rows_give_the_peer_ratios_and_targets(tmp_path):
         "fastreid_cython_diff_mAP": 1e-8, "fastreid_cython_diff_mINP": 0.0,
         "fastreid_cython_diff_cmc": 2e-8, "rerank_s": 1.0, "rerank_peak_gb": 0.5,
         "fastreid_rerank_s": 12.0, "fastreid_rerank_peak_gb": 6.0,
-        "fastreid_rerank_max_abs_diff": 1e-6})
+        "fastreid_rerank_max_abs_diff": 1e-6, "fastreid_rerank_entries_over_1e-5": 0,
+        "rerank_float64_max_abs_diff": 2e-7, "fastreid_rerank_float64_max_abs_diff": 1e-6})
+    assert "(max \\|diff\\| 1.0e-06 in 0 entries; to float64 ours 2.0e-07, fast-reid 1.0e-06)" \
+        in rows[1]
     assert rows[0] == ("| `eval` | mAP / CMC / mINP, 10 x 50 | 0.100 s (\\|diff\\| 2.0e-08) | "
                        "fast-reid Cython 2.00 s | x20.0 | >= 10x, same results | yes |")
     assert "| x12.0 | >= 15x, <= 1/8 memory, distances to 1e-5 | **no** |" in rows[1]

@@ -17,7 +17,10 @@ def test_evaluation_benchmark_tiny():
     assert figures["max_abs_diff"] == 0.0  # the fast metrics equal the per-query loop
     assert 0.0 <= figures["rerank_peak_gb"] < 1.0
     assert 0.0 <= figures["mAP"] <= 1.0 and 0.0 <= figures["rerank_mAP"] <= 1.0
-    assert len(lines) == 4 and "peak memory above start" in lines[-1]
+    assert len(lines) == 5 and "peak memory above start" in lines[-2]
+    assert lines[-1].startswith("re-ranking in float64 (the check)")
+    assert figures["rerank_float64_max_abs_diff"] < 1e-5
+    assert figures["rerank_float64_entries_over_1e-5"] == 0
 
 
 def test_market_like_problem_shapes():

@@ -113,3 +113,52 @@ def test_identical_features_give_finite_distances():
     out = re_ranking(x[:2], x[2:], k1=3, k2=2)
     assert out.shape == (2, 4) and np.isfinite(out).all()
     assert (out >= 0).all() and (out <= 1).all()
+
+
+def _float32_near_tie():
+    """A probe with two neighbours 2 and 2 + 2e-8 away (squared): float32's
+    sq_i + sq_j - 2 <x_i, x_j> gives both exactly 2.0, float64 tells them apart. The farther one
+    (b) comes first in the gallery, so a float32 pass that keeps ties in index order would take
+    it as the probe's nearest neighbour; the other gallery items lie beyond 3."""
+    dim = 8
+    probe = np.zeros(dim)
+    probe[0] = 1.0
+    near = np.zeros(dim)
+    near[1] = 1.0
+    theta = np.arccos(-1e-8)
+    far = np.zeros(dim)
+    far[0], far[2] = np.cos(theta), np.sin(theta)
+    rng = np.random.default_rng(0)
+    others = np.concatenate([-np.ones((6, 1)), 0.3 * rng.standard_normal((6, dim - 1))], axis=1)
+    others /= np.linalg.norm(others, axis=1, keepdims=True)
+    qf = torch.tensor(probe[None], dtype=torch.float32)
+    gf = torch.tensor(np.stack([far, near, *others]), dtype=torch.float32)
+    return qf, gf
+
+
+def test_neighbour_order_is_settled_in_float64(monkeypatch):
+    """At a near tie inside float32 rounding the default agrees with the float64 reference;
+    without the float64 re-ordering (margin 0) it takes the wrong neighbour and the distances
+    move, which shows that the case is a real tie for the float32 pass."""
+    import reid.evaluation.rerank as rerank
+
+    qf, gf = _float32_near_tie()
+    q, a, b = qf[0].double(), gf[1].double(), gf[0].double()
+    assert ((q - a) ** 2).sum() < ((q - b) ** 2).sum()
+    x32 = torch.cat([qf, gf])
+    sq = x32.pow(2).sum(1)
+    assert (sq[0] + sq[1] - 2 * x32[0] @ x32[1]) == (sq[0] + sq[2] - 2 * x32[0] @ x32[2])
+    args = (qf, gf, 3, 2, 0.3)
+    reference = re_ranking_reference(*args)
+    for precision in rerank.PRECISIONS:
+        np.testing.assert_allclose(re_ranking(*args, precision=precision), reference, atol=1e-6)
+    monkeypatch.setattr(rerank, "_REFINE_MARGIN", 0)
+    assert np.abs(re_ranking(*args) - reference).max() > 1e-3
+
+
+def test_float64_precision_matches_the_default_and_refuses_others():
+    qf, gf, _, _ = _clustered_features(20, 70, 8, 5, seed=10)
+    np.testing.assert_allclose(re_ranking(qf, gf, precision="float64"), re_ranking(qf, gf),
+                               atol=1e-6)
+    with pytest.raises(ValueError, match="precision 'bf16'"):
+        re_ranking(qf, gf, precision="bf16")

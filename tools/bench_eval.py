@@ -24,6 +24,8 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-rerank", action="store_true", help="skip the re-ranking stage")
+    parser.add_argument("--no-rerank-check", action="store_true",
+                        help="skip the float64 re-ranking that checks ours (and fast-reid's)")
     parser.add_argument("--no-reference", action="store_true",
                         help="skip the per-query reference evaluation")
     parser.add_argument("--peers", action="store_true",
@@ -44,7 +46,8 @@ def main() -> None:
             parser.exit(2, f"{parser.prog}: --peers: {exc}\n")
     figures = run_benchmark(args.num_query, args.num_gallery, args.dim, seed=args.seed,
                             rerank=not args.no_rerank, reference=not args.no_reference,
-                            peers=args.peers, repeats=args.repeats)
+                            peers=args.peers, repeats=args.repeats,
+                            rerank_exact=not args.no_rerank_check)
     print(json.dumps(figures))
     write_record("eval", figures, args.json_dir)
 

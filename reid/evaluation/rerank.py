@@ -25,6 +25,12 @@ Jaccard numerator and the final combination are computed per query row straight 
 output. Without numba, or for GPU tensors, the torch / numpy path gives the same results. The
 kernels are compiled on first use and cached on disk (:mod:`common.numba_kernels`).
 
+Neighbour order is settled in float64: the float32 pass keeps a few extra candidates per item,
+which are re-scored exactly (:func:`_refine_neighbours`), so two neighbours closer than float32
+rounding are not swapped (at Market size such a swap at one gallery item's k2 boundary moves
+hundreds of query-gallery distances by up to 0.06). ``precision="float64"`` computes every
+distance in float64 instead, as a check at scale.
+
 On a small set (N < k1 + 1, e.g. a tiny gallery) k1 is capped to N - 1 and k2 to the capped
 k1 + 1 (:func:`capped_neighbours`), with a warning naming the given and the capped values.
 """
@@ -40,15 +46,18 @@ from common.numba_kernels import NUMBA_AVAILABLE, numba_kernel, prange
 
 # (query rows x nonzeros) triples handled at once in the Jaccard step.
 _TRIPLE_CHUNK = 1 << 22
+# Extra neighbours kept by the float32 distance pass, re-scored in float64 (see _refine_neighbours).
+_REFINE_MARGIN = 8
+PRECISIONS = ("float32", "float64")
 
 
-def _features(qf, gf) -> torch.Tensor:
+def _features(qf, gf, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     qf = qf if isinstance(qf, torch.Tensor) else torch.as_tensor(np.asarray(qf))
     gf = gf if isinstance(gf, torch.Tensor) else torch.as_tensor(np.asarray(gf))
     if qf.ndim != 2 or gf.ndim != 2 or qf.shape[1] != gf.shape[1]:
         raise ValueError(f"re_ranking expects (num_q, D) and (num_g, D) features, got "
                          f"{tuple(qf.shape)} and {tuple(gf.shape)}")
-    return torch.cat([qf.detach().float(), gf.detach().float().to(qf.device)], dim=0)
+    return torch.cat([qf.detach().to(dtype), gf.detach().to(dtype).to(qf.device)], dim=0)
 
 
 def capped_neighbours(k1: int, k2: int, num_items: int) -> tuple[int, int]:
@@ -201,6 +210,54 @@ if NUMBA_AVAILABLE:
                                            + (1.0 - lambda_value) * (1.0 - m / (2.0 - m)))
 
 
+if NUMBA_AVAILABLE:
+
+    @numba_kernel(parallel=True, fastmath=True)
+    def _squared_distances_kernel(x, cand):
+        """out[i, a] = ||x[i] - x[cand[i, a]]||^2 summed in float64 (fastmath lets the sum be
+        vectorised: reassociation changes it by float64 rounding only)."""
+        n, width = cand.shape
+        dim = x.shape[1]
+        out = np.empty((n, width), dtype=np.float64)
+        for i in prange(n):
+            for a in range(width):
+                c = cand[i, a]
+                total = 0.0
+                for t in range(dim):
+                    diff = np.float64(x[i, t]) - np.float64(x[c, t])
+                    total += diff * diff
+                out[i, a] = total
+        return out
+
+
+def _candidate_distances(x: torch.Tensor, cand: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """||x_i - x_c||^2 in float64 for every candidate c = cand[i, a]."""
+    if NUMBA_AVAILABLE and x.device.type == "cpu":
+        return _squared_distances_kernel(x.numpy(), cand)
+    out = np.empty(cand.shape, dtype=np.float64)
+    x64 = x.double()
+    with torch.no_grad():
+        for start in range(0, cand.shape[0], chunk):
+            stop = min(cand.shape[0], start + chunk)
+            c = torch.as_tensor(cand[start:stop], device=x.device)
+            diff = x64[start:stop, None, :] - x64[c]
+            out[start:stop] = diff.pow(2).sum(dim=2).cpu().numpy()
+    return out
+
+
+def _refine_neighbours(x: torch.Tensor, cand: np.ndarray, keep: int):
+    """The ``keep`` nearest of each row's candidates by float64 distances (ties: lower index).
+
+    The float32 pass (sq_i + sq_j - 2 <x_i, x_j>) rounds distances by about 1e-7 of the squared
+    norms, which is enough to swap two neighbours whose distances differ by less, and a swap at
+    the k1 + 1, round(k1 / 2) + 1 or k2 boundary changes an item's V and with it every query
+    that shares its neighbours. The pass therefore keeps a few more candidates than needed
+    (:data:`_REFINE_MARGIN`) and their order is settled here in float64."""
+    dist = _candidate_distances(x, cand)
+    order = np.lexsort((cand, dist), axis=1)[:, :keep]
+    return np.take_along_axis(cand, order, 1), np.take_along_axis(dist, order, 1)
+
+
 def _merge_topk(vals: torch.Tensor, idx: torch.Tensor, new_vals: torch.Tensor,
                 new_idx: torch.Tensor, k: int):
     """Keep the k smallest of two candidate lists per row."""
@@ -220,9 +277,9 @@ def _neighbour_pass(x: torch.Tensor, num_q: int, num_keep: int, block: int):
     n = x.shape[0]
     k = min(num_keep, n)
     sq = x.pow(2).sum(dim=1)
-    top_vals = torch.full((n, k), float("inf"), device=x.device)
+    top_vals = torch.full((n, k), float("inf"), device=x.device, dtype=x.dtype)
     top_idx = torch.zeros((n, k), dtype=torch.long, device=x.device)
-    row_max = torch.zeros(n, device=x.device)
+    row_max = torch.zeros(n, device=x.device, dtype=x.dtype)
     q_to_g = np.empty((num_q, n - num_q), dtype=np.float32)
     starts = list(range(0, n, block))
     with torch.no_grad():
@@ -441,21 +498,33 @@ def _combine_vectorised(v: sp.csr_matrix, num_q: int, out: np.ndarray, row_max: 
 
 
 def re_ranking(qf, gf, k1: int = 20, k2: int = 6, lambda_value: float = 0.3,
-               block_size: int = 2048) -> np.ndarray:
+               block_size: int = 2048, precision: str = "float32") -> np.ndarray:
     """Re-ranked (num_q, num_g) float32 distances from query and gallery features.
 
     Features are used as given (pass L2-normalised features for the usual cosine setting);
     tensors may live on a GPU, where the distance pass runs. Fewer than k1 + 1 items cap k1
     and k2 (:func:`capped_neighbours`).
+
+    ``precision`` "float32" (default): the distance pass in float32, its neighbour lists
+    re-ordered in float64 (:func:`_refine_neighbours`), the weights and the Jaccard sums in
+    float64. "float64": every distance in float64 (the torch path; a few times slower), the
+    check of the default at scale.
     """
     if not 0.0 <= lambda_value <= 1.0:
         raise ValueError(f"lambda_value must be in [0, 1], got {lambda_value}")
-    x = _features(qf, gf)
+    if precision not in PRECISIONS:
+        raise ValueError(f"re_ranking: precision '{precision}' is not one of "
+                         f"{', '.join(PRECISIONS)}")
+    exact = precision == "float64"
+    x = _features(qf, gf, torch.float64 if exact else torch.float32)
     num_q, n = int(qf.shape[0]), x.shape[0]
     k1, k2 = capped_neighbours(k1, k2, n)
-    compiled = NUMBA_AVAILABLE and x.device.type == "cpu"
+    compiled = NUMBA_AVAILABLE and x.device.type == "cpu" and not exact
     neighbour_pass = _neighbour_pass_compiled if compiled else _neighbour_pass
-    ranks, rank_dist, row_max, out = neighbour_pass(x, num_q, k1 + 1, block_size)
+    margin = 0 if exact else _REFINE_MARGIN
+    ranks, rank_dist, row_max, out = neighbour_pass(x, num_q, k1 + 1 + margin, block_size)
+    if margin:
+        ranks, rank_dist = _refine_neighbours(x, ranks, k1 + 1)
     v = _encoding_matrix(x, ranks, rank_dist, row_max, k1, k2)
     (_combine_compiled if compiled else _combine_vectorised)(v, num_q, out, row_max,
                                                               lambda_value)
