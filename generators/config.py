@@ -15,6 +15,7 @@ from typing import Iterable
 from yacs.config import CfgNode as CN
 
 from common.config import ConfigError, load_config
+from common.logging import PROGRESS_MODES
 
 from .registry import available_video_gans, get_video_gan
 
@@ -152,6 +153,9 @@ _C.SOLVER.R1_INTERVAL = 16
 _C.SOLVER.EMA_DECAY = 0.999
 _C.SOLVER.DIVERSITY_WEIGHT = 1.0
 _C.SOLVER.LOG_PERIOD = 20
+# "bar": a tqdm bar; "log": only the plain line every LOG_PERIOD iterations (batch jobs, logs
+# redirected to a file); "auto": the bar when standard output is a terminal.
+_C.SOLVER.PROGRESS = "auto"
 _C.SOLVER.SAMPLE_PERIOD = 1000
 # Resume from OUTPUT_DIR/checkpoint_last.pth when present.
 _C.SOLVER.RESUME = True
@@ -214,6 +218,9 @@ def check_generator_config(cfg: CN) -> None:
     if cfg.SOLVER.EVAL_PERIOD < 0 or cfg.SOLVER.MAX_MINUTES < 0:
         raise ConfigError(f"SOLVER.EVAL_PERIOD / MAX_MINUTES = {cfg.SOLVER.EVAL_PERIOD} / "
                           f"{cfg.SOLVER.MAX_MINUTES}; expected >= 0 (0 = off)")
+    if cfg.SOLVER.PROGRESS not in PROGRESS_MODES:
+        raise ConfigError(f"SOLVER.PROGRESS is '{cfg.SOLVER.PROGRESS}'; expected one of "
+                          f"{', '.join(PROGRESS_MODES)}")
     if cfg.EVAL.NUM_VIDEOS < 2 or cfg.EVAL.BATCH_SIZE < 1:
         raise ConfigError(f"EVAL.NUM_VIDEOS / BATCH_SIZE = {cfg.EVAL.NUM_VIDEOS} / "
                           f"{cfg.EVAL.BATCH_SIZE}; expected >= 2 clips and >= 1 per batch")

@@ -38,6 +38,7 @@ from torch.utils.data import DataLoader
 
 from common import atomic_save, resolve_device, set_seed, setup_logger
 from common.finite import refuse_non_finite_save
+from common.logging import progress_mode
 from common.seed import get_rng_state, set_rng_state
 
 from .curves import CURVES_PLOT_NAME, LearningCurve, curve_path, plot_curves
@@ -225,13 +226,17 @@ class TrainingLoop(ABC):
                              self.iteration)
         return curve
 
-    def train(self, max_iters: int | None = None, progress: bool = True) -> dict[str, float]:
+    def train(self, max_iters: int | None = None,
+              progress: bool | None = None) -> dict[str, float]:
         """Run until ``max_iters`` (default ``SOLVER.MAX_ITERS``) or the ``SOLVER.MAX_MINUTES``
-        budget; returns the last losses."""
+        budget; returns the last losses. ``progress``: show the tqdm bar (default: as
+        ``SOLVER.PROGRESS`` says; the plain log line every ``LOG_PERIOD`` is always written)."""
         from torch.utils.tensorboard import SummaryWriter
         from tqdm import tqdm
 
         s = self.cfg.SOLVER
+        if progress is None:
+            progress = progress_mode(s.PROGRESS) == "bar"
         max_iters = max_iters or s.MAX_ITERS
         budget = s.MAX_MINUTES * 60.0 if s.MAX_MINUTES > 0 else math.inf
         if s.RESUME and os.path.isfile(self.checkpoint_path):

@@ -23,7 +23,9 @@ from generators.training import build_trainer  # noqa: E402
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="configs/generators/g3an_synthetic.yaml")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (as SOLVER.PROGRESS log; default: SOLVER.PROGRESS, "
+                             "a bar only when standard output is a terminal)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides")
     args = parser.parse_args(argv)
     cfg = load_generator_config(args.config, args.opts)
@@ -31,7 +33,7 @@ def main(argv=None) -> int:
     save_config(cfg, os.path.join(cfg.OUTPUT_DIR, "config.yaml"))
     trainer = build_trainer(cfg)
     try:
-        stats = trainer.train(progress=not args.no_progress)
+        stats = trainer.train(progress=False if args.no_progress else None)
     except (VideoGANDivergedError, NonFiniteWeightsError) as exc:
         print(f"train_video_gan.py: error: {exc}", file=sys.stderr)
         return 1

@@ -36,3 +36,5 @@ def test_unknown_key_and_bad_value(tmp_path):
         load_generator_config(str(bad))
     with pytest.raises(ConfigError, match="MODEL.NAME"):
         load_generator_config(None, ["MODEL.NAME", "vgan"])
+    with pytest.raises(ConfigError, match="SOLVER.PROGRESS is 'quiet'"):
+        load_generator_config(None, ["SOLVER.PROGRESS", "quiet"])

@@ -53,6 +53,19 @@ def test_imaginator_steps_lower_reconstruction_loss(tmp_path):
     assert trainer.iteration == 4
 
 
+@pytest.mark.parametrize("mode, bar_shown", [("log", False), ("bar", True)])
+def test_progress_setting_decides_the_bar(tmp_path, capsys, mode, bar_shown):
+    """SOLVER.PROGRESS log: a batch job's log has the plain lines only, no tqdm redraws."""
+    cfg = _cfg(tmp_path, "imaginator", ["MODEL.VIDEO_D", "3d", "MODEL.IMAGE_D_FRAMES", "2",
+                                        "SOLVER.PROGRESS", mode, "SOLVER.SAMPLE_PERIOD", "100",
+                                        "SOLVER.CHECKPOINT_PERIOD", "100"])
+    trainer = VideoGANTrainer(cfg, dataset=MovingSquares(2, 32))
+    trainer.train(max_iters=1)
+    err = capsys.readouterr().err
+    assert ("train imaginator" in err) == bar_shown, err
+    assert trainer.iteration == 1
+
+
 @pytest.mark.slow  # ~15 s on an idle 2-core CPU, more when shared
 def test_g3an_train_loop_checkpoint_resume_and_samples(tmp_path):
     cfg = _cfg(tmp_path, "g3an", ["MODEL.NUM_FRAMES", "16"])
