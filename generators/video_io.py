@@ -1,19 +1,19 @@
 """Reading and writing clips: folders of frames, mp4 / avi files, GIFs and PNG strips.
 
 Frames are handled as uint8 arrays (T, H, W, 3); model tensors as float (3, T, H, W) in [-1, 1]
-(:func:`frames_to_tensor` / :func:`tensor_to_frames`). Writes go through a temporary file and a
-rename, so a crash never leaves a half-written video. Image and video I/O need the ``video`` extra
+(:func:`frames_to_tensor` / :func:`tensor_to_frames`). Writes are encoded in memory and written
+atomically (:mod:`common.io`), so a crash never leaves a half-written video. Image and video I/O need the ``video`` extra
 (imageio, PyAV for mp4, OpenCV as a decoding fallback); a missing one is named in the error.
 """
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Sequence
 
 import numpy as np
 import torch
 
+from common.io import atomic_write_bytes
 from common.optional import require
 
 FRAME_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
@@ -105,53 +105,35 @@ def tensor_to_frames(video: torch.Tensor) -> np.ndarray:
     return ((video + 1) * 127.5).round().byte().permute(1, 2, 3, 0).numpy()
 
 
-def _atomic_target(path: str):
-    folder = os.path.dirname(os.path.abspath(path)) or "."
-    os.makedirs(folder, exist_ok=True)
-    suffix = os.path.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
-    os.close(fd)
-    return tmp
-
-
 def write_video(path: str, frames: np.ndarray, fps: int = 8) -> str:
-    """Write uint8 (T, H, W, 3) frames as .mp4 (H.264 via PyAV) or .gif (looping), atomically."""
+    """Write uint8 (T, H, W, 3) frames as .mp4 (H.264 via PyAV) or .gif (looping), atomically
+    (encoded in memory, then written as :func:`common.io.atomic_write_bytes` writes any file:
+    the usual permissions, never half-written)."""
     iio = _imageio()
-    if path.lower().endswith((".mp4", ".avi", ".mov", ".mkv")):
-        _pyav(f"writing {path}")
-
+    lower = path.lower()
+    extension = os.path.splitext(lower)[1]
     frames = np.ascontiguousarray(frames)
-    tmp = _atomic_target(path)
-    try:
-        if path.lower().endswith(".gif"):
-            iio.imwrite(tmp, frames, duration=int(1000 / fps), loop=0)
-        elif path.lower().endswith((".mp4", ".avi", ".mov", ".mkv")):
-            height, width = frames.shape[1:3]
-            if height % 2 or width % 2:  # yuv420p needs even sizes
-                frames = np.pad(frames, ((0, 0), (0, height % 2), (0, width % 2), (0, 0)), "edge")
-            codec = "libx264" if path.lower().endswith((".mp4", ".mkv", ".mov")) else "mpeg4"
-            iio.imwrite(tmp, frames, plugin="pyav", codec=codec, fps=fps)
-        else:
-            raise ValueError(f"{path}: unsupported video extension (use .mp4, .avi or .gif)")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    if lower.endswith(".gif"):
+        data = iio.imwrite("<bytes>", frames, extension=".gif", duration=int(1000 / fps), loop=0)
+    elif lower.endswith((".mp4", ".avi", ".mov", ".mkv")):
+        _pyav(f"writing {path}")
+        height, width = frames.shape[1:3]
+        if height % 2 or width % 2:  # yuv420p needs even sizes
+            frames = np.pad(frames, ((0, 0), (0, height % 2), (0, width % 2), (0, 0)), "edge")
+        codec = "libx264" if lower.endswith((".mp4", ".mkv", ".mov")) else "mpeg4"
+        data = iio.imwrite("<bytes>", frames, extension=extension, plugin="pyav", codec=codec,
+                           fps=fps)
+    else:
+        raise ValueError(f"{path}: unsupported video extension (use .mp4, .avi or .gif)")
+    return atomic_write_bytes(path, data)
 
 
 def write_image(path: str, image: np.ndarray) -> str:
     """Write a uint8 (H, W, 3) image (PNG/JPEG by extension) atomically."""
     iio = _imageio()
-
-    tmp = _atomic_target(path)
-    try:
-        iio.imwrite(tmp, np.ascontiguousarray(image))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    extension = os.path.splitext(path)[1].lower()
+    return atomic_write_bytes(path, iio.imwrite("<bytes>", np.ascontiguousarray(image),
+                                                extension=extension))
 
 
 def video_grid(videos: torch.Tensor, columns: int | None = None, pad: int = 2) -> np.ndarray:

@@ -74,6 +74,23 @@ def test_gif_written_and_read_back(tmp_path):
     assert read_video_file(path).shape[0] == 6
 
 
+def test_written_files_get_the_usual_permissions_and_no_temporaries(tmp_path):
+    """Samples and strips are shared outputs: mode 0666 less the umask (a temporary file's 0600
+    must not survive the rename), and nothing but the targets is left in the folder."""
+    frames = _moving_square(4)
+    mask = os.umask(0o022)
+    try:
+        paths = [write_video(str(tmp_path / "a.gif"), frames),
+                 write_video(str(tmp_path / "a.mp4"), frames),
+                 write_image(str(tmp_path / "a.png"), frames[0])]
+    finally:
+        os.umask(mask)
+    for path in paths:
+        assert os.stat(path).st_mode & 0o777 == 0o644, path
+    assert sorted(os.listdir(tmp_path)) == ["a.gif", "a.mp4", "a.png"]
+    assert read_video_file(paths[1]).shape[0] == 4
+
+
 def test_sample_indices_stride_and_bounds():
     rng = random.Random(0)
     idx = sample_indices(100, 16, 4, rng)
