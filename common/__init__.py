@@ -13,8 +13,8 @@ all three.
 * :mod:`common.profiling`: peak memory of a block (CUDA allocator or process RSS)
 """
 from .device import resolve_device
-from .io import (atomic_save, atomic_write_bytes, atomic_write_json, atomic_write_text,
-                 read_json_if_present)
+from .io import (atomic_save, atomic_write_bytes, atomic_write_image, atomic_write_json,
+                 atomic_write_text, read_json_if_present)
 from .logging import setup_logger
 from .seed import set_seed
 from .state_dict import KeyReport, load_state_dict_with_report
@@ -23,6 +23,7 @@ __all__ = [
     "KeyReport",
     "atomic_save",
     "atomic_write_bytes",
+    "atomic_write_image",
     "atomic_write_json",
     "atomic_write_text",
     "load_state_dict_with_report",

@@ -105,6 +105,19 @@ def atomic_write_bytes(path: str, data: bytes) -> str:
     return _atomic_write(path, lambda handle: handle.write(data))
 
 
+def atomic_write_image(path: str, image) -> str:
+    """A uint8 (H, W) or (H, W, 3) array as PNG / JPEG (by the extension of ``path``), encoded
+    in memory and written atomically."""
+    from PIL import Image
+
+    fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}.get(os.path.splitext(path)[1].lower())
+    if fmt is None:
+        raise ValueError(f"{path}: unsupported image extension (use .png, .jpg or .jpeg)")
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
 def atomic_write_text(path: str, text: str) -> str:
     return atomic_write_bytes(path, text.encode("utf-8"))
 

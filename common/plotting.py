@@ -1,7 +1,9 @@
 """Charts as PNG files: matplotlib without a display, written atomically."""
 from __future__ import annotations
 
-import os
+import io
+
+from .io import atomic_write_bytes
 
 
 def pyplot():
@@ -15,18 +17,13 @@ def pyplot():
 
 
 def save_figure(fig, path: str) -> str:
-    """Write ``fig`` to ``path`` (PNG) through a temporary file, close it; returns ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = path + ".tmp.png"
+    """Write ``fig`` to ``path`` (PNG), atomically; closes it; returns ``path``."""
+    buffer = io.BytesIO()
     try:
-        fig.savefig(tmp)
-        os.replace(tmp, path)
+        fig.savefig(buffer, format="png")
     finally:
         pyplot().close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write_bytes(path, buffer.getvalue())
 
 
 __all__ = ["pyplot", "save_figure"]

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from common.io import atomic_write_bytes
+from common.io import atomic_write_bytes, atomic_write_image
 from common.optional import require
 
 FRAME_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
@@ -130,10 +130,7 @@ def write_video(path: str, frames: np.ndarray, fps: int = 8) -> str:
 
 def write_image(path: str, image: np.ndarray) -> str:
     """Write a uint8 (H, W, 3) image (PNG/JPEG by extension) atomically."""
-    iio = _imageio()
-    extension = os.path.splitext(path)[1].lower()
-    return atomic_write_bytes(path, iio.imwrite("<bytes>", np.ascontiguousarray(image),
-                                                extension=extension))
+    return atomic_write_image(path, np.ascontiguousarray(image))
 
 
 def video_grid(videos: torch.Tensor, columns: int | None = None, pad: int = 2) -> np.ndarray:

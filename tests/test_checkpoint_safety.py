@@ -261,3 +261,31 @@ def test_read_json_if_present_reads_what_atomic_write_json_wrote(tmp_path):
     (tmp_path / "broken.json").write_text('{"mAP": ')
     with pytest.raises(ValueError, match="broken.json is not valid JSON"):
         read_json_if_present(str(tmp_path / "broken.json"))
+
+
+def test_images_and_charts_are_written_atomically_with_the_usual_permissions(tmp_path):
+    """Grids, previews and charts go through the same writer: decodable, 0666 less the umask,
+    no temporary left; an unknown extension is refused before anything is written."""
+    import numpy as np
+    from PIL import Image
+
+    from common.io import atomic_write_image
+    from common.plotting import pyplot, save_figure
+
+    image = np.random.default_rng(0).integers(0, 256, (8, 6, 3), dtype=np.uint8)
+    mask = os.umask(0o022)
+    try:
+        png = atomic_write_image(str(tmp_path / "grid.png"), image)
+        jpg = atomic_write_image(str(tmp_path / "grid.jpg"), image)
+        fig = pyplot().figure(figsize=(1, 1))
+        chart = save_figure(fig, str(tmp_path / "chart.png"))
+    finally:
+        os.umask(mask)
+    assert np.array_equal(np.asarray(Image.open(png)), image)
+    assert np.asarray(Image.open(jpg)).shape == (8, 6, 3)
+    assert Image.open(chart).format == "PNG"
+    for path in (png, jpg, chart):
+        assert os.stat(path).st_mode & 0o777 == 0o644, path
+    with pytest.raises(ValueError, match=r"grid\.bmp: unsupported image extension"):
+        atomic_write_image(str(tmp_path / "grid.bmp"), image)
+    assert sorted(os.listdir(tmp_path)) == ["chart.png", "grid.jpg", "grid.png"]

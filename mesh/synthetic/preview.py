@@ -6,6 +6,8 @@ import os
 import numpy as np
 from PIL import Image
 
+from common.io import atomic_write_image
+
 from ..structure_cache import StructureMapCache
 from .layout import MESH_SPLIT, SUBSET_FOLDERS
 
@@ -49,5 +51,4 @@ def write_preview(out_dir: str, plan, cache: StructureMapCache,
         grey = cache.read(split, str(plan.filename[first]), angle)
         place(len(pids), a + 1, np.repeat(grey[:, :, None], 3, axis=2))
     path = os.path.join(out_dir, "preview.png")
-    Image.fromarray(sheet).save(path)
-    return path
+    return atomic_write_image(path, sheet)

@@ -14,9 +14,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 
 from common import atomic_write_json, read_json_if_present
+from common.io import atomic_write_image
 from reid.evaluation.view_fidelity import (FIDELITY_HISTORY, MissingGroundTruthError,
                                            evaluate_views, evaluation_mode, evaluation_subset,
                                            fidelity_angles, flat_scalars, has_ground_truth,
@@ -87,7 +87,7 @@ def save_view_grid(ctx, batch: dict, stage: str, epoch: int, num_people: int = 4
                             tuple(ctx.cfg.INPUT.SIZE), ctx.device, angles,
                             ground_truth=root, ground_truth_angles=truth_angles)
     path = ctx.path("images", f"{stage}_epoch{epoch + 1:03d}.png")
-    _save_png(grid, path)
+    atomic_write_image(path, grid)
     if ctx.writer is not None:
         ctx.writer.add_image(f"{stage}/views", grid, epoch, dataformats="HWC")
     return path
@@ -102,13 +102,6 @@ def _ground_truth_angles(root: str, cache) -> tuple[int, ...]:
         return fidelity_angles(root, cache.angles)
     except MissingGroundTruthError:
         return ()
-
-
-def _save_png(image: np.ndarray, path: str) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp.png"
-    Image.fromarray(image).save(tmp)
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------------------------
