@@ -139,6 +139,8 @@ class StructureMapCache:
     ``angles``: the viewpoints the cache holds (``angles`` arguments default to them).
     ``image_dirs``: the image folders whose sub-folders the maps keep (e.g. MSMT17's ``train``
     and ``test``); empty = every map is found by its image's file name alone.
+    ``sources``: ``{image path: path of the image whose maps it uses}``, e.g. generated frames
+    that animate a training image use that image's maps (paths compared as absolute paths).
     """
 
     ANGLES = VIEW_ANGLES  # the default of ``angles``
@@ -146,7 +148,8 @@ class StructureMapCache:
     SIZE = MAP_SIZE
 
     def __init__(self, mesh_dir: str, size: tuple[int, int] = MAP_SIZE, jpeg_quality: int = 95,
-                 angles: Sequence[int] = VIEW_ANGLES, image_dirs: Iterable[str] = ()):
+                 angles: Sequence[int] = VIEW_ANGLES, image_dirs: Iterable[str] = (),
+                 sources: dict[str, str] | None = None):
         if not mesh_dir:
             raise ValueError("StructureMapCache needs a mesh_dir (MESH.DIR or <dataset>/meshes)")
         self.mesh_dir = os.fspath(mesh_dir)
@@ -154,9 +157,14 @@ class StructureMapCache:
         self.jpeg_quality = int(jpeg_quality)
         self.angles = tuple(int(a) for a in angles)
         self.image_dirs = _normalised_dirs(image_dirs)
+        self.sources = {os.path.abspath(os.fspath(k)): os.fspath(v)
+                        for k, v in (sources or {}).items()}
 
     def key(self, filename: str) -> str:
-        """:func:`structure_map_key` of ``filename`` with the cache's ``image_dirs``."""
+        """:func:`structure_map_key` of ``filename`` (or of its source image, ``sources``) with
+        the cache's ``image_dirs``."""
+        if self.sources:
+            filename = self.sources.get(os.path.abspath(os.fspath(filename)), filename)
         return _key(filename, self.image_dirs)
 
     def __repr__(self) -> str:

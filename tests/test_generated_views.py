@@ -95,3 +95,50 @@ def test_extra_train_dir_errors(tmp_path):
         generated_view_name(0, 0, 1, 0)
     plain = object()
     assert append_extra_train_dirs(plain, []) is plain
+
+
+def test_generated_views_use_their_source_images_structure_maps(toy, tmp_path):
+    """The silhouette-masked clustering and the generative stages read maps for every training
+    image: a generated frame reads its source's (through the manifest), a folder without a
+    manifest has none, and a broken manifest is named."""
+    import numpy as np
+
+    from reid.views.structure_maps import (MissingStructureMapsError, check_structure_maps,
+                                           structure_cache_for)
+
+    root, weights, config = toy
+    out = str(tmp_path / "views")
+    _run_tool(root, weights, config, out)
+    mesh_dir = str(tmp_path / "meshes")
+    cfg = load_config(None, ["DATASETS.NAME", "market1501", "DATASETS.ROOT", root,
+                             "MESH.DIR", mesh_dir, "DATASETS.EXTRA_TRAIN_DIRS", f"('{out}',)"])
+    merged = build_dataset_from_cfg(cfg, verbose=False)
+    cache = structure_cache_for(cfg, merged)
+    rng = np.random.default_rng(0)
+    plain = merged.train[:len(merged.train) - merged.num_extra_train]
+    for path, _, _ in plain:
+        for angle in cache.angles:
+            cache.write("train", path, angle, rng.integers(0, 256, cache.size, dtype=np.uint8))
+    check_structure_maps(cache, merged.train)  # every generated frame finds its maps
+    manifest = json.load(open(os.path.join(out, "manifest.json")))
+    entry = manifest["files"][-1]
+    generated = os.path.join(out, entry["file"])
+    assert generated in {path for path, _, _ in merged.train}
+    for angle in (0, cache.angles[-1]):
+        assert np.array_equal(cache.read("train", generated, angle),
+                              cache.read("train", entry["source"], angle))
+
+    os.rename(os.path.join(out, "manifest.json"), os.path.join(out, "kept.json"))
+    bare = build_dataset_from_cfg(cfg, verbose=False)
+    assert bare.structure_map_sources == {}
+    # (a toy image name can equal a generated one: that frame finds the toy image's maps)
+    real_names = {os.path.basename(path) for path, _, _ in plain}
+    orphans = [e for e in manifest["files"] if os.path.basename(e["file"]) not in real_names]
+    assert orphans
+    with pytest.raises(MissingStructureMapsError, match=f"^{len(orphans) * len(cache.angles)} "
+                                                        "structure maps are missing"):
+        check_structure_maps(structure_cache_for(cfg, bare), bare.train)
+    with open(os.path.join(out, "manifest.json"), "w") as handle:
+        json.dump({"files": [{"file": "x.jpg"}]}, handle)
+    with pytest.raises(DatasetFormatError, match="manifest.json is not a manifest.*'source'"):
+        build_dataset_from_cfg(cfg, verbose=False)

@@ -3,9 +3,17 @@
 :func:`reid.views.generated_folders.write_generated_views` writes::
 
     OUT/bounding_box_train/{pid:04d}_c{cam}s1_{src:06d}_{k:02d}.jpg
+    OUT/manifest.json       (each file's source image)
+
+A generated frame animates its source image (same body, camera and place in the crop), so it
+uses the source's structure maps (``dataset.structure_map_sources``, read from the manifest):
+the silhouette-masked clustering features (``CLUSTER.FOREGROUND_MASK``) and the generative
+stages work on such folders as on the dataset itself. The frame's small motion is not
+re-rendered. A folder without a manifest has no maps.
 """
 from __future__ import annotations
 
+import json
 import os
 from typing import Sequence
 
@@ -14,6 +22,7 @@ from reid.data.datasets.base import (UNKNOWN_PID, DatasetFormatError, DatasetLay
 from reid.data.datasets.market_style import GENERIC_PATTERN, parse_market_style_folder
 
 TRAIN_FOLDER = "bounding_box_train"
+MANIFEST = "manifest.json"
 EXAMPLE_NAME = "0002_c1s1_000451_00.jpg"
 
 
@@ -40,10 +49,28 @@ def read_generated_folder(folder: str) -> list[tuple]:
     return items
 
 
+def read_structure_map_sources(folder: str) -> dict[str, str]:
+    """``{generated image path: its source image path}`` from ``folder/manifest.json``; empty
+    when the folder has no manifest. A manifest that is not the generator's is an error naming
+    the file and the entry."""
+    path = os.path.join(folder, MANIFEST)
+    if not os.path.isfile(path):
+        return {}
+    try:
+        with open(path, "r", encoding="utf-8") as handle:
+            files = json.load(handle)["files"]
+        return {os.path.join(folder, entry["file"]): entry["source"] for entry in files}
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise DatasetFormatError(f"DATASETS.EXTRA_TRAIN_DIRS: {path} is not a manifest of "
+                                 f"tools/generate_views.py (expected 'files' entries with 'file' "
+                                 f"and 'source'; {type(exc).__name__}: {exc})") from None
+
+
 def append_extra_train_dirs(dataset: ReIDDataset, folders: Sequence[str]) -> ReIDDataset:
     """``dataset`` with the images of ``folders`` appended to its training list (raw pids kept
     for monitoring and relabelled with the rest; of an unlabelled dataset, the appended images
-    are unlabelled too); query and gallery unchanged."""
+    are unlabelled too); query and gallery unchanged. ``structure_map_sources`` maps each
+    appended image that has a manifest entry to its source image (:func:`read_structure_map_sources`)."""
     if not folders:
         return dataset
     extra = [item for folder in folders for item in read_generated_folder(folder)]
@@ -57,6 +84,10 @@ def append_extra_train_dirs(dataset: ReIDDataset, folders: Sequence[str]) -> ReI
     for key, value in vars(dataset).items():  # reader-specific extras survive
         if key not in vars(merged):
             setattr(merged, key, value)
+    sources = dict(getattr(dataset, "structure_map_sources", None) or {})
+    for folder in folders:
+        sources.update(read_structure_map_sources(folder))
+    merged.structure_map_sources = sources
     merged.extra_train_dirs = list(folders)
     merged.num_extra_train = len(extra)
     return merged

@@ -28,12 +28,9 @@ import torch
 from common.image_io import read_image
 from common.io import atomic_write_bytes, atomic_write_json
 from reid.data.datasets.base import ReIDDataset
-from reid.data.generated_folders import TRAIN_FOLDER, generated_view_name
+from reid.data.generated_folders import MANIFEST, TRAIN_FOLDER, generated_view_name
 
 from .video import VideoViewGenerator
-
-MANIFEST = "manifest.json"
-
 
 def _load_batch(paths: Sequence[str], size: tuple[int, int]) -> torch.Tensor:
     """(B, 3, H, W) in [-1, 1]: the images resized (bilinear) to ``size``."""

@@ -51,10 +51,13 @@ def structure_cache_for(cfg, dataset) -> StructureMapCache:
     Maps are expected at ``INPUT.SIZE``, the size every reader brings them to: maps of that size
     are used as they are; others are resized once, with a warning that names both sizes. Below
     the dataset's ``nested_image_dirs`` (MSMT17, the folder dataset) the maps keep the images'
-    sub-folders; elsewhere they are found by file name (Market-1501, DukeMTMC-reID)."""
+    sub-folders; elsewhere they are found by file name (Market-1501, DukeMTMC-reID). Generated
+    frames of ``DATASETS.EXTRA_TRAIN_DIRS`` use the maps of the image they animate
+    (``dataset.structure_map_sources``, from each folder's manifest)."""
     size = (int(cfg.INPUT.SIZE[0]), int(cfg.INPUT.SIZE[1]))
     return StructureMapCache(mesh_dir_of(cfg, dataset), size=size, angles=view_angles_of(cfg),
-                             image_dirs=getattr(dataset, "nested_image_dirs", ()))
+                             image_dirs=getattr(dataset, "nested_image_dirs", ()),
+                             sources=getattr(dataset, "structure_map_sources", None))
 
 
 def check_structure_maps(cache: StructureMapCache, items: Sequence[tuple], split: str = "train",
