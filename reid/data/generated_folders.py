@@ -13,10 +13,10 @@ re-rendered. A folder without a manifest has no maps.
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import Sequence
 
+from common.io import read_json_if_present
 from reid.data.datasets.base import (UNKNOWN_PID, DatasetFormatError, DatasetLayoutError,
                                      ReIDDataset)
 from reid.data.datasets.market_style import GENERIC_PATTERN, parse_market_style_folder
@@ -54,13 +54,13 @@ def read_structure_map_sources(folder: str) -> dict[str, str]:
     when the folder has no manifest. A manifest that is not the generator's is an error naming
     the file and the entry."""
     path = os.path.join(folder, MANIFEST)
-    if not os.path.isfile(path):
-        return {}
     try:
-        with open(path, "r", encoding="utf-8") as handle:
-            files = json.load(handle)["files"]
-        return {os.path.join(folder, entry["file"]): entry["source"] for entry in files}
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        manifest = read_json_if_present(path)
+        if manifest is None:
+            return {}
+        return {os.path.join(folder, entry["file"]): entry["source"]
+                for entry in manifest["files"]}
+    except (ValueError, KeyError, TypeError) as exc:
         raise DatasetFormatError(f"DATASETS.EXTRA_TRAIN_DIRS: {path} is not a manifest of "
                                  f"tools/generate_views.py (expected 'files' entries with 'file' "
                                  f"and 'source'; {type(exc).__name__}: {exc})") from None
