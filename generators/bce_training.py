@@ -84,7 +84,9 @@ class BCEVideoGANTrainer(GANTrainer):
     # ----------------------------------------------------------------- the iteration
     def start_step(self, real: torch.Tensor, labels: Optional[torch.Tensor] = None) -> Inputs:
         self.G.train(), self.D_I.train(), self.D_V.train()
-        inputs: Inputs = {"video": real, "labels": labels, "extra": {}}
+        # ``fake_labels``: the labels D_V judges the fakes with; a model that draws several fakes
+        # per real clip in ``generate`` replaces them by the labels of its fakes.
+        inputs: Inputs = {"video": real, "labels": labels, "fake_labels": labels, "extra": {}}
         inputs["fake"] = fake = self.generate(inputs, self.sample_noise(real.shape[0], inputs))
         inputs["real_frames"] = sample_frames(real, self.image_d_frames)
         inputs["fake_frames"] = sample_frames(fake, self.image_d_frames)
@@ -94,7 +96,7 @@ class BCEVideoGANTrainer(GANTrainer):
         real, labels, fake = inputs["video"], inputs["labels"], inputs["fake"]
         self.opt_D.zero_grad(set_to_none=True)
         loss_dv_real = bce_real(self.D_V(real, labels))
-        loss_dv_fake = bce_fake(self.D_V(fake.detach(), labels))
+        loss_dv_fake = bce_fake(self.D_V(fake.detach(), inputs["fake_labels"]))
         loss_dv = self.video_discriminator_loss(inputs, loss_dv_real, loss_dv_fake)
         loss_di = (bce_real(self.D_I(inputs["real_frames"]))
                    + bce_fake(self.D_I(inputs["fake_frames"].detach())))
@@ -106,9 +108,9 @@ class BCEVideoGANTrainer(GANTrainer):
         return d_terms
 
     def generator_step(self, inputs: Inputs) -> dict[str, float]:
-        fake, labels = inputs["fake"], inputs["labels"]
+        fake = inputs["fake"]
         self.opt_G.zero_grad(set_to_none=True)
-        loss_gv = bce_real(self.D_V(fake, labels))
+        loss_gv = bce_real(self.D_V(fake, inputs["fake_labels"]))
         loss_gi = bce_real(self.D_I(inputs["fake_frames"]))
         loss_g = self.generator_loss(inputs, loss_gv + loss_gi)
         g_terms = {"G_video": loss_gv.item(), "G_image": loss_gi.item(), "G_total": loss_g.item()}

@@ -141,6 +141,9 @@ _C.SOLVER.BETAS = (0.5, 0.999)
 # ImaGINator: weight of the L1 reconstruction (per-element mean; the paper's lambda = 1e-3 on a
 # summed L1 over 3x32x64x64 values is ~393 here).
 _C.SOLVER.RECON_WEIGHT = 393.0
+# ImaGINator: fakes per real clip; with K > 1 the L1 term keeps each clip's closest fake (the
+# minimum-over-samples loss; not in the thesis, which has K = 1).
+_C.SOLVER.RECON_SAMPLES = 1
 # ImaGINator algorithm 1: real videos with a wrong label as extra negatives of D_V.
 _C.SOLVER.WRONG_LABEL_NEGATIVES = True
 _C.SOLVER.CHECKPOINT_PERIOD = 1000
@@ -218,6 +221,9 @@ def check_generator_config(cfg: CN) -> None:
     if cfg.SOLVER.EVAL_PERIOD < 0 or cfg.SOLVER.MAX_MINUTES < 0:
         raise ConfigError(f"SOLVER.EVAL_PERIOD / MAX_MINUTES = {cfg.SOLVER.EVAL_PERIOD} / "
                           f"{cfg.SOLVER.MAX_MINUTES}; expected >= 0 (0 = off)")
+    if cfg.SOLVER.RECON_SAMPLES < 1:
+        raise ConfigError(f"SOLVER.RECON_SAMPLES is {cfg.SOLVER.RECON_SAMPLES}; expected >= 1 "
+                          "fakes per real clip")
     if cfg.SOLVER.PROGRESS not in PROGRESS_MODES:
         raise ConfigError(f"SOLVER.PROGRESS is '{cfg.SOLVER.PROGRESS}'; expected one of "
                           f"{', '.join(PROGRESS_MODES)}")

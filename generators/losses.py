@@ -20,6 +20,21 @@ def reconstruction_l1(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return (fake - real).abs().mean()
 
 
+def best_of_samples_l1(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """The L1 reconstruction of each real clip by the closest of its K fakes, averaged over the
+    clips (the minimum-over-samples or "variety" loss): ``fake`` (B * K, ...) holds the K fakes
+    of real clip b at rows b * K .. b * K + K - 1, ``real`` (B, ...). With K = 1 it equals
+    :func:`reconstruction_l1`. Only the closest fake of a clip gets a gradient, so the noise may
+    choose among the futures that one input frame allows instead of paying for their average."""
+    batch = real.shape[0]
+    if batch == 0 or fake.shape[0] % batch or fake.shape[1:] != real.shape[1:]:
+        raise ValueError(f"best_of_samples_l1: fakes {tuple(fake.shape)} are not K fakes per "
+                         f"real clip of {tuple(real.shape)}")
+    samples = fake.shape[0] // batch
+    errors = (fake.reshape(batch, samples, *real.shape[1:]) - real.unsqueeze(1)).abs()
+    return errors.flatten(2).mean(2).min(1).values.mean()
+
+
 def wrong_labels(labels: torch.Tensor, num_classes: int,
                  generator: torch.Generator | None = None) -> torch.Tensor:
     """A label different from each given one, uniformly among the others (algorithm 1)."""
