@@ -15,6 +15,13 @@ FVD takes either I3D weights in the PyTorch I3D layout or the StyleGAN-V TorchSc
 feature space, not FVD), ``classifier_score`` (Inception-score recipe) and, for a model
 conditioned on labels, ``action_accuracy``: the share of generated clips classified as the
 action they were generated for (``_real``: the same for the real clips, the reference).
+
+Two diagnostics of what drives the generated motion, in pixel units of [-1, 1]: ``motion``
+(``_real``), the mean absolute change of every frame from the clip's first frame, and the change
+of the clips when only one input changes, the same everything else: ``noise_effect`` (other
+noise) and, for a model conditioned on labels, ``label_effect`` (every clip generated for
+another action). A label effect near 0 with an action accuracy at chance says the generator
+ignores its label.
 """
 from __future__ import annotations
 
@@ -23,6 +30,17 @@ import torch
 from .metrics import (acd, classifier_scores, fvd, is_torchscript_file, load_feature_network,
                       map_labels, psnr, ssim, video_fid)
 from .registry import video_gan_of
+
+
+def motion(videos: torch.Tensor) -> float:
+    """Mean absolute change of the frames of (B, C, T, H, W) clips from each clip's first."""
+    return (videos - videos[:, :, :1]).abs().mean().item()
+
+
+def other_labels(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """A different label for every clip, cycling through the others (deterministic)."""
+    shift = 1 + torch.arange(labels.shape[0], device=labels.device) % (num_classes - 1)
+    return (labels + shift) % num_classes
 
 
 @torch.no_grad()
@@ -55,6 +73,8 @@ def evaluate_generator(generator, cfg, dataset, num_videos: int = 64, batch_size
     loads it once); ``score_splits``: the splits of the classifier score."""
     device = next(generator.parameters()).device
     reals, fakes, all_labels = [], [], []
+    noise_changes, label_changes = [], []
+    conditional = label_conditioned(cfg) and cfg.MODEL.NUM_CLASSES > 1
     for start in range(0, num_videos, batch_size):
         idx = [(start + i) % len(dataset) for i in range(min(batch_size, num_videos - start))]
         items = [dataset[i] for i in idx]
@@ -63,7 +83,16 @@ def evaluate_generator(generator, cfg, dataset, num_videos: int = 64, batch_size
         labels = None
         if cfg.MODEL.NUM_CLASSES:
             labels = torch.tensor([it["label"] for it in items], device=device)
-        fakes.append(generate_for_evaluation(generator, cfg, real, labels, seed + start))
+        fake = generate_for_evaluation(generator, cfg, real, labels, seed + start)
+        other_noise = generate_for_evaluation(generator, cfg, real, labels,
+                                              seed + start + num_videos)
+        noise_changes.append((other_noise - fake).abs().flatten(1).mean(1))
+        if conditional:
+            relabelled = generate_for_evaluation(generator, cfg, real,
+                                                 other_labels(labels, cfg.MODEL.NUM_CLASSES),
+                                                 seed + start)
+            label_changes.append((relabelled - fake).abs().flatten(1).mean(1))
+        fakes.append(fake)
         reals.append(real)
     real, fake = torch.cat(reals), torch.cat(fakes)
     scores: dict[str, float] = {"num_videos": float(real.shape[0])}
@@ -74,6 +103,10 @@ def evaluate_generator(generator, cfg, dataset, num_videos: int = 64, batch_size
     else:
         scores.update(acd(fake))
     scores["acd_c_real"] = acd(real)["acd_c"]
+    scores["motion"], scores["motion_real"] = motion(fake), motion(real.float())
+    scores["noise_effect"] = torch.cat(noise_changes).mean().item()
+    if conditional:
+        scores["label_effect"] = torch.cat(label_changes).mean().item()
     if resnext_weights:
         net = load_feature_network("resnext101", resnext_weights, device)
         scores["video_fid"] = video_fid(net, real, fake, batch_size)

@@ -93,3 +93,44 @@ def test_evaluate_generator_imaginator_scores():
     scores = evaluate_generator(g, cfg, data, num_videos=3, batch_size=2)
     assert {"ssim", "psnr", "acd_c", "acd_i", "acd_c_real"} <= set(scores)
     assert scores["num_videos"] == 3
+
+
+class _LabelBlindGenerator(torch.nn.Module):
+    """Animates its input frame by a noise-driven brightness ramp; ignores the label."""
+    num_classes = 2
+
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(()))
+
+    def sample_noise(self, batch, device="cpu", generator=None):
+        return torch.randn(batch, 4, device=device, generator=generator)
+
+    def forward(self, image, labels=None, z=None):
+        ramp = torch.linspace(0, 1, 32)[None, None, :, None, None]
+        return image[:, :, None] * self.scale + 0.1 * z[:, :1, None, None, None] * ramp
+
+
+def test_motion_noise_and_label_effects_of_the_evaluation():
+    """The diagnostics of what drives the motion: a generator blind to its label has label
+    effect 0 and a noise effect of its noise's size; motion is the change from frame 0."""
+    from generators.config import load_generator_config
+    from generators.evaluation import evaluate_generator, motion, other_labels
+
+    clip = torch.zeros(1, 3, 4, 2, 2)
+    clip[:, :, 1:] = 0.5
+    assert motion(clip) == pytest.approx(0.375)
+    labels = torch.tensor([0, 1, 2, 2, 0])
+    relabelled = other_labels(labels, 3)
+    assert (relabelled != labels).all() and relabelled.tolist() == [1, 0, 0, 1, 1]
+
+    cfg = load_generator_config(None, ["MODEL.NAME", "imaginator", "MODEL.NUM_CLASSES", "2",
+                                       "MODEL.Z_DIM", "4"])
+    still = torch.rand(3, 64, 64) * 2 - 1
+    data = [{"video": still[:, None].expand(3, 32, 64, 64).clone(), "label": i % 2}
+            for i in range(4)]
+    scores = evaluate_generator(_LabelBlindGenerator(), cfg, data, num_videos=4, batch_size=2)
+    assert scores["label_effect"] == 0.0
+    assert scores["motion_real"] == 0.0
+    assert 0.0 < scores["motion"] < 0.1
+    assert 0.0 < scores["noise_effect"] < 0.2
